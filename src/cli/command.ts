@@ -1,0 +1,106 @@
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { ImgportError, InterruptedError, UsageError } from '../core/errors.js';
+import { runCleanups } from '../core/cleanup.js';
+
+export type OptionSpec = NonNullable<ParseArgsConfig['options']>;
+export type ParsedValues = Record<string, string | boolean | (string | boolean)[] | undefined>;
+
+/** Options every command takes. */
+export const COMMON_OPTIONS: OptionSpec = {
+  help: { type: 'boolean', short: 'h' },
+  root: { type: 'string' },
+  db: { type: 'string' },
+};
+
+export interface CommandSpec {
+  /** Usage text printed by -h and after a usage error. */
+  usage: string;
+  options: OptionSpec;
+  /** Runs the command; resolves to the exit code (0 when omitted). */
+  run(values: ParsedValues, positionals: string[]): Promise<number | void>;
+}
+
+/** Parses argv against a spec; unknown options and bad values become UsageErrors. */
+export function parseCommandLine(spec: CommandSpec, argv: string[]): { values: ParsedValues; positionals: string[] } {
+  try {
+    const { values, positionals } = parseArgs({
+      args: argv,
+      options: { ...COMMON_OPTIONS, ...spec.options },
+      allowPositionals: true,
+      strict: true,
+    });
+    return { values: values as ParsedValues, positionals };
+  } catch (err) {
+    throw new UsageError((err as Error).message.replace(/\. To specify a positional argument.*$/s, ''));
+  }
+}
+
+/** Prints an error as `Error: ...` (and the usage for usage errors); returns the exit code. */
+export function reportError(err: unknown, usage: string): number {
+  if (err instanceof UsageError) {
+    process.stderr.write(`Error: ${err.message}\n${usage}`);
+  } else if (err instanceof ImgportError) {
+    process.stderr.write(`Error: ${err.message}\n`);
+  } else {
+    process.stderr.write(`Error: ${(err as Error)?.stack ?? String(err)}\n`);
+  }
+  return 1;
+}
+
+let signalsInstalled = false;
+/** SIGINT/SIGTERM: run the cleanups, say so, exit 1. */
+function installSignalHandlers(): void {
+  if (signalsInstalled) return;
+  signalsInstalled = true;
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(signal, () => {
+      void runCleanups().finally(() => {
+        process.stderr.write(`Error: ${new InterruptedError(signal).message}; nothing was changed\n`);
+        process.exit(1);
+      });
+    });
+  }
+}
+
+/** Runs one command from argv to exit code, cleaning up after any failure. */
+export async function runCommand(spec: CommandSpec, argv: string[] = process.argv.slice(2)): Promise<never> {
+  installSignalHandlers();
+  let code: number;
+  try {
+    const { values, positionals } = parseCommandLine(spec, argv);
+    if (values.help) {
+      process.stdout.write(spec.usage);
+      code = 0;
+    } else {
+      code = (await spec.run(values, positionals)) ?? 0;
+    }
+  } catch (err) {
+    await runCleanups();
+    code = reportError(err, spec.usage);
+  }
+  // Let stdout drain (a pipe reader may be slow) before exiting.
+  await new Promise<void>((resolve) => process.stdout.write('', () => resolve()));
+  process.exit(code);
+}
+
+/** A string option's value, or undefined. */
+export function stringOption(values: ParsedValues, name: string): string | undefined {
+  const v = values[name];
+  return typeof v === 'string' ? v : undefined;
+}
+
+/** A repeatable string option's values. */
+export function listOption(values: ParsedValues, name: string): string[] {
+  const v = values[name];
+  if (v === undefined) return [];
+  return (Array.isArray(v) ? v : [v]).filter((x): x is string => typeof x === 'string');
+}
+
+/** A positive integer option, or the fallback. */
+export function intOption(values: ParsedValues, name: string, fallback: number, min = 1, max = Number.MAX_SAFE_INTEGER): number {
+  const raw = stringOption(values, name);
+  if (raw === undefined) return fallback;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < min || n > max) throw new UsageError(`--${name} must be an integer from ${min} to ${max}, not '${raw}'`);
+  return n;
+}

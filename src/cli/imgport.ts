@@ -1,0 +1,21 @@
+#!/usr/bin/env node
+import { UsageError } from '../core/errors.js';
+import { reportError, runCommand, type CommandSpec } from './command.js';
+
+/** Subcommands, loaded on demand so each one starts only what it needs. */
+const SUBCOMMANDS: Record<string, () => Promise<CommandSpec>> = {
+};
+
+const USAGE = `Usage: imgport SUBCOMMAND [options]   (imgport SUBCOMMAND -h for its options)
+Subcommands: ${Object.keys(SUBCOMMANDS).join(', ')}
+Common options: --root DIR (sandbox prefix), --db FILE (table file)
+`;
+
+const [name, ...rest] = process.argv.slice(2);
+if (name === '-h' || name === '--help') {
+  process.stdout.write(USAGE);
+} else if (!name || !Object.hasOwn(SUBCOMMANDS, name)) {
+  process.exitCode = reportError(new UsageError(name ? `unknown subcommand '${name}'` : 'missing subcommand'), USAGE);
+} else {
+  await runCommand(await SUBCOMMANDS[name](), rest);
+}

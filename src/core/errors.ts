@@ -1,0 +1,56 @@
+/**
+ * Typed errors. Every error the tools report on purpose is an ImgportError: the command runner
+ * prints its message as `Error: ...` and exits 1. Anything else is a bug and prints its stack.
+ * Each kind carries the thing it concerns (a path, a table, a bundle member) so callers and tests
+ * can tell what went wrong without parsing text.
+ */
+export class ImgportError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = new.target.name;
+  }
+}
+
+/** Bad command line: the runner prints the usage after the message. */
+export class UsageError extends ImgportError {}
+
+/** A file or directory on disk that cannot be used as asked. */
+export class PathError extends ImgportError {
+  constructor(message: string, readonly path: string) {
+    super(message);
+  }
+}
+
+/** The table file, a table, a column or an object definition. */
+export class TableError extends ImgportError {
+  constructor(message: string, readonly table?: string) {
+    super(message);
+  }
+}
+
+/** Something wrong with a bundle or one of its members. */
+export class BundleError extends ImgportError {
+  constructor(message: string, readonly member?: string) {
+    super(message);
+  }
+}
+
+/** manifest.xml that is missing, unreadable, hostile or incomplete. */
+export class ManifestError extends BundleError {}
+
+/** A member whose digest does not match the bundle's SHA256SUMS. */
+export class ChecksumError extends BundleError {}
+
+/** The osimage definition cannot be exported (xCAT's refusals). */
+export class ImageError extends ImgportError {
+  constructor(message: string, readonly image?: string) {
+    super(message);
+  }
+}
+
+/** The operation was interrupted by a signal; cleanup has run. */
+export class InterruptedError extends ImgportError {
+  constructor(readonly signal: NodeJS.Signals) {
+    super(`interrupted by ${signal}`);
+  }
+}
