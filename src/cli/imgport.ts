@@ -4,6 +4,11 @@ import { reportError, runCommand, type CommandSpec } from './command.js';
 
 /** Subcommands, loaded on demand so each one starts only what it needs. */
 const SUBCOMMANDS: Record<string, () => Promise<CommandSpec>> = {
+  mkdef: async () => (await import('./defs.js')).mkdefCommand,
+  chdef: async () => (await import('./defs.js')).chdefCommand,
+  rmdef: async () => (await import('./defs.js')).rmdefCommand,
+  lsdef: async () => (await import('./defs.js')).lsdefCommand,
+  tabdump: async () => (await import('./defs.js')).tabdumpCommand,
 };
 
 const USAGE = `Usage: imgport SUBCOMMAND [options]   (imgport SUBCOMMAND -h for its options)

@@ -1,0 +1,243 @@
+import { text } from 'node:stream/consumers';
+import { contextFrom, locationsFrom } from '../core/context.js';
+import { TableError, UsageError } from '../core/errors.js';
+import type { Locations } from '../core/locations.js';
+import {
+  changeObject,
+  createObject,
+  deleteObject,
+  getObject,
+  listObjects,
+  type Attributes,
+  type ObjectDefinition,
+} from '../tables/objects.js';
+import { checkAttribute, checkObjectType, checkTable, TABLES, type ObjectType } from '../tables/schema.js';
+import { formatStanzas, parseStanzas } from '../tables/stanza.js';
+import type { Row, Tables } from '../tables/types.js';
+import { findProfileFile } from '../xcat/search.js';
+import type { CommandSpec, OptionSpec, ParsedValues } from './command.js';
+import { stringOption } from './command.js';
+
+/** xCAT's commands on object definitions: mkdef, chdef, rmdef, lsdef, and tabdump. */
+
+const COMMON_USAGE = '  -h, --help  this text;  --root DIR  sandbox prefix;  --db FILE  table file\n';
+
+const TYPE_OPTIONS: OptionSpec = {
+  type: { type: 'string', short: 't' },
+  objects: { type: 'string', short: 'o' },
+};
+const VERBOSE: OptionSpec = { verbose: { type: 'boolean', short: 'v' } };
+
+/** The object type (-t, default node as in xCAT). */
+function typeFrom(values: ParsedValues): ObjectType {
+  return checkObjectType(stringOption(values, 'type') ?? 'node');
+}
+
+/** Object names (-o NAME,NAME and bare positionals) and attr=value assignments. */
+function namesAndAttributes(values: ParsedValues, positionals: string[]): { names: string[]; attributes: Attributes } {
+  const names = (stringOption(values, 'objects') ?? '').split(',').filter(Boolean);
+  const attributes: Attributes = {};
+  for (const arg of positionals) {
+    const eq = arg.indexOf('=');
+    if (eq < 0) names.push(...arg.split(',').filter(Boolean));
+    else if (eq === 0) throw new UsageError(`'${arg}' has no attribute name`);
+    else attributes[arg.slice(0, eq)] = arg.slice(eq + 1);
+  }
+  return { names: [...new Set(names)], attributes };
+}
+
+async function stanzasFromStdin(): Promise<ObjectDefinition[]> {
+  return parseStanzas(await text(process.stdin), 'standard input');
+}
+
+function report(values: ParsedValues, lines: string[], summary: string): void {
+  if (values.verbose) for (const line of lines) process.stdout.write(line + '\n');
+  process.stdout.write(summary + '\n');
+}
+
+/** xCAT's names for this machine's architecture. */
+export function machineArch(arch: string = process.arch): string {
+  return ({ x64: 'x86_64', arm64: 'aarch64', ppc64: 'ppc64le' } as Record<string, string>)[arch] ?? arch;
+}
+
+/**
+ * `mkdef -u`: completes an osimage definition as xCAT does: imagetype linux, osarch of this
+ * machine, the template (install) or package list (netboot, statelite) found by xCAT's search,
+ * and the name OSVERS-OSARCH-PROVMETHOD-PROFILE. Returns the name (the given one if any).
+ */
+export function completeOsimage(loc: Locations, attributes: Attributes, givenName?: string): string {
+  const { profile, osvers, provmethod } = attributes;
+  if (!profile || !osvers || !provmethod) {
+    throw new UsageError('-u needs profile=, osvers= and provmethod= to derive the rest of the osimage');
+  }
+  attributes.osarch ||= machineArch();
+  attributes.imagetype ||= 'linux';
+  const lookup =
+    provmethod === 'install'
+      ? { attribute: 'template', kind: 'install' as const, ext: 'tmpl' }
+      : provmethod === 'netboot' || provmethod === 'statelite'
+        ? { attribute: 'pkglist', kind: 'netboot' as const, ext: 'pkglist' }
+        : undefined;
+  if (lookup && !attributes[lookup.attribute]) {
+    const found = findProfileFile(loc, lookup.kind, lookup.ext, { profile, osvers, osarch: attributes.osarch });
+    if (found) attributes[lookup.attribute] = found;
+    else process.stderr.write(`Warning: no ${lookup.attribute} found for profile ${profile} (${osvers}, ${attributes.osarch})\n`);
+  }
+  return givenName ?? `${osvers}-${attributes.osarch}-${provmethod}-${profile}`;
+}
+
+export const mkdefCommand: CommandSpec = {
+  usage: `Usage: imgport mkdef [-t osimage|node|group] -o NAME[,NAME...] [-f] [-u] [-v] attr=value ...
+       imgport mkdef -z [-f] [-v] < STANZAFILE
+  Defines objects.  -f  replace existing objects;  -z  read stanzas from standard input;
+  -u  (osimage) fill in imagetype, osarch, template/pkglist and the name from profile, osvers, provmethod
+${COMMON_USAGE}`,
+  options: { ...TYPE_OPTIONS, ...VERBOSE, force: { type: 'boolean', short: 'f' }, stanza: { type: 'boolean', short: 'z' }, update: { type: 'boolean', short: 'u' } },
+  async run(values, positionals) {
+    const ctx = contextFrom(values);
+    const force = values.force === true;
+    const stanzas = values.stanza ? await stanzasFromStdin() : undefined;
+    const lines = await ctx.store.update((tables) => {
+      const definitions = stanzas ?? definitionsFromArgs(values, positionals, tables, (t) => locationsFrom(ctx, t));
+      for (const { type, name, attributes } of definitions) createObject(tables, type, name, attributes, force);
+      return definitions.map(({ type, name }) => `Created ${type} ${name}`);
+    });
+    report(values, lines, `${lines.length} object definitions have been created or modified.`);
+  },
+};
+
+function definitionsFromArgs(
+  values: ParsedValues,
+  positionals: string[],
+  tables: Tables,
+  locations: (tables: Tables) => Locations,
+): ObjectDefinition[] {
+  const type = typeFrom(values);
+  const { names, attributes } = namesAndAttributes(values, positionals);
+  for (const attribute of Object.keys(attributes)) checkAttribute(type, attribute);
+  if (values.update) {
+    if (type !== 'osimage') throw new UsageError('-u applies to osimage definitions only');
+    if (names.length > 1) throw new UsageError('-u defines one osimage at a time');
+    names[0] = completeOsimage(locations(tables), attributes, names[0]);
+  }
+  if (!names.length) throw new UsageError('no object name given (-o NAME)');
+  return names.map((name) => ({ type, name, attributes: { ...attributes } }));
+}
+
+export const chdefCommand: CommandSpec = {
+  usage: `Usage: imgport chdef [-t osimage|node|group] -o NAME[,NAME...] [-v] attr=value ... (attr= clears it)
+       imgport chdef -z [-v] < STANZAFILE
+  Changes existing objects.  -z  read stanzas from standard input
+${COMMON_USAGE}`,
+  options: { ...TYPE_OPTIONS, ...VERBOSE, stanza: { type: 'boolean', short: 'z' } },
+  async run(values, positionals) {
+    const ctx = contextFrom(values);
+    let definitions: ObjectDefinition[];
+    if (values.stanza) {
+      definitions = await stanzasFromStdin();
+    } else {
+      const type = typeFrom(values);
+      const { names, attributes } = namesAndAttributes(values, positionals);
+      if (!names.length) throw new UsageError('no object name given (-o NAME)');
+      if (!Object.keys(attributes).length) throw new UsageError('no attr=value given');
+      definitions = names.map((name) => ({ type, name, attributes }));
+    }
+    await ctx.store.update((tables) => {
+      for (const { type, name, attributes } of definitions) changeObject(tables, type, name, attributes);
+    });
+    report(values, definitions.map(({ type, name }) => `Changed ${type} ${name}`), `${definitions.length} object definitions have been created or modified.`);
+  },
+};
+
+export const rmdefCommand: CommandSpec = {
+  usage: `Usage: imgport rmdef [-t osimage|node|group] -o NAME[,NAME...] [-v]
+  Removes objects (an osimage: its osimage and linuximage rows).
+${COMMON_USAGE}`,
+  options: { ...TYPE_OPTIONS, ...VERBOSE },
+  async run(values, positionals) {
+    const ctx = contextFrom(values);
+    const type = typeFrom(values);
+    const { names, attributes } = namesAndAttributes(values, positionals);
+    if (Object.keys(attributes).length) throw new UsageError('rmdef takes no attr=value');
+    if (!names.length) throw new UsageError('no object name given (-o NAME)');
+    await ctx.store.update((tables) => {
+      for (const name of names) deleteObject(tables, type, name);
+    });
+    report(values, names.map((name) => `Removed ${type} ${name}`), `${names.length} object definitions have been removed.`);
+  },
+};
+
+export const lsdefCommand: CommandSpec = {
+  usage: `Usage: imgport lsdef [-t osimage|node|group] [-o NAME[,NAME...]] [-l|-s] [-i attr,attr] [-z]
+  Lists objects: names only (-s, the default without names), every attribute (-l, the default with
+  names), the attributes named by -i, or stanzas (-z).
+${COMMON_USAGE}`,
+  options: {
+    ...TYPE_OPTIONS,
+    long: { type: 'boolean', short: 'l' },
+    short: { type: 'boolean', short: 's' },
+    attributes: { type: 'string', short: 'i' },
+    stanza: { type: 'boolean', short: 'z' },
+  },
+  async run(values, positionals) {
+    const ctx = contextFrom(values);
+    const type = typeFrom(values);
+    const { names, attributes } = namesAndAttributes(values, positionals);
+    if (Object.keys(attributes).length) throw new UsageError('lsdef takes no attr=value');
+    const only = stringOption(values, 'attributes')?.split(',').filter(Boolean);
+    for (const attribute of only ?? []) checkAttribute(type, attribute);
+    const tables = await ctx.store.read();
+    const objects = (names.length ? names : listObjects(tables, type)).map((name): ObjectDefinition => {
+      const found = getObject(tables, type, name);
+      if (!found) throw new TableError(`could not find an object named '${name}' of type '${type}'`);
+      return { type, name, attributes: only ? selectAttributes(found, only) : found };
+    });
+    if (!objects.length) {
+      process.stdout.write('Could not find any object definitions to display.\n');
+    } else if (values.stanza) {
+      process.stdout.write(formatStanzas(objects));
+    } else if (values.short || (!values.long && !only && !names.length)) {
+      process.stdout.write(objects.map(({ name }) => `${name}  (${type})\n`).join(''));
+    } else {
+      process.stdout.write(objects.map(formatLong).join('\n'));
+    }
+  },
+};
+
+/** The named attributes; unset ones shown empty, as xCAT's lsdef -i does. */
+function selectAttributes(attributes: Attributes, only: string[]): Attributes {
+  return Object.fromEntries(only.map((attribute) => [attribute, attributes[attribute] ?? '']));
+}
+
+/** `Object name: NAME` then `    attr=value` lines sorted by attribute. */
+export function formatLong({ name, attributes }: ObjectDefinition): string {
+  const lines = Object.keys(attributes)
+    .sort()
+    .map((attribute) => `    ${attribute}=${attributes[attribute]}\n`);
+  return `Object name: ${name}\n${lines.join('')}`;
+}
+
+export const tabdumpCommand: CommandSpec = {
+  usage: `Usage: imgport tabdump [TABLE]
+  Writes a table as CSV: a #column header, then one line per row. Without TABLE: the table names.
+${COMMON_USAGE}`,
+  options: {},
+  async run(values, positionals) {
+    if (positionals.length > 1) throw new UsageError('tabdump takes one table name');
+    const [table] = positionals;
+    if (table === undefined) {
+      process.stdout.write(Object.keys(TABLES).join('\n') + '\n');
+      return;
+    }
+    checkTable(table);
+    const tables = await contextFrom(values).store.read();
+    process.stdout.write(formatTabdump(table, tables[table] ?? []));
+  },
+};
+
+/** xCAT's tabdump CSV: `#col,...` in schema order, every value quoted (`"` doubled), empty ones empty. */
+export function formatTabdump(table: string, rows: Row[]): string {
+  const { columns } = checkTable(table);
+  const quote = (value: string | undefined): string => (value ? `"${value.replaceAll('"', '""')}"` : '');
+  return [`#${columns.join(',')}`, ...rows.map((row) => columns.map((column) => quote(row[column])).join(','))].join('\n') + '\n';
+}

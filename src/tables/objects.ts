@@ -1,0 +1,147 @@
+import { TableError } from '../core/errors.js';
+import { checkAttribute, GROUP_MEMBERS_ATTRIBUTE, OBJECT_SCHEMAS, TABLES, type ObjectType } from './schema.js';
+import type { Row, Tables } from './types.js';
+
+/**
+ * xCAT's object view of the tables (docs/xcat-tables.md, "Objects"): pure functions that read or
+ * change `Tables` in place. Each table of an object type is keyed by its single key column, which
+ * holds the object name.
+ */
+
+/** attribute -> value; in changes an empty value clears the attribute. */
+export type Attributes = Record<string, string>;
+
+export interface ObjectDefinition {
+  name: string;
+  type: ObjectType;
+  attributes: Attributes;
+}
+
+const keyOf = (table: string): string => TABLES[table].key[0];
+
+function findRow(tables: Tables, table: string, name: string): Row | undefined {
+  return tables[table]?.find((row) => row[keyOf(table)] === name);
+}
+
+function splitList(value: string | undefined): string[] {
+  return (value ?? '').split(',').filter((item) => item !== '');
+}
+
+/** Nodes whose nodelist.groups names the group, in table order. */
+function groupMembers(tables: Tables, group: string): string[] {
+  return (tables.nodelist ?? []).filter((row) => splitList(row.groups).includes(group)).map((row) => row.node);
+}
+
+/** Names of the objects of a type, sorted. */
+export function listObjects(tables: Tables, type: ObjectType): string[] {
+  const names = new Set<string>();
+  for (const table of OBJECT_SCHEMAS[type].definingTables) for (const row of tables[table] ?? []) names.add(row[keyOf(table)]);
+  if (type === 'group') {
+    const nodes = new Set((tables.nodelist ?? []).map((row) => row.node));
+    for (const name of names) if (nodes.has(name)) names.delete(name); // a node's own postscripts row
+    for (const row of tables.nodelist ?? []) for (const group of splitList(row.groups)) names.add(group);
+  }
+  return [...names].sort();
+}
+
+export function objectExists(tables: Tables, type: ObjectType, name: string): boolean {
+  return listObjects(tables, type).includes(name);
+}
+
+/** The attributes of an object (unset ones absent), or undefined when it does not exist. */
+export function getObject(tables: Tables, type: ObjectType, name: string): Attributes | undefined {
+  if (!objectExists(tables, type, name)) return undefined;
+  const attributes: Attributes = {};
+  for (const [attribute, { table, column }] of Object.entries(OBJECT_SCHEMAS[type].attributes)) {
+    const value = findRow(tables, table, name)?.[column];
+    if (value !== undefined && value !== '') attributes[attribute] = value;
+  }
+  if (type === 'group') {
+    const members = groupMembers(tables, name);
+    if (members.length) attributes[GROUP_MEMBERS_ATTRIBUTE] = members.join(',');
+  }
+  return attributes;
+}
+
+/** Checks every attribute name of a change before anything is touched. */
+function checkAttributes(type: ObjectType, attributes: Attributes): void {
+  for (const attribute of Object.keys(attributes)) checkAttribute(type, attribute);
+}
+
+function missing(type: ObjectType, name: string): TableError {
+  return new TableError(`could not find an object named '${name}' of type '${type}'`, OBJECT_SCHEMAS[type].definingTables[0]);
+}
+
+/** Defines a new object; an existing one is an error unless `force`, which replaces it. */
+export function createObject(tables: Tables, type: ObjectType, name: string, attributes: Attributes, force = false): void {
+  checkAttributes(type, attributes);
+  if (objectExists(tables, type, name)) {
+    if (!force) {
+      throw new TableError(
+        `an object named '${name}' of type '${type}' already exists (use -f to replace it)`,
+        OBJECT_SCHEMAS[type].definingTables[0],
+      );
+    }
+    deleteObject(tables, type, name);
+  }
+  for (const table of OBJECT_SCHEMAS[type].definingTables) (tables[table] ??= []).push({ [keyOf(table)]: name });
+  applyAttributes(tables, type, name, attributes);
+}
+
+/** Changes attributes of an existing object; an empty value clears the attribute. */
+export function changeObject(tables: Tables, type: ObjectType, name: string, attributes: Attributes): void {
+  checkAttributes(type, attributes);
+  if (!objectExists(tables, type, name)) throw missing(type, name);
+  applyAttributes(tables, type, name, attributes);
+}
+
+/** Removes an object: its rows in every table of its type (and a group from its members). */
+export function deleteObject(tables: Tables, type: ObjectType, name: string): void {
+  if (!objectExists(tables, type, name)) throw missing(type, name);
+  const ownTables = new Set(Object.values(OBJECT_SCHEMAS[type].attributes).map(({ table }) => table));
+  for (const table of ownTables) {
+    if (tables[table]) tables[table] = tables[table].filter((row) => row[keyOf(table)] !== name);
+  }
+  if (type === 'group') setGroupMembers(tables, name, []);
+}
+
+function applyAttributes(tables: Tables, type: ObjectType, name: string, attributes: Attributes): void {
+  const schema = OBJECT_SCHEMAS[type];
+  for (const [attribute, value] of Object.entries(attributes)) {
+    if (type === 'group' && attribute === GROUP_MEMBERS_ATTRIBUTE) {
+      setGroupMembers(tables, name, splitList(value));
+      continue;
+    }
+    const { table, column } = schema.attributes[attribute];
+    let row = findRow(tables, table, name);
+    if (value === '') {
+      if (row) delete row[column];
+      continue;
+    }
+    if (!row) (tables[table] ??= []).push((row = { [keyOf(table)]: name }));
+    row[column] = value;
+  }
+  dropKeyOnlyRows(tables, type, name);
+}
+
+/** Rows of optional tables (a node's postscripts row) that were emptied go away. */
+function dropKeyOnlyRows(tables: Tables, type: ObjectType, name: string): void {
+  const schema = OBJECT_SCHEMAS[type];
+  for (const { table } of Object.values(schema.attributes)) {
+    if (schema.definingTables.includes(table) || !tables[table]) continue;
+    tables[table] = tables[table].filter((row) => row[keyOf(table)] !== name || Object.keys(row).length > 1);
+  }
+}
+
+/** Makes exactly `members` (existing nodes) members of the group, editing nodelist.groups. */
+function setGroupMembers(tables: Tables, group: string, members: string[]): void {
+  const nodes = new Set((tables.nodelist ?? []).map((row) => row.node));
+  const unknown = members.filter((member) => !nodes.has(member));
+  if (unknown.length) throw new TableError(`group ${group}: no node named ${unknown.join(', ')}`, 'nodelist');
+  for (const row of tables.nodelist ?? []) {
+    const groups = splitList(row.groups).filter((g) => g !== group);
+    if (members.includes(row.node)) groups.push(group);
+    if (groups.length) row.groups = groups.join(',');
+    else delete row.groups;
+  }
+}
