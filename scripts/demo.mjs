@@ -1,0 +1,53 @@
+#!/usr/bin/env node
+// imgport demo: builds a sample image in a temporary sandbox root, defines it and shows it.
+// Uses the compiled code (run `npx tsc -p .` first). Set KEEP_DEMO=1 to keep the sandbox.
+// Each step is a section; later steps (export, import) go at the end as new sections.
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const dist = path.join(here, '..', 'dist', 'src');
+const { buildSampleImage } = await import(path.join(dist, 'sample', 'sample-image.js'));
+const { formatStanzas } = await import(path.join(dist, 'tables', 'stanza.js'));
+
+const root = fs.mkdtempSync(path.join(os.tmpdir(), 'imgport-demo-'));
+
+function section(title) {
+  process.stdout.write(`\n== ${title}\n`);
+}
+
+/** Runs `imgport ARGS --root ROOT`, echoing the command; exits the demo if it fails. */
+function imgport(args, input) {
+  const argv = [...args, '--root', root];
+  process.stdout.write(`$ imgport ${argv.join(' ')}\n`);
+  const run = spawnSync(process.execPath, [path.join(dist, 'cli', 'imgport.js'), ...argv], { input, stdio: ['pipe', 'inherit', 'inherit'] });
+  if (run.status !== 0) {
+    process.stderr.write(`demo: imgport ${args[0]} failed (exit ${run.status})\n`);
+    process.exit(1);
+  }
+}
+
+try {
+  section(`build a sample netboot image under ${root}`);
+  const image = await buildSampleImage({ root, provmethod: 'netboot' });
+  process.stdout.write(`image ${image.imagename}, rootimgdir ${image.linuximage.rootimgdir}\n`);
+
+  section('define the image');
+  const { imagename } = image;
+  // The sample rows use no renamed column (linuximage.comments), so columns are attributes as they are.
+  const attributes = { ...image.linuximage, ...image.osimage };
+  delete attributes.imagename;
+  imgport(['mkdef', '-z'], formatStanzas([{ name: imagename, type: 'osimage', attributes }]));
+
+  section('list the osimage definitions');
+  imgport(['lsdef', '-t', 'osimage']);
+
+  section('show the image');
+  imgport(['lsdef', '-t', 'osimage', '-o', imagename, '-l']);
+} finally {
+  if (process.env.KEEP_DEMO) process.stdout.write(`\nsandbox kept: ${root}\n`);
+  else fs.rmSync(root, { recursive: true, force: true });
+}
