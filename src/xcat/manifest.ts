@@ -30,6 +30,8 @@ export interface Manifest {
   kitcomp: Row[];
   /** s390x raw/sysclone/netboot image files. */
   rawimagefiles: string[];
+  /** What the reader skipped (unknown elements or columns); never written. */
+  warnings?: string[];
 }
 
 /** Top-level elements that hold one path each, exported as IMAGE/basename(path). */
