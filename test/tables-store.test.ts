@@ -1,0 +1,123 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import t from 'tap';
+import { TableStore, formatTables } from '../src/tables/store.js';
+
+function tempDir(t: { teardown(fn: () => void): void }): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'imgport-store-'));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+const fixtureTables = JSON.parse(fs.readFileSync('/work/shared/fixtures/xcat/source-tables.json', 'utf8'));
+
+t.test('a missing file holds no tables; the first update creates the directory', async (t) => {
+  const file = path.join(tempDir(t), 'a', 'b', 'tables.json');
+  const store = new TableStore(file);
+  t.same(await store.read(), {});
+  await store.update((tables) => {
+    tables.site = [{ key: 'installdir', value: '/srv/install' }];
+  });
+  t.equal(fs.readFileSync(file, 'utf8'), '{\n  "site": [\n    {"key":"installdir","value":"/srv/install"}\n  ]\n}\n');
+  t.same(fs.readdirSync(path.dirname(file)), ['tables.json'], 'no lock or temporary file left');
+});
+
+t.test('round trip keeps the file shape: every row, column and value', async (t) => {
+  const file = path.join(tempDir(t), 'tables.json');
+  fs.copyFileSync('/work/shared/fixtures/xcat/source-tables.json', file);
+  const store = new TableStore(file);
+  t.same(await store.read(), fixtureTables);
+  const result = await store.update(() => 42);
+  t.equal(result, 42, 'update returns what the change returns');
+  const written = fs.readFileSync(file, 'utf8');
+  t.same(JSON.parse(written), fixtureTables, 'same data, table and row order');
+  t.equal(written, formatTables(fixtureTables));
+  t.match(written, /^\{\n  "osimage": \[\n    \{"imagename":"rhels8.5.0-x86_64-statelite-compute","profile":"compute",/);
+  await store.update(() => undefined);
+  t.equal(fs.readFileSync(file, 'utf8'), written, 'a second no-op update is byte-identical');
+});
+
+t.test('empty tables are left out, columns written in schema order', async (t) => {
+  t.equal(formatTables({}), '{}\n');
+  t.equal(formatTables({ kit: [], site: [{ value: 'v', key: 'k' }] }), '{\n  "site": [\n    {"key":"k","value":"v"}\n  ]\n}\n');
+});
+
+t.test('unparsable or wrongly shaped file: TableError naming it, file untouched', async (t) => {
+  const dir = tempDir(t);
+  const cases: [string, string, RegExp][] = [
+    ['{"osimage": [ {"imagename": "x",', 'unparsable', /cannot read the table file .*bad\.json/],
+    ['[]', 'not an object', /table file .*bad\.json: not a JSON object/],
+    ['{"images": []}', 'unknown table', /table file .*bad\.json: unknown table 'images' \(known tables: osimage, /],
+    ['{"osimage": [{"imagename": "x", "colour": "red"}]}', 'unknown column', /bad\.json: unknown column 'colour' of table osimage \(its columns: imagename, groups, /],
+    ['{"site": [{"key": "a", "value": 3}]}', 'non-string value', /bad\.json: table site column value of row 1 is not a string/],
+    ['{"site": {"key": "a"}}', 'table not a list', /bad\.json: table site is not a list of rows/],
+  ];
+  for (const [text, what, message] of cases) {
+    const file = path.join(dir, 'bad.json');
+    fs.writeFileSync(file, text);
+    const store = new TableStore(file);
+    await t.rejects(store.read(), { name: 'TableError', message }, `read: ${what}`);
+    await t.rejects(store.update(() => undefined), { name: 'TableError', message }, `update: ${what}`);
+    t.equal(fs.readFileSync(file, 'utf8'), text, `${what}: bytes unchanged`);
+    t.notOk(fs.existsSync(`${file}.lock`), `${what}: lock released`);
+  }
+});
+
+t.test('a change that throws or leaves the schema writes nothing', async (t) => {
+  const file = path.join(tempDir(t), 'tables.json');
+  fs.writeFileSync(file, formatTables({ site: [{ key: 'a', value: 'b' }] }));
+  const before = fs.readFileSync(file, 'utf8');
+  const store = new TableStore(file);
+  await t.rejects(
+    store.update((tables) => {
+      tables.site[0].value = 'changed';
+      throw new Error('boom');
+    }),
+    /boom/,
+  );
+  await t.rejects(
+    store.update((tables) => {
+      tables.site[0].colour = 'red';
+    }),
+    /unknown column 'colour' of table site/,
+  );
+  t.equal(fs.readFileSync(file, 'utf8'), before);
+  t.notOk(fs.existsSync(`${file}.lock`));
+});
+
+t.test('concurrent updates in one process are serialized by the lock', async (t) => {
+  const file = path.join(tempDir(t), 'tables.json');
+  const updates = Array.from({ length: 30 }, (_, i) =>
+    new TableStore(file).update(async (tables) => {
+      const rows = (tables.site ??= []);
+      await new Promise((resolve) => setTimeout(resolve, 1)); // widen the read-modify-write window
+      rows.push({ key: `k${i}`, value: String(i) });
+    }),
+  );
+  await Promise.all(updates);
+  const site = (await new TableStore(file).read()).site;
+  t.equal(site.length, 30);
+  t.same(new Set(site.map((r) => r.key)).size, 30);
+});
+
+t.test('a stale lock of a dead process is broken; a live one waits', async (t) => {
+  const file = path.join(tempDir(t), 'tables.json');
+  fs.writeFileSync(`${file}.lock`, '999999999\n'); // no such pid
+  await new TableStore(file).update((tables) => {
+    tables.site = [{ key: 'a', value: 'b' }];
+  });
+  t.same((await new TableStore(file).read()).site, [{ key: 'a', value: 'b' }]);
+  t.notOk(fs.existsSync(`${file}.lock`));
+
+  fs.writeFileSync(`${file}.lock`, `${process.pid}\n`); // held by a live process (us)
+  let done = false;
+  const waiting = new TableStore(file).update(() => {
+    done = true;
+  });
+  await new Promise((resolve) => setTimeout(resolve, 150));
+  t.notOk(done, 'waits while the holder lives');
+  fs.rmSync(`${file}.lock`);
+  await waiting;
+  t.ok(done, 'proceeds once released');
+});
