@@ -1,0 +1,197 @@
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { Readable, Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { PathError } from '../core/errors.js';
+import { onCleanup } from '../core/cleanup.js';
+import type { Sandbox } from '../core/sandbox.js';
+import { walkTree, type TreeEntry } from '../pipeline/walk.js';
+import { readFilesInOrder, type FileData } from '../pipeline/file-reader.js';
+import { cpioChunks } from '../archive/cpio-writer.js';
+import { treeTarChunks } from '../archive/tar-writer.js';
+import { createCompressor, type TaggedChunk } from '../pipeline/compress/index.js';
+import { createFileSink, temporaryNameBeside } from '../pipeline/sink.js';
+import { createProgress } from '../pipeline/progress.js';
+import { exclusionTest, loadPackRules } from './exlist.js';
+import { requireProgram, runFilter } from './external.js';
+import { PACKED_FORMS, packedFileName, type PackCompressor, type PackMethod } from './formats.js';
+import type { PackTarget } from './target.js';
+
+export interface PackOptions {
+  method: PackMethod;
+  /** Undefined: gzip for cpio/tar, mksquashfs's own default for squashfs. */
+  compressor?: PackCompressor;
+  threads: number;
+  level?: number;
+  /** Show a progress line on standard error. */
+  progress: boolean;
+  /** Lines every run prints (as xCAT does). */
+  say(line: string): void;
+  /** Lines printed only with --verbose. */
+  detail(line: string): void;
+  warn(line: string): void;
+}
+
+export interface PackResult {
+  /** Logical path of the packed file. */
+  file: string;
+  entries: number;
+  fileBytes: number;
+  archiveBytes: number;
+}
+
+/** Members are named as `find .` prints them, as in xCAT's archives. */
+const MEMBER_PREFIX = '.';
+const PACKED_MODE = 0o644;
+
+/**
+ * Packs ROOTIMGDIR/rootimg into ROOTIMGDIR/rootimg.METHOD.EXT (or rootimg.sfs). The new file is
+ * written under a temporary name and renamed when complete; only then are the other packed forms
+ * removed, so a failed or interrupted pack leaves the previous, bootable one. The tree is only read.
+ */
+export async function packImage(target: PackTarget, sandbox: Sandbox, opts: PackOptions): Promise<PackResult> {
+  const treeLogical = path.posix.join(target.rootimgdir, 'rootimg');
+  const treeReal = sandbox.real(treeLogical);
+  const isDir = await fs.stat(treeReal).then((st) => st.isDirectory(), () => false);
+  if (!isDir) {
+    throw new PathError(
+      `${treeLogical} does not exist, run genimage -o ${target.osvers} -p ${target.profile} on a server with matching architecture`,
+      treeLogical,
+    );
+  }
+  const compressor = opts.compressor ?? (opts.method === 'squashfs' ? undefined : 'gzip');
+  // Missing tools are found before anything is read or written.
+  const program =
+    opts.method === 'squashfs'
+      ? requireProgram('mksquashfs', 'for the squashfs method', 'squashfs-tools')
+      : compressor === 'xz'
+        ? requireProgram('xz', 'for xz compression', 'xz-utils (xz)')
+        : undefined;
+
+  const rules = await loadPackRules(target.exlist, sandbox, opts.warn);
+  const excluded = exclusionTest(rules);
+  const walk = await walkTree(treeReal, { oneFileSystem: true, include: (relPath) => !excluded(relPath), onWarning: opts.warn });
+  opts.detail(`exclusion patterns: ${rules.excludes.length}, inclusion patterns: ${rules.includes.length}`);
+  opts.detail(`${walk.entries.length} entries, ${walk.totalFileBytes} bytes of file data to pack`);
+
+  const name = packedFileName(opts.method, compressor ?? 'gzip');
+  const finalReal = path.join(sandbox.real(target.rootimgdir), name);
+  opts.say(`Packing contents of ${treeLogical}`);
+  opts.say(`archive method:${opts.method}`);
+  if (compressor) opts.say(`compress method:${compressor}`);
+
+  const progress = createProgress({ totalBytes: walk.totalFileBytes, enabled: opts.progress });
+  const counts = { read: 0, written: 0 };
+  const report = (): void => progress.update(counts.read, counts.written);
+  const files = countFileBytes(readFilesInOrder(walk.entries), (n) => {
+    counts.read += n;
+    report();
+  });
+  const countWritten = (n: number): void => {
+    counts.written += n;
+    report();
+  };
+
+  if (opts.method === 'squashfs') {
+    await writeSquashfs(program!, finalReal, walk.entries, files, compressor, opts.threads);
+    counts.written = (await fs.stat(finalReal)).size;
+  } else {
+    const archive = opts.method === 'cpio' ? tagAll(cpioChunks(walk.entries, files, { prefix: MEMBER_PREFIX })) : treeTarChunks(walk.entries, files, { prefix: MEMBER_PREFIX });
+    const sink = createFileSink(finalReal, { mode: PACKED_MODE });
+    try {
+      const out = countingStream(countWritten);
+      if (program) {
+        await Promise.all([runFilter(program, xzArgs(opts.threads, opts.level), untag(archive), out), pipeline(out, sink.stream)]);
+      } else {
+        const compress = createCompressor({ format: compressor === 'zstd' ? 'zstd' : 'gzip', threads: opts.threads, level: opts.level });
+        await pipeline(Readable.from(archive), compress.stream, out, sink.stream);
+      }
+      await sink.commit();
+    } catch (err) {
+      await sink.abort();
+      throw err;
+    }
+  }
+  progress.done();
+  await removeOtherForms(path.dirname(finalReal), name, opts.warn);
+  return { file: path.posix.join(target.rootimgdir, name), entries: walk.entries.length, fileBytes: walk.totalFileBytes, archiveBytes: counts.written };
+}
+
+function xzArgs(threads: number, level: number | undefined): string[] {
+  return ['-T', String(threads), '-c', ...(level === undefined ? [] : [`-${level}`])];
+}
+
+/**
+ * mksquashfs reads our uncompressed tar on its standard input (no staging copy of the tree) and
+ * writes a temporary file beside the final one. Its tar reader ignores the root entry, so the
+ * root directory's attributes are passed as options.
+ */
+async function writeSquashfs(
+  mksquashfs: string,
+  finalReal: string,
+  entries: TreeEntry[],
+  files: AsyncIterable<FileData>,
+  compressor: PackCompressor | undefined,
+  threads: number,
+): Promise<void> {
+  const root = entries.find((e) => e.relPath === '.');
+  const members = entries.filter((e) => e !== root);
+  const tmp = temporaryNameBeside(finalReal);
+  const removeTmp = (): Promise<void> => fs.rm(tmp, { force: true });
+  const unregister = onCleanup(removeTmp);
+  const args = [
+    '-', tmp, '-tar', '-noappend', '-quiet', '-no-progress', '-processors', String(threads),
+    ...(compressor ? ['-comp', compressor === 'pigz' ? 'gzip' : compressor] : []),
+    ...(root ? ['-root-mode', (root.mode & 0o7777).toString(8), '-root-uid', String(root.uid), '-root-gid', String(root.gid), '-root-time', String(root.mtime)] : []),
+  ];
+  try {
+    await runFilter(mksquashfs, args, untag(treeTarChunks(members, files, { prefix: MEMBER_PREFIX })));
+    await fs.chmod(tmp, PACKED_MODE);
+    await fs.rename(tmp, finalReal);
+    unregister();
+  } catch (err) {
+    await removeTmp();
+    unregister();
+    throw err;
+  }
+}
+
+/** After a successful pack: the other packed forms go, so nodes cannot boot a stale one. */
+async function removeOtherForms(dir: string, keep: string, warn: (line: string) => void): Promise<void> {
+  await Promise.all(
+    PACKED_FORMS.filter((form) => form !== keep).map((form) =>
+      fs.rm(path.join(dir, form), { force: true }).catch((err: Error) => warn(`cannot remove the previous ${form}: ${err.message}`)),
+    ),
+  );
+}
+
+async function* tagAll(chunks: AsyncIterable<Buffer>): AsyncIterable<TaggedChunk> {
+  for await (const data of chunks) yield { data, store: false };
+}
+
+async function* untag(chunks: AsyncIterable<TaggedChunk>): AsyncIterable<Buffer> {
+  for await (const chunk of chunks) yield chunk.data;
+}
+
+/** Passes file data through unchanged, counting the bytes read for the progress line. */
+async function* countFileBytes(files: AsyncIterable<FileData>, onBytes: (n: number) => void): AsyncIterable<FileData> {
+  for await (const file of files) {
+    yield { ...file, chunks: countChunks(file.chunks, onBytes) };
+  }
+}
+
+async function* countChunks(chunks: AsyncIterable<Buffer>, onBytes: (n: number) => void): AsyncIterable<Buffer> {
+  for await (const chunk of chunks) {
+    onBytes(chunk.length);
+    yield chunk;
+  }
+}
+
+function countingStream(onBytes: (n: number) => void): Transform {
+  return new Transform({
+    transform(chunk: Buffer, _encoding, done) {
+      onBytes(chunk.length);
+      done(null, chunk);
+    },
+  });
+}

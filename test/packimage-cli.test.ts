@@ -1,0 +1,393 @@
+import t, { type Test } from 'tap';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { buildSampleImage } from '../src/sample/sample-image.js';
+
+const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const packimageJs = path.join(repo, 'dist/src/cli/packimage.js');
+const isRoot = process.getuid?.() === 0;
+
+interface Fixture {
+  root: string;
+  db: string;
+  imagename: string;
+  /** Real ROOTIMGDIR and its tree. */
+  dir: string;
+  tree: string;
+}
+
+const OLD_ARCHIVE = Buffer.from('previous packed image\n');
+
+/**
+ * A sample netboot image plus what packimage must treat with care: devices, a fifo, owners,
+ * statelite leftovers, an exlist with `+` inclusions and an #INCLUDE# loop.
+ */
+async function makeFixture(t: Test, provmethod: 'netboot' | 'statelite' = 'netboot'): Promise<Fixture> {
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'packimage-'));
+  t.teardown(() => fs.rmSync(root, { recursive: true, force: true }));
+  const image = await buildSampleImage({ root, provmethod });
+  const db = path.join(root, 'tables.json');
+  fs.writeFileSync(db, JSON.stringify({ osimage: [image.osimage], linuximage: [image.linuximage] }));
+  const dir = path.join(root, image.linuximage.rootimgdir);
+  const tree = path.join(dir, 'rootimg');
+  const put = (rel: string, data: string | Buffer, mode = 0o644): void => {
+    fs.mkdirSync(path.dirname(path.join(tree, rel)), { recursive: true });
+    fs.writeFileSync(path.join(tree, rel), data);
+    fs.chmodSync(path.join(tree, rel), mode);
+  };
+  put('usr/share/doc/pkg/README', 'docs\n');
+  put('usr/share/doc/keep/KEEP', 'kept by +\n');
+  put('opt/drop/file', 'dropped by the included list\n');
+  put('opt/keep/file', 'kept\n');
+  put('usr/bin/wall', crypto.randomBytes(3000), 0o2755);
+  put('usr/lib/random.bin', crypto.randomBytes(300_000));
+  put('var/empty-file', '');
+  put('.statelite/litefile.save', 'x\n');
+  put('.default/etc/x', 'x\n');
+  put('.statebackup/y', 'y\n');
+  put('etc/init.d/statelite', '#!/bin/sh\n', 0o755);
+  put('etc/init.d/network', '#!/bin/sh\n', 0o755);
+  put('etc/rc.sysinit.backup', 'old\n');
+  fs.symlinkSync('/nowhere/at/all', path.join(tree, 'etc/dangling'));
+  fs.mkdirSync(path.join(tree, 'var/empty'), { mode: 0o700 });
+  fs.chmodSync(path.join(tree, 'var/empty'), 0o700);
+  execFileSync('mkfifo', [path.join(tree, 'var/fifo')]);
+  if (isRoot) {
+    fs.mkdirSync(path.join(tree, 'dev'));
+    execFileSync('mknod', ['-m', '0666', path.join(tree, 'dev/null'), 'c', '1', '3']);
+    execFileSync('mknod', ['-m', '0660', path.join(tree, 'dev/loop7'), 'b', '7', '7']);
+    fs.chownSync(path.join(tree, 'opt/keep/file'), 1234, 5678);
+  }
+  fs.utimesSync(path.join(tree, 'opt/keep/file'), new Date('2001-02-03T04:05:06Z'), new Date('2001-02-03T04:05:06Z'));
+  const listDir = path.join(root, path.dirname(image.linuximage.exlist));
+  fs.writeFileSync(
+    path.join(root, image.linuximage.exlist),
+    '# the docs, but one\n./usr/share/doc*\n+./usr/share/doc/keep*   # comment\n\n#INCLUDE:more.exlist#\n',
+  );
+  fs.writeFileSync(path.join(listDir, 'more.exlist'), '-./opt/drop*\n#INCLUDE:compute.exlist#\n');
+  return { root, db, imagename: image.imagename, dir, tree };
+}
+
+function packimage(fx: Pick<Fixture, 'root' | 'db'>, args: string[], env: NodeJS.ProcessEnv = process.env) {
+  const r = spawnSync(process.execPath, [packimageJs, '--root', fx.root, '--db', fx.db, ...args], { encoding: 'utf8', env });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+/** Paths a correct pack holds: the tree minus the exclusions, as `find .` names them. */
+const EXCLUDED = [
+  './usr/share/doc',
+  './usr/share/doc/pkg',
+  './usr/share/doc/pkg/README',
+  './usr/share/doc/big.txt',
+  './opt/drop',
+  './opt/drop/file',
+  './.statelite',
+  './.statelite/litefile.save',
+  './.default',
+  './.default/etc',
+  './.default/etc/x',
+  './.statebackup',
+  './.statebackup/y',
+  './etc/init.d/statelite',
+  './etc/rc.sysinit.backup',
+];
+
+function treePaths(tree: string): string[] {
+  return execFileSync('find', ['.', '-xdev'], { cwd: tree, encoding: 'utf8' }).split('\n').filter(Boolean).sort();
+}
+
+function expectedPaths(tree: string): string[] {
+  return treePaths(tree).filter((p) => !EXCLUDED.includes(p));
+}
+
+function withAncestors(paths: string[]): string[] {
+  const all = new Set(paths);
+  for (const p of paths) for (let d = path.posix.dirname(p); d !== '.' && !all.has(d); d = path.posix.dirname(d)) all.add(d);
+  return [...all].sort();
+}
+
+interface Described {
+  type: string;
+  mode: number;
+  uid: number;
+  gid: number;
+  size: number;
+  mtime: number;
+  sha256?: string;
+  target?: string;
+  rdev?: number;
+}
+
+function describe(file: string, withDirMtime: boolean): Described {
+  const st = fs.lstatSync(file);
+  const type = st.isFile() ? 'file' : st.isDirectory() ? 'dir' : st.isSymbolicLink() ? 'symlink' : st.isFIFO() ? 'fifo' : st.isCharacterDevice() ? 'chr' : st.isBlockDevice() ? 'blk' : 'other';
+  const d: Described = {
+    type,
+    mode: st.mode & 0o7777,
+    uid: st.uid,
+    gid: st.gid,
+    size: st.isFile() ? st.size : 0,
+    mtime: type === 'symlink' || (type === 'dir' && !withDirMtime) ? 0 : Math.floor(st.mtimeMs / 1000),
+  };
+  if (type === 'symlink') {
+    d.target = fs.readlinkSync(file);
+    d.mode = 0; // a symlink's own mode is not kept by every extractor
+  }
+  if (type === 'file') d.sha256 = crypto.createHash('sha256').update(fs.readFileSync(file)).digest('hex');
+  if (type === 'chr' || type === 'blk') d.rdev = st.rdev;
+  return d;
+}
+
+/** Unpacks a packed image with the system's tools into a new directory. */
+function unpack(file: string, into: string): void {
+  const name = path.basename(file);
+  if (name.endsWith('.sfs')) {
+    execFileSync('unsquashfs', ['-no-progress', '-quiet', '-d', into, file], { stdio: 'ignore' });
+    return;
+  }
+  fs.mkdirSync(into);
+  const tool = name.endsWith('.gz') ? 'gzip' : name.endsWith('.xz') ? 'xz' : 'zstd';
+  const raw = execFileSync(tool, ['-dc', file], { maxBuffer: 1 << 30 });
+  if (name.includes('.cpio.')) execFileSync('cpio', ['-idum', '--quiet'], { cwd: into, input: raw, stdio: ['pipe', 'ignore', 'inherit'] });
+  else execFileSync('tar', ['-xpf', '-', '--numeric-owner'], { cwd: into, input: raw });
+}
+
+/** Member names as `find .` prints them. */
+function members(file: string): string[] {
+  const name = path.basename(file);
+  if (name.endsWith('.sfs')) {
+    const out = execFileSync('unsquashfs', ['-l', '-d', '.', file], { encoding: 'utf8' });
+    return out.split('\n').filter((l) => l === '.' || l.startsWith('./')).sort();
+  }
+  const tool = name.endsWith('.gz') ? 'gzip' : name.endsWith('.xz') ? 'xz' : 'zstd';
+  const raw = execFileSync(tool, ['-dc', file], { maxBuffer: 1 << 30 });
+  const list = name.includes('.cpio.')
+    ? execFileSync('cpio', ['-it', '--quiet'], { input: raw, encoding: 'utf8' })
+    : execFileSync('tar', ['-tf', '-'], { input: raw, encoding: 'utf8' });
+  return list
+    .split('\n')
+    .filter(Boolean)
+    .map((m) => (m === './' ? '.' : m.replace(/\/$/, '')))
+    .sort();
+}
+
+function assertPackedTree(t: Test, fx: Fixture, file: string, opts: { dirMtimes: boolean }): void {
+  const expected = expectedPaths(fx.tree);
+  // A filesystem cannot hold ./a/b without ./a: squashfs has the excluded parents of included paths.
+  const listed = file.endsWith('.sfs') ? withAncestors(expected) : expected;
+  t.same(members(file), listed, `${path.basename(file)}: members are the tree minus the exclusions`);
+  const out = fs.mkdtempSync(path.join(os.tmpdir(), 'packimage-out-'));
+  try {
+    const into = path.join(out, 'x');
+    unpack(file, into);
+    for (const p of expected) {
+      // The root's mode and owner come from the extracting tool's own directory for cpio/tar.
+      if (p === '.' && !file.endsWith('.sfs')) continue;
+      t.same(describe(path.join(into, p), opts.dirMtimes), describe(path.join(fx.tree, p), opts.dirMtimes), `${path.basename(file)}: ${p}`);
+    }
+    t.equal(fs.statSync(path.join(into, 'usr/bin/gzip')).ino, fs.statSync(path.join(into, 'usr/bin/gunzip')).ino, 'hard links share an inode');
+  } finally {
+    fs.rmSync(out, { recursive: true, force: true });
+  }
+}
+
+function dirListing(dir: string): string[] {
+  return fs.readdirSync(dir).sort();
+}
+
+t.before(() => {
+  if (!fs.existsSync(packimageJs)) execFileSync('npx', ['tsc', '-p', repo], { stdio: 'ignore' });
+});
+
+const FORMS: [string[], string][] = [
+  [[], 'rootimg.cpio.gz'],
+  [['-c', 'pigz'], 'rootimg.cpio.gz'],
+  [['-m', 'cpio', '-c', 'zstd'], 'rootimg.cpio.zst'],
+  [['-c', 'xz', '-j', '2'], 'rootimg.cpio.xz'],
+  [['-m', 'tar'], 'rootimg.tar.gz'],
+  [['--method=tar', '--compress=zstd', '--level', '5'], 'rootimg.tar.zst'],
+  [['-m', 'tar', '-c', 'xz'], 'rootimg.tar.xz'],
+  [['-m', 'squashfs'], 'rootimg.sfs'],
+];
+
+for (const [args, produced] of FORMS) {
+  t.test(`packimage ${args.join(' ') || '(defaults)'} -> ${produced}`, async (t) => {
+    const fx = await makeFixture(t);
+    // Leftovers of other methods, all to be replaced; the tree itself must stay.
+    for (const old of ['rootimg.gz', 'rootimg.tar.gz', 'rootimg.sfs', 'rootimg.cpio.zst']) fs.writeFileSync(path.join(fx.dir, old), OLD_ARCHIVE);
+    const before = treePaths(fx.tree);
+    const r = packimage(fx, [...args, fx.imagename]);
+    t.equal(r.code, 0, r.stderr);
+    t.match(r.stdout, `Packing contents of ${path.posix.join('/install/netboot/rhels8.5.0/x86_64/compute', 'rootimg')}`);
+    const file = path.join(fx.dir, produced);
+    t.equal(fs.statSync(file).mode & 0o777, 0o644, 'mode 0644');
+    t.same(dirListing(fx.dir), ['initrd-stateless.gz', 'kernel', 'rootimg', produced].sort(), 'old forms and temporary files gone');
+    t.same(treePaths(fx.tree), before, 'the tree is not modified');
+    assertPackedTree(t, fx, file, { dirMtimes: !produced.endsWith('.sfs') });
+  });
+}
+
+t.test('a tree spanning filesystems packs only the first (-xdev)', { skip: !isRoot && 'needs root to mount' }, async (t) => {
+  const fx = await makeFixture(t);
+  const mnt = path.join(fx.tree, 'proc');
+  fs.mkdirSync(mnt);
+  try {
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'tmpfs', mnt], { stdio: 'ignore' });
+  } catch {
+    t.skip('cannot mount tmpfs here');
+    return;
+  }
+  let r;
+  try {
+    fs.writeFileSync(path.join(mnt, 'cpuinfo'), 'other filesystem\n');
+    r = packimage(fx, [fx.imagename]);
+  } finally {
+    execFileSync('umount', [mnt]);
+  }
+  t.equal(r.code, 0, r.stderr);
+  const listed = members(path.join(fx.dir, 'rootimg.cpio.gz'));
+  t.ok(listed.includes('./proc'), 'the mount point is packed');
+  t.notOk(listed.includes('./proc/cpuinfo'), 'its contents are not');
+});
+
+t.test('obsolete -o/-p/-a are refused with xCAT message', async (t) => {
+  const fx = { root: os.tmpdir(), db: path.join(os.tmpdir(), 'none.json') };
+  for (const flag of ['-o', '-p', '-a']) {
+    const r = packimage(fx, [flag, 'x', 'img']);
+    t.equal(r.code, 1, flag);
+    t.equal(r.stderr, "Error: -o, -p and -a options are obsoleted, please use 'packimage <osimage name>' instead.\n", flag);
+  }
+});
+
+t.test('images that cannot be packed are refused with xCAT messages', async (t) => {
+  const fx = await makeFixture(t, 'statelite');
+  let r = packimage(fx, [fx.imagename]);
+  t.equal(r.code, 1);
+  t.equal(r.stderr, `Error: '${fx.imagename}' cannot be used to build diskless image. Make sure osimage.provmethod is 'netboot'.\n`);
+  r = packimage(fx, ['no-such-image']);
+  t.equal(r.code, 1);
+  t.equal(r.stderr, "Error: Cannot find image 'no-such-image' from the osimage table.\n");
+  r = packimage(fx, []);
+  t.equal(r.code, 1);
+  t.match(r.stderr, "Error: An image name is required, use 'packimage <osimage name>'.");
+  r = packimage(fx, ['-m', 'zip', fx.imagename]);
+  t.equal(r.code, 1);
+  t.match(r.stderr, "Invalid archive method 'zip' requested");
+});
+
+t.test('a missing tree names genimage; -v and -h answer', async (t) => {
+  const fx = await makeFixture(t);
+  fs.rmSync(fx.tree, { recursive: true });
+  let r = packimage(fx, [fx.imagename]);
+  t.equal(r.code, 1);
+  t.equal(r.stderr, 'Error: /install/netboot/rhels8.5.0/x86_64/compute/rootimg does not exist, run genimage -o rhels8.5.0 -p compute on a server with matching architecture\n');
+  r = packimage(fx, ['-v']);
+  t.equal(r.code, 0);
+  t.match(r.stdout, /^packimage \(imgport\) \d+\.\d+\.\d+\n$/);
+  r = packimage(fx, ['-h']);
+  t.equal(r.code, 0);
+  t.match(r.stdout, '[-m| --method=cpio|tar|squashfs]');
+});
+
+t.test('ROOTIMGDIR defaults to INSTALLDIR/netboot/OSVERS/OSARCH/PROFILE; --nosyncfiles is said', async (t) => {
+  const fx = await makeFixture(t);
+  const tables = JSON.parse(fs.readFileSync(fx.db, 'utf8'));
+  delete tables.linuximage[0].rootimgdir;
+  tables.site = [{ key: 'installdir', value: '/srv/inst' }];
+  fs.writeFileSync(fx.db, JSON.stringify(tables));
+  const moved = path.join(fx.root, 'srv/inst/netboot/rhels8.5.0/x86_64/compute');
+  fs.mkdirSync(path.dirname(moved), { recursive: true });
+  fs.renameSync(fx.dir, moved);
+  const r = packimage(fx, ['--nosyncfiles', '--verbose', '-m', 'tar', '-c', 'zstd', fx.imagename]);
+  t.equal(r.code, 0, r.stderr);
+  t.match(r.stdout, 'Bypass of syncfiles requested');
+  t.match(r.stdout, 'Packing contents of /srv/inst/netboot/rhels8.5.0/x86_64/compute/rootimg');
+  t.ok(fs.existsSync(path.join(moved, 'rootimg.tar.zst')));
+  t.notOk(fs.existsSync(path.join(moved, 'rootimg.cpio.gz')), 'the previous packed form is gone');
+});
+
+/** PATH holding only the named programs (and what node needs: nothing). */
+function pathWith(t: Test, programs: Record<string, string>): string {
+  const bin = fs.mkdtempSync(path.join(os.tmpdir(), 'packimage-bin-'));
+  t.teardown(() => fs.rmSync(bin, { recursive: true, force: true }));
+  for (const [name, script] of Object.entries(programs)) {
+    fs.writeFileSync(path.join(bin, name), script, { mode: 0o755 });
+  }
+  return bin;
+}
+
+function assertOldArchiveKept(t: Test, fx: Fixture, previous: Buffer): void {
+  t.same(fs.readFileSync(path.join(fx.dir, 'rootimg.cpio.gz')), previous, 'the previous archive is untouched');
+  t.same(dirListing(fx.dir), ['initrd-stateless.gz', 'kernel', 'rootimg', 'rootimg.cpio.gz'], 'no temporary file left');
+}
+
+t.test('missing xz or mksquashfs: clear error, nothing changed', async (t) => {
+  const fx = await makeFixture(t);
+  const previous = fs.readFileSync(path.join(fx.dir, 'rootimg.cpio.gz'));
+  const env = { ...process.env, PATH: pathWith(t, {}) };
+  let r = packimage(fx, ['-c', 'xz', fx.imagename], env);
+  t.equal(r.code, 1);
+  t.match(r.stderr, /^Error: xz not found in PATH/);
+  r = packimage(fx, ['-m', 'squashfs', fx.imagename], env);
+  t.equal(r.code, 1);
+  t.match(r.stderr, /^Error: mksquashfs not found in PATH/);
+  assertOldArchiveKept(t, fx, previous);
+});
+
+t.test('a compressor failing midway leaves the previous archive and no temporary file', async (t) => {
+  const fx = await makeFixture(t);
+  const previous = fs.readFileSync(path.join(fx.dir, 'rootimg.cpio.gz'));
+  const bin = pathWith(t, { xz: '#!/bin/sh\nhead -c 5000 >/dev/null\necho "xz: out of cheese" >&2\nexit 3\n' });
+  const r = packimage(fx, ['-c', 'xz', fx.imagename], { ...process.env, PATH: `${bin}:${process.env.PATH}` });
+  t.equal(r.code, 1);
+  t.match(r.stderr, 'xz exited with status 3: xz: out of cheese');
+  assertOldArchiveKept(t, fx, previous);
+});
+
+t.test('a file changing size during the pack fails it and leaves the previous archive', async (t) => {
+  const fx = await makeFixture(t);
+  const previous = fs.readFileSync(path.join(fx.dir, 'rootimg.cpio.gz'));
+  const growing = path.join(fx.tree, 'var/log/huge.log');
+  // Sparse: costs no disk, but takes long enough to read that it can change under the reader.
+  fs.closeSync(fs.openSync(growing, 'w'));
+  fs.truncateSync(growing, 3 * 1024 ** 3);
+  const child = spawn(process.execPath, [packimageJs, '--root', fx.root, '--db', fx.db, '-c', 'zstd', '--level', '1', fx.imagename], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  child.stderr.setEncoding('utf8').on('data', (s: string) => (stderr += s));
+  const exited = new Promise<number | null>((resolve) => child.on('close', resolve));
+  // Once data flows into the temporary file, the big file is being read: shrink it.
+  const deadline = Date.now() + 20_000;
+  for (;;) {
+    const tmp = fs.readdirSync(fx.dir).find((n) => n.startsWith('.rootimg.cpio.zst.tmp'));
+    if (tmp && fs.statSync(path.join(fx.dir, tmp)).size > 0) break;
+    if (Date.now() > deadline) break;
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  fs.truncateSync(growing, 1000);
+  t.equal(await exited, 1, 'the pack fails');
+  t.match(stderr, 'huge.log');
+  fs.rmSync(growing);
+  assertOldArchiveKept(t, fx, previous);
+});
+
+t.test('SIGTERM removes the temporary file and keeps the previous archive', async (t) => {
+  const fx = await makeFixture(t);
+  const previous = fs.readFileSync(path.join(fx.dir, 'rootimg.cpio.gz'));
+  const big = path.join(fx.tree, 'var/log/huge.log');
+  fs.closeSync(fs.openSync(big, 'w'));
+  fs.truncateSync(big, 3 * 1024 ** 3);
+  const child = spawn(process.execPath, [packimageJs, '--root', fx.root, '--db', fx.db, fx.imagename], { stdio: 'ignore' });
+  const exited = new Promise<number | null>((resolve) => child.on('close', resolve));
+  const deadline = Date.now() + 20_000;
+  while (!fs.readdirSync(fx.dir).some((n) => n.startsWith('.rootimg.cpio.gz.tmp')) && Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  child.kill('SIGTERM');
+  t.equal(await exited, 1);
+  fs.rmSync(big);
+  assertOldArchiveKept(t, fx, previous);
+});
