@@ -43,6 +43,6 @@ function distroDirectory(base: string, osvers: string, isDir: (dir: string) => b
 }
 
 /** The file names tried, most specific first. */
-export function candidateNames(ext: string, { profile, osvers, osarch }: ProfileImage): string[] {
+function candidateNames(ext: string, { profile, osvers, osarch }: ProfileImage): string[] {
   return [`${profile}.${osvers}.${osarch}.${ext}`, `${profile}.${osvers}.${ext}`, `${profile}.${osarch}.${ext}`, `${profile}.${ext}`];
 }
