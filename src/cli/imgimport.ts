@@ -1,14 +1,51 @@
 #!/usr/bin/env node
+import { contextFrom, locationsFrom } from '../core/context.js';
 import { UsageError } from '../core/errors.js';
-import { runCommand } from './command.js';
+import { importBundle } from '../import/import-bundle.js';
+import { listOption, runCommand, stringOption } from './command.js';
 
-const USAGE = `Usage: imgimport ... (not available yet)
+const USAGE = `imgimport: Imports an xCAT image bundle (made by imgexport) into this management node
+Usage:
+\timgimport [-h|--help]
+\timgimport <bundle_file_name> [-p|--postscripts <nodes>] [-f|--profile <new_profile>] [-R|--remotehost <userid@host>] [-n|--nozip] [-v]
+Options of imgport:
+\t--dry-run            print every destination, .ORIG rename and table row; write nothing
+\t--allow-dest DIR     also allow destinations under DIR (repeatable; default: INSTALLDIR and XCATROOT/share)
+\t--root DIR, --db FILE   sandbox prefix and table file
+\tbundle '-' reads standard input; gzip, zstd or plain tar is recognised from the first bytes (-n is accepted and not needed)
 `;
 
 await runCommand({
   usage: USAGE,
-  options: {},
-  async run() {
-    throw new UsageError('imgimport is not available yet');
+  options: {
+    postscripts: { type: 'string', short: 'p' },
+    profile: { type: 'string', short: 'f' },
+    remotehost: { type: 'string', short: 'R' },
+    nozip: { type: 'boolean', short: 'n' },
+    verbose: { type: 'boolean', short: 'v' },
+    'dry-run': { type: 'boolean' },
+    'allow-dest': { type: 'string', multiple: true },
+  },
+  async run(values, positionals) {
+    const [bundle, ...rest] = positionals;
+    if (!bundle) throw new UsageError('missing bundle file name');
+    if (rest.length) throw new UsageError(`unexpected argument '${rest[0]}'`);
+    const allowDest = listOption(values, 'allow-dest');
+    for (const dir of allowDest) if (!dir.startsWith('/')) throw new UsageError(`--allow-dest needs an absolute directory, not '${dir}'`);
+    const ctx = contextFrom(values);
+    await importBundle({
+      bundle,
+      remotehost: stringOption(values, 'remotehost'),
+      newProfile: stringOption(values, 'profile'),
+      postscripts: stringOption(values, 'postscripts'),
+      allowDest,
+      dryRun: values['dry-run'] === true,
+      verbose: values.verbose === true,
+      sandbox: ctx.sandbox,
+      store: ctx.store,
+      locations: (tables) => locationsFrom(ctx, tables),
+      out: (line) => void process.stdout.write(`${line}\n`),
+      warn: (line) => void process.stderr.write(`${line}\n`),
+    });
   },
 });

@@ -9,6 +9,8 @@ const SUBCOMMANDS: Record<string, () => Promise<CommandSpec>> = {
   rmdef: async () => (await import('./defs.js')).rmdefCommand,
   lsdef: async () => (await import('./defs.js')).lsdefCommand,
   tabdump: async () => (await import('./defs.js')).tabdumpCommand,
+  verify: async () => (await import('./bundle-tools.js')).verifyCommand,
+  inspect: async () => (await import('./bundle-tools.js')).inspectCommand,
 };
 
 const USAGE = `Usage: imgport SUBCOMMAND [options]   (imgport SUBCOMMAND -h for its options)

@@ -1,0 +1,82 @@
+/**
+ * Reading a bundle through without importing it (imgport verify / inspect): every member's type,
+ * size and digest, the manifest and SHA256SUMS, checked the way an import checks them.
+ */
+import type { Readable } from 'node:stream';
+import { ChecksumError } from '../core/errors.js';
+import { DigestTap, parseSha256Sums } from '../archive/sha256sums.js';
+import type { Manifest } from '../xcat/manifest.js';
+import { parseManifest } from '../xcat/manifest-reader.js';
+import { readBundleMembers, type Compression } from './bundle-reader.js';
+import { ImageDirectory } from './member-names.js';
+import { CHECKSUMS_MEMBER, MANIFEST_MEMBER } from './plan.js';
+
+export interface ScannedMember {
+  name: string;
+  type: string;
+  size: number;
+  /** sha256 of a regular file's bytes. */
+  sha256?: string;
+}
+
+export interface BundleScan {
+  format: Compression;
+  image?: string;
+  members: ScannedMember[];
+  manifest?: Manifest;
+  sums?: Map<string, string>;
+}
+
+const SUMS_MAX_BYTES = 16 << 20;
+
+/**
+ * Compares the digests of the image's files (relative name -> hex) with SHA256SUMS: a mismatch,
+ * a file not listed, or a listed file not in the bundle throws ChecksumError naming the member.
+ */
+export function compareChecksums(digests: Map<string, string>, sums: Map<string, string>, image: string): void {
+  for (const [rel, digest] of digests) {
+    const expected = sums.get(rel);
+    if (expected === undefined) throw new ChecksumError(`member ${image}/${rel} is not listed in ${CHECKSUMS_MEMBER}`, `${image}/${rel}`);
+    if (expected !== digest) throw new ChecksumError(`checksum mismatch for member ${image}/${rel}: expected ${expected}, got ${digest}`, `${image}/${rel}`);
+  }
+  for (const rel of sums.keys()) {
+    if (!digests.has(rel)) throw new ChecksumError(`member ${image}/${rel} is listed in ${CHECKSUMS_MEMBER} but missing from the bundle`, `${image}/${rel}`);
+  }
+}
+
+/** Reads the whole bundle; member names are checked as an import checks them. */
+export async function scanBundle(source: Readable, label: string): Promise<BundleScan> {
+  const scan: BundleScan = { format: 'none', members: [] };
+  const imageDir = new ImageDirectory();
+  for await (const { header, body } of readBundleMembers(source, label, (f) => (scan.format = f))) {
+    const place = imageDir.place(header.name);
+    const member: ScannedMember = { name: header.name.replace(/^\.\//, ''), type: header.type ?? 'file', size: header.size ?? 0 };
+    scan.members.push(member);
+    if (header.type !== 'file' && header.type !== 'contiguous-file') continue;
+    const tap = new DigestTap();
+    const tapped = body.pipe(tap);
+    if (place?.rel === MANIFEST_MEMBER) scan.manifest = await parseManifest(tapped, member.name);
+    else if (place?.rel === CHECKSUMS_MEMBER) {
+      const chunks: Buffer[] = [];
+      let length = 0;
+      for await (const chunk of tapped) {
+        length += (chunk as Buffer).length;
+        if (length <= SUMS_MAX_BYTES) chunks.push(chunk as Buffer);
+      }
+      scan.sums = parseSha256Sums(Buffer.concat(chunks).toString('utf8'), member.name);
+    } else for await (const chunk of tapped) void chunk;
+    member.sha256 = tap.sha256;
+  }
+  scan.image = imageDir.name;
+  return scan;
+}
+
+/** The image's file digests by relative name (what SHA256SUMS covers: every file but itself). */
+export function fileDigests(scan: BundleScan): Map<string, string> {
+  const digests = new Map<string, string>();
+  for (const m of scan.members) {
+    const rel = m.name.slice((scan.image ?? '').length + 1);
+    if (m.sha256 !== undefined && rel !== CHECKSUMS_MEMBER) digests.set(rel, m.sha256);
+  }
+  return digests;
+}

@@ -1,0 +1,427 @@
+/**
+ * imgimport's pipeline: source -> bundle reader -> per-member router -> staging (hashed as it
+ * streams; the statelite tree unpacked on the fly) -> verification -> commit (renames, then the
+ * tables in one update) or rollback. Members that arrive before manifest.xml (xCAT's bundles)
+ * are held in a staging directory on INSTALLDIR's filesystem and renamed into place later.
+ */
+import { createWriteStream } from 'node:fs';
+import { chmod, copyFile, link, mkdir, stat, symlink } from 'node:fs/promises';
+import path from 'node:path';
+import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { createGunzip } from 'node:zlib';
+import type tar from 'tar-stream';
+import { BundleError, ImageError, ManifestError } from '../core/errors.js';
+import { onCleanup } from '../core/cleanup.js';
+import type { Locations } from '../core/locations.js';
+import type { Sandbox } from '../core/sandbox.js';
+import { DigestTap, parseSha256Sums } from '../archive/sha256sums.js';
+import { extractCpioTree } from '../archive/tree-extract.js';
+import type { TableStore } from '../tables/store.js';
+import type { Tables } from '../tables/types.js';
+import { mergeLitefileRows, parseLitefileCsv } from '../xcat/litefile.js';
+import { checkManifest, parseManifest } from '../xcat/manifest-reader.js';
+import { readBundleMembers } from './bundle-reader.js';
+import { compareChecksums } from './bundle-scan.js';
+import { describeOp, executeCommit, inspectPaths, pathsToInspect, planCommit, type CommitOp, type Unit } from './commit.js';
+import { ImageDirectory } from './member-names.js';
+import {
+  allowedRoots,
+  assertDestinationsAllowed,
+  CHECKSUMS_MEMBER,
+  manifestDestinations,
+  MANIFEST_MEMBER,
+  planImport,
+  routeMember,
+  type ImportPlan,
+  type Route,
+} from './plan.js';
+import { openBundleSource } from './source.js';
+import { applyImportToTables, changedRows, postscriptNodes } from './table-changes.js';
+import { ImportTransaction } from './transaction.js';
+
+export interface ImportRequest {
+  bundle: string;
+  remotehost?: string;
+  /** -f */
+  newProfile?: string;
+  /** -p */
+  postscripts?: string;
+  allowDest: string[];
+  dryRun: boolean;
+  /** -v: a line per member as it is read. */
+  verbose?: boolean;
+  sandbox: Sandbox;
+  store: TableStore;
+  locations: (tables: Tables) => Locations;
+  out: (line: string) => void;
+  warn: (line: string) => void;
+}
+
+/** The (small) SHA256SUMS member is read whole, within this bound. */
+const CHECKSUMS_MAX_BYTES = 16 << 20;
+/** Small top-level members are also kept in memory (litefile.csv is read from there), within these bounds. */
+const KEEP_MEMBER_MAX_BYTES = 1 << 20;
+const KEEP_TOTAL_MAX_BYTES = 16 << 20;
+/** A top-level member with this name is the statelite tree, unpacked as it streams. */
+const TREE_MEMBER = 'rootimgtree.gz';
+
+type Kind = 'file' | 'symlink' | 'dir' | 'tree' | 'hardlink';
+
+/** A member as staged (or, in --dry-run, just read). */
+interface Staged {
+  rel: string;
+  name: string;
+  kind: Kind;
+  /** Real path of what was written (absent in --dry-run). */
+  real?: string;
+  mode: number;
+  size: number;
+}
+
+function kindOf(header: tar.Header, name: string): Kind {
+  switch (header.type) {
+    case 'file':
+    case 'contiguous-file':
+      return 'file';
+    case 'directory':
+      return 'dir';
+    case 'symlink':
+      return 'symlink';
+    case 'link':
+      return 'hardlink';
+    default:
+      throw new BundleError(`refusing member ${name}: a ${header.type ?? 'special file'} has no place in a bundle`, name);
+  }
+}
+
+async function readWhole(body: Readable, limit: number, name: string): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let length = 0;
+  for await (const chunk of body) {
+    length += (chunk as Buffer).length;
+    if (length > limit) throw new BundleError(`member ${name} is larger than ${limit} bytes`, name);
+    chunks.push(chunk as Buffer);
+  }
+  return Buffer.concat(chunks);
+}
+
+/** The state of one import while its bundle streams by. */
+class ImportSession {
+  private readonly imageDir = new ImageDirectory();
+  private tx: ImportTransaction | undefined;
+  private plan: ImportPlan | undefined;
+  private held: Staged[] = [];
+  private readonly digests = new Map<string, string>();
+  private sums: Map<string, string> | undefined;
+  private readonly seen = new Set<string>();
+  private readonly stagedFiles = new Map<string, string>();
+  private readonly kept = new Map<string, Buffer>();
+  private keptBytes = 0;
+  private readonly units: Unit[] = [];
+  private readonly kitRoots = new Map<string, string | undefined>();
+  private readonly copies: { from?: string; dest: string; mode: number; member: string; size: number }[] = [];
+  private readonly roots: string[];
+  private committing: Promise<void> | undefined;
+  private aborted = false;
+  private unregisterCleanup: (() => void) | undefined;
+
+  constructor(
+    private readonly req: ImportRequest,
+    private readonly locations: Locations,
+  ) {
+    this.roots = allowedRoots(locations, req.allowDest);
+  }
+
+  private memberName(rel: string): string {
+    return `${this.imageDir.name}/${rel}`;
+  }
+
+  async member(header: tar.Header, body: Readable): Promise<void> {
+    const place = this.imageDir.place(header.name);
+    if (!place) return;
+    const name = header.name.replace(/^\.\//, '').replace(/\/+$/, '');
+    if (!this.tx && !this.req.dryRun) {
+      this.tx = await ImportTransaction.begin(this.req.sandbox, place.image, this.roots, this.req.warn);
+      this.unregisterCleanup = onCleanup(() => this.rollback());
+    }
+    const kind = kindOf(header, name);
+    const { rel } = place;
+    if (this.req.verbose) this.req.out(`member ${name} (${kind}${kind === 'file' ? `, ${header.size ?? 0} bytes` : ''})`);
+    if (rel === MANIFEST_MEMBER && kind === 'file') return this.readManifest(body, name);
+    if (rel === CHECKSUMS_MEMBER && kind === 'file') {
+      this.sums = parseSha256Sums((await readWhole(body, CHECKSUMS_MAX_BYTES, name)).toString('utf8'), name);
+      return;
+    }
+    if (this.seen.has(rel)) throw new BundleError(`member ${name} appears twice in the bundle`, name);
+    this.seen.add(rel);
+    const route = this.plan ? routeMember(this.plan, rel, kind === 'dir') : undefined;
+    const staged = await this.stage(rel, name, kind, header, body, route);
+    if (route) await this.adopt(staged, route);
+    else this.held.push(staged);
+  }
+
+  private async readManifest(body: Readable, name: string): Promise<void> {
+    const tap = new DigestTap();
+    const manifest = await parseManifest(body.pipe(tap), name);
+    this.digests.set(MANIFEST_MEMBER, tap.sha256);
+    checkManifest(manifest, name);
+    const plan = planImport(manifest, this.imageDir.name!, this.locations, this.req.newProfile);
+    if ((manifest.media ?? '').trim() === 'required') {
+      const media = path.posix.join(this.locations.installdir, plan.osimage.osvers, plan.osimage.osarch);
+      const there = await stat(this.req.sandbox.real(media)).then((s) => s.isDirectory(), () => false);
+      if (!there) throw new ImageError(`image ${plan.imagename} needs the OS media: ${media} does not exist (copy the distribution media first)`, plan.imagename);
+    }
+    assertDestinationsAllowed(manifestDestinations(plan), this.roots);
+    this.plan = plan;
+    const held = this.held;
+    this.held = [];
+    for (const staged of held) await this.adopt(staged, routeMember(plan, staged.rel, staged.kind === 'dir'));
+  }
+
+  /** Where a member is written: beside its destination once the plan is known, else held. */
+  private async stagingPath(rel: string, kind: Kind, route: Route | undefined): Promise<string | undefined> {
+    const tx = this.tx;
+    if (!tx) return undefined;
+    if (!route) {
+      if (kind === 'tree') return tx.unitPath(path.posix.join(this.locations.installdir, 'x'), 'rootimg');
+      return path.join(await tx.stagingDirFor(path.posix.join(this.locations.installdir, 'x')), 'held', ...rel.split('/'));
+    }
+    switch (route.kind) {
+      case 'file':
+        return tx.unitPath(route.dests[0], path.posix.basename(rel));
+      case 'tree':
+        return tx.unitPath(path.posix.join(route.dir, 'rootimg'), 'rootimg');
+      case 'extra':
+        return kind === 'dir' ? undefined : tx.unitPath(route.dest, path.posix.basename(rel));
+      case 'kit': {
+        let root = this.kitRoots.get(route.kit.name);
+        if (!root) {
+          root = await tx.unitPath(route.kit.dest, route.kit.name);
+          this.kitRoots.set(route.kit.name, root);
+        }
+        return route.sub ? path.join(root, ...route.sub.split('/')) : root;
+      }
+      default:
+        return undefined;
+    }
+  }
+
+  private async stage(rel: string, name: string, kind0: Kind, header: tar.Header, body: Readable, route: Route | undefined): Promise<Staged> {
+    const isTree = kind0 === 'file' && (route ? route.kind === 'tree' : rel === TREE_MEMBER);
+    const kind: Kind = isTree ? 'tree' : kind0;
+    const mode = (header.mode ?? 0o644) & 0o7777;
+    const size = header.size ?? 0;
+    const real = await this.stagingPath(rel, kind, route);
+    const staged: Staged = { rel, name, kind, real, mode, size };
+    if (real && kind !== 'tree') await mkdir(path.dirname(real), { recursive: true, mode: 0o700 });
+    if (kind === 'file' || kind === 'tree') {
+      if (real) await this.tx!.ensureRoom(real, size);
+      const tap = new DigestTap();
+      const keep = !rel.includes('/') && size <= KEEP_MEMBER_MAX_BYTES && this.keptBytes + size <= KEEP_TOTAL_MAX_BYTES;
+      const chunks: Buffer[] = [];
+      if (keep) tap.on('data', (c: Buffer) => chunks.push(c));
+      if (kind === 'tree') await this.unpackTree(body.pipe(tap), real, name);
+      else if (real) {
+        await pipeline(body, tap, createWriteStream(real, { flags: 'wx', mode }));
+        await chmod(real, mode);
+        this.stagedFiles.set(rel, real);
+      } else await pipeline(body, tap, async (source: AsyncIterable<Buffer>) => {
+        for await (const chunk of source) void chunk;
+      });
+      this.digests.set(rel, tap.sha256);
+      if (keep) {
+        this.kept.set(rel, Buffer.concat(chunks));
+        this.keptBytes += size;
+      }
+    } else if (real && kind === 'dir') {
+      await mkdir(real, { recursive: true, mode: 0o700 });
+      await chmod(real, mode);
+    } else if (real && kind === 'symlink') {
+      // The link is created as a link inside our own staging directory: never followed.
+      await symlink(header.linkname ?? '', real);
+    } else if (kind === 'hardlink') {
+      const target = this.imageDir.place(header.linkname ?? '');
+      const targetReal = target && this.stagedFiles.get(target.rel);
+      if (!target || (real && !targetReal)) throw new BundleError(`refusing hard link ${name}: its target ${header.linkname} is not an earlier file of the image`, name);
+      if (real) {
+        await link(targetReal!, real);
+        this.stagedFiles.set(rel, real);
+      }
+    }
+    return staged;
+  }
+
+  private async unpackTree(compressed: Readable, real: string | undefined, name: string): Promise<void> {
+    this.req.out(`Extracting ${TREE_MEMBER} as it streams.`);
+    if (!real) {
+      for await (const chunk of compressed) void chunk;
+      return;
+    }
+    const gunzip = createGunzip();
+    const feeding = pipeline(compressed, gunzip).catch((err: unknown) => {
+      throw new BundleError(`member ${name}: ${(err as Error).message}`, name);
+    });
+    try {
+      const [, result] = await Promise.all([feeding, extractCpioTree(gunzip, real, { stripPrefix: 'rootimg', member: name })]);
+      this.req.out(`${result.entries} entries, ${result.bytes} bytes`);
+    } catch (err) {
+      gunzip.destroy();
+      compressed.destroy();
+      throw err;
+    }
+  }
+
+  /** Turns a staged member into what the commit needs, by its route. */
+  private async adopt(staged: Staged, route: Route): Promise<void> {
+    const { name, kind, real } = staged;
+    const refuseLink = () => {
+      if (kind === 'symlink' || kind === 'hardlink') throw new BundleError(`refusing member ${name}: a link where the manifest expects a file`, name);
+    };
+    switch (route.kind) {
+      case 'file':
+        refuseLink();
+        if (kind === 'dir') return;
+        this.units.push({ dest: route.dests[0], type: 'file', staged: real, member: name, size: staged.size });
+        for (const dest of route.dests.slice(1)) this.copies.push({ from: real, dest, mode: staged.mode, member: name, size: staged.size });
+        return;
+      case 'tree':
+        this.units.push({ dest: path.posix.join(route.dir, 'rootimg'), type: 'tree', staged: real, member: name, size: staged.size });
+        return;
+      case 'extra':
+        if (kind === 'dir') this.units.push({ dest: route.dest, type: 'dir', mode: staged.mode, member: name });
+        else this.units.push({ dest: route.dest, type: kind === 'symlink' ? 'symlink' : 'file', staged: real, member: name, size: staged.size });
+        return;
+      case 'kit': {
+        // Held kit members already form the kit tree under the held directory.
+        if (!this.kitRoots.has(route.kit.name)) {
+          const heldRoot = real && (route.sub ? real.slice(0, real.length - route.sub.length - 1) : real);
+          this.kitRoots.set(route.kit.name, heldRoot);
+        }
+        if (kind === 'file' || kind === 'hardlink') for (const dest of route.copies) this.copies.push({ from: real, dest, mode: staged.mode, member: name, size: staged.size });
+        return;
+      }
+      case 'unknown':
+        this.req.warn(`Warning: member ${name} is not named by the manifest; ignored.`);
+        return;
+      default:
+        return;
+    }
+  }
+
+  /** After the last member: checks, then the commit plan (and its execution unless --dry-run). */
+  async finish(tables: Tables, nodes: string[] | undefined): Promise<string> {
+    const plan = this.plan;
+    if (!this.imageDir.name) throw new BundleError(`bundle ${this.req.bundle} holds no image`, this.req.bundle);
+    if (!plan) throw new ManifestError(`bundle ${this.req.bundle} has no ${this.memberName(MANIFEST_MEMBER)}`, this.memberName(MANIFEST_MEMBER));
+    this.verifyChecksums();
+    for (const member of plan.requiredMembers) {
+      if (!this.seen.has(member)) throw new BundleError(`bundle lacks ${this.memberName(member)}, which the manifest names`, this.memberName(member));
+    }
+    for (const member of plan.files.keys()) {
+      if (!this.seen.has(member)) this.req.warn(`Warning: the manifest names ${member}, which is not in the bundle; skipped.`);
+    }
+    for (const kit of plan.kits) {
+      if (this.kitRoots.has(kit.name)) this.units.push({ dest: kit.dest, type: 'tree', staged: this.kitRoots.get(kit.name), member: this.memberName(kit.name) });
+    }
+    for (const copy of this.copies) {
+      let staged: string | undefined;
+      if (this.tx && copy.from) {
+        staged = await this.tx.unitPath(copy.dest, path.posix.basename(copy.dest));
+        await this.tx.ensureRoom(staged, copy.size);
+        await copyFile(copy.from, staged);
+        await chmod(staged, copy.mode);
+      }
+      this.units.push({ dest: copy.dest, type: 'file', staged, member: copy.member, size: copy.size });
+    }
+    assertDestinationsAllowed(this.units.map((u) => u.dest), this.roots);
+    const existing = await inspectPaths(this.req.sandbox, pathsToInspect(this.units, this.roots));
+    const ops = planCommit(this.units, this.roots, existing);
+
+    const litefileText = plan.litefileMember ? this.kept.get(plan.litefileMember)?.toString('utf8') : undefined;
+    const litefile = litefileText !== undefined ? parseLitefileCsv(litefileText, this.memberName(plan.litefileMember!)) : undefined;
+    const changeTables = (t: Tables) =>
+      applyImportToTables(t, plan, { nodes, litefileRows: litefile && mergeLitefileRows(t, plan.imagename, litefile) });
+
+    if (this.req.dryRun) {
+      this.printDryRun(plan, ops, tables, changeTables);
+      return plan.imagename;
+    }
+    this.committing = this.commit(ops, changeTables, litefileText, nodes);
+    await this.committing;
+    return plan.imagename;
+  }
+
+  private verifyChecksums(): void {
+    if (this.sums) compareChecksums(this.digests, this.sums, this.imageDir.name!);
+  }
+
+  private printDryRun(plan: ImportPlan, ops: CommitOp[], tables: Tables, change: (t: Tables) => void): void {
+    const out = this.req.out;
+    out(`Dry run: importing image ${plan.imagename} (bundle image ${this.imageDir.name}) would:`);
+    for (const op of ops) out(`  ${op.op === 'place' ? 'write ' : ''}${describeOp(op)}`);
+    const after = structuredClone(tables);
+    change(after);
+    for (const { table, row } of changedRows(tables, after)) {
+      out(`  set ${table} row: ${Object.entries(row).map(([k, v]) => `${k}=${v}`).join(' ')}`);
+    }
+    out('Nothing was written.');
+  }
+
+  private async commit(ops: CommitOp[], change: (t: Tables) => void, litefileText: string | undefined, nodes: string[] | undefined): Promise<void> {
+    const tx = this.tx!;
+    const done = await executeCommit(this.req.sandbox, ops, {
+      trash: (real) => tx.unitPath(this.req.sandbox.logical(real), 'old'),
+      progress: (op) => {
+        if (op.op === 'place' || op.op === 'mkdir') this.req.out(op.op === 'mkdir' ? `mkdir ${op.path}` : op.unit.dest);
+      },
+      aborted: () => this.aborted,
+    });
+    try {
+      await this.req.store.update((t) => change(t));
+    } catch (err) {
+      await done.undo();
+      throw err;
+    }
+    if (litefileText !== undefined) {
+      this.req.out('Updating the litefile table.');
+      for (const line of litefileText.split('\n').filter((l) => l.trim())) this.req.out(line);
+      this.req.out('The litetree and statelite tables are untouched. You can update them if needed.');
+    }
+    if (nodes) this.req.out('Adding postscripts.');
+  }
+
+  /** Removes the staging (after a commit, or instead of one). */
+  async close(): Promise<void> {
+    this.unregisterCleanup?.();
+    await this.tx?.close();
+  }
+
+  /** On failure or signal: a running commit undoes itself when it sees the abort; then the staging goes. */
+  async rollback(): Promise<void> {
+    this.aborted = true;
+    await this.committing?.catch(() => undefined);
+    await this.close();
+  }
+}
+
+/** Imports one bundle; resolves to the imported image's name. */
+export async function importBundle(req: ImportRequest): Promise<string> {
+  const tables = await req.store.read();
+  const locations = req.locations(tables);
+  const nodes = req.postscripts !== undefined ? postscriptNodes(tables, req.postscripts, req.warn) : undefined;
+  const source = await openBundleSource(req.bundle, req.remotehost);
+  const session = new ImportSession(req, locations);
+  req.out('Unbundling image...');
+  let imagename: string;
+  try {
+    for await (const { header, body } of readBundleMembers(source, req.bundle)) await session.member(header, body);
+    imagename = await session.finish(tables, nodes);
+  } catch (err) {
+    await session.rollback();
+    throw err;
+  }
+  await session.close();
+  if (!req.dryRun) req.out(`Successfully imported the image ${imagename}.`);
+  return imagename;
+}

@@ -1,0 +1,281 @@
+/**
+ * Pure planning of an import: where every bundle member goes, and the rows the image gets,
+ * from the manifest, the locations and -f (xcat-bundle-format.md section 5, steps 4-8).
+ * No IO here, so --dry-run and tests use exactly what the import does.
+ */
+import path from 'node:path';
+import { BundleError, PathError, UsageError } from '../core/errors.js';
+import type { Locations } from '../core/locations.js';
+import type { Manifest, ManifestExtra } from '../xcat/manifest.js';
+import type { Row } from '../tables/types.js';
+
+const posix = path.posix;
+
+/** linuximage/osimage columns that name list files shipped in the bundle (comma lists). */
+const LINUXIMAGE_LIST_COLUMNS = ['template', 'pkglist', 'otherpkglist', 'postinstall', 'exlist'] as const;
+const OSIMAGE_LIST_COLUMNS = ['synclists'] as const;
+/** Manifest elements naming image files that live in the root image directory. */
+const IMAGE_FILE_KEYS = ['kernel', 'ramdisk', 'rootimg', 'rootimgtree', 'litefile'] as const;
+/** Per provmethod, the manifest elements whose files must be in the bundle. */
+const REQUIRED_FILE_KEYS: Record<string, readonly string[]> = {
+  netboot: ['kernel', 'ramdisk', 'rootimg'],
+  statelite: ['kernel', 'ramdisk', 'rootimgtree'],
+  install: ['template'],
+};
+
+export interface KitPlacement {
+  name: string;
+  /** dirname(kitdir)/KITNAME */
+  dest: string;
+}
+
+export interface ImportPlan {
+  /** The image directory's name inside the bundle. */
+  bundleImage: string;
+  /** The name the image gets (changed by -f). */
+  imagename: string;
+  provmethod: string;
+  osimage: Row;
+  linuximage: Row;
+  /** Top-level member (a basename) -> its destinations (one file may serve several list columns). */
+  files: Map<string, string[]>;
+  /** Members that must be in the bundle (kernel, initrd, root image, template). */
+  requiredMembers: string[];
+  /** statelite: the rootimgtree member and the directory in which `rootimg/` is made. */
+  tree?: { member: string; dir: string };
+  /** statelite: the litefile.csv member, whose lines become litefile rows. */
+  litefileMember?: string;
+  kits: KitPlacement[];
+  extras: ManifestExtra[];
+  /** Where kits' other_files go. */
+  postscriptsDir: string;
+  /** Where kits' plugins go. */
+  pluginDir: string;
+  manifest: Manifest;
+}
+
+/** The basename a manifest path is bundled under; refuses paths that have none. */
+export function memberOf(logicalPath: string): string {
+  const base = posix.basename(posix.normalize(logicalPath));
+  if (!base || base === '.' || base === '..') throw new BundleError(`manifest path ${logicalPath} names no file`, logicalPath);
+  return base;
+}
+
+/** A single path component from the bundle or the command line (image, kit or profile name). */
+export function assertPlainName(name: string, what: string): void {
+  if (!name || name === '.' || name === '..' || name.includes('/') || name.includes('\0')) {
+    throw new BundleError(`refusing ${what} '${name}': not a plain name`);
+  }
+}
+
+/** xCAT's platform directory for an osvers (rh, centos, sles, ...), or undefined. */
+export function platformOf(osvers: string): string | undefined {
+  const prefixes: [RegExp, string][] = [
+    [/^rh/, 'rh'], [/^centos/, 'centos'], [/^alma/, 'alma'], [/^rocky/, 'rocky'], [/^fedora/, 'fedora'],
+    [/^sles/, 'sles'], [/^SL/, 'SL'], [/^win/, 'windows'], [/^ubuntu/, 'ubuntu'],
+  ];
+  return prefixes.find(([re]) => re.test(osvers))?.[1];
+}
+
+/** The list file's name for a new profile: the old profile replaced, else NEWPROFILE. prefixed. */
+export function renamedForProfile(fileName: string, oldProfile: string, newProfile: string): string {
+  return oldProfile && fileName.includes(oldProfile) ? fileName.replace(oldProfile, newProfile) : `${newProfile}.${fileName}`;
+}
+
+/** Where a list file goes under -f: renamed, and moved out of XCATROOT/share/xcat into INSTALLDIR/custom. */
+export function relocateListFile(file: string, ctx: { oldProfile: string; newProfile: string; osvers: string; provmethod: string; locations: Locations }): string {
+  const normal = posix.normalize(file);
+  const name = renamedForProfile(posix.basename(normal), ctx.oldProfile, ctx.newProfile);
+  const share = posix.join(ctx.locations.xcatroot, 'share/xcat') + '/';
+  if (!normal.startsWith(share)) return posix.join(posix.dirname(normal), name);
+  const kind = normal.startsWith(share + 'install/') ? 'install' : normal.startsWith(share + 'netboot/') ? 'netboot' : ctx.provmethod === 'install' ? 'install' : 'netboot';
+  const platform = platformOf(ctx.osvers) ?? posix.basename(posix.dirname(normal));
+  return posix.join(ctx.locations.installdir, 'custom', kind, platform, name);
+}
+
+function splitList(value: string | undefined): string[] {
+  return (value ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+}
+
+/**
+ * The whole import plan. `manifest` has passed checkManifest; media is checked by the caller
+ * (it needs the disk). Throws UsageError for a bad -f, BundleError for unusable names.
+ */
+export function planImport(manifest: Manifest, bundleImage: string, locations: Locations, newProfile?: string): ImportPlan {
+  const osimage: Row = { ...manifest.osimage };
+  const linuximage: Row = { ...manifest.linuximage };
+  const provmethod = osimage.provmethod.trim();
+  const oldProfile = osimage.profile.trim();
+  const osvers = osimage.osvers.trim();
+  const osarch = osimage.osarch.trim();
+  let imagename = osimage.imagename.trim();
+  assertPlainName(imagename, 'image name');
+
+  const files = new Map<string, string[]>();
+  const addFile = (member: string, dest: string) => {
+    const dests = files.get(member) ?? [];
+    if (!dests.includes(dest)) dests.push(dest);
+    files.set(member, dests);
+  };
+  const imageFiles: Partial<Record<(typeof IMAGE_FILE_KEYS)[number], string>> = {};
+  for (const key of IMAGE_FILE_KEYS) if (manifest[key]) imageFiles[key] = posix.normalize(manifest[key]!.trim());
+
+  const reprofile = newProfile !== undefined && newProfile !== oldProfile;
+  if (reprofile) {
+    if (!newProfile) throw new UsageError('-f needs a profile name');
+    assertPlainName(newProfile, 'profile');
+    imagename = `${osvers}-${osarch}-${provmethod}-${newProfile}`;
+    osimage.profile = newProfile;
+    const s390Raw = osarch === 's390x' && (provmethod === 'raw' || provmethod === 'sysclone');
+    if (provmethod !== 'install' || linuximage.rootimgdir) {
+      const rootimgdir = posix.join(locations.installdir, s390Raw ? provmethod : 'netboot', osvers, osarch, newProfile);
+      linuximage.rootimgdir = rootimgdir;
+      for (const key of IMAGE_FILE_KEYS) if (imageFiles[key]) imageFiles[key] = posix.join(rootimgdir, posix.basename(imageFiles[key]!));
+    }
+    const ctx = { oldProfile, newProfile, osvers, provmethod, locations };
+    for (const [row, columns] of [[linuximage, LINUXIMAGE_LIST_COLUMNS], [osimage, OSIMAGE_LIST_COLUMNS]] as const) {
+      for (const column of columns) {
+        if (!row[column]) continue;
+        const moved = splitList(row[column]).map((file) => {
+          addFile(memberOf(file), relocateListFile(file, ctx));
+          return relocateListFile(file, ctx);
+        });
+        row[column] = moved.join(',');
+      }
+    }
+  } else {
+    for (const [row, columns] of [[linuximage, LINUXIMAGE_LIST_COLUMNS], [osimage, OSIMAGE_LIST_COLUMNS]] as const) {
+      for (const column of columns) for (const file of splitList(row[column])) addFile(memberOf(file), posix.normalize(file));
+    }
+  }
+  osimage.imagename = imagename;
+  linuximage.imagename = imagename;
+
+  let tree: ImportPlan['tree'];
+  for (const key of IMAGE_FILE_KEYS) {
+    const dest = imageFiles[key];
+    if (!dest) continue;
+    if (key === 'rootimgtree') tree = { member: memberOf(dest), dir: posix.dirname(dest) };
+    else addFile(memberOf(dest), dest);
+  }
+  for (const file of manifest.rawimagefiles) addFile(memberOf(file), posix.normalize(file));
+
+  const requiredMembers = (REQUIRED_FILE_KEYS[provmethod] ?? []).flatMap((key) => {
+    if (key === 'template') return splitList(manifest.linuximage.template).map(memberOf);
+    const value = manifest[key as (typeof IMAGE_FILE_KEYS)[number]];
+    return value ? [memberOf(value)] : [];
+  });
+
+  const kits = manifest.kit.map((kit): KitPlacement => {
+    const name = (kit.kitname ?? '').trim();
+    assertPlainName(name, 'kit name');
+    if (!kit.kitdir) throw new BundleError(`kit ${name} has no kitdir in the manifest`, 'manifest.xml');
+    return { name, dest: posix.join(posix.dirname(posix.normalize(kit.kitdir)), name) };
+  });
+
+  return {
+    bundleImage,
+    imagename,
+    provmethod,
+    osimage,
+    linuximage,
+    files,
+    requiredMembers,
+    tree,
+    litefileMember: imageFiles.litefile ? memberOf(imageFiles.litefile) : undefined,
+    kits,
+    extras: manifest.extra.map((e) => ({ src: posix.normalize(e.src), dest: posix.normalize(e.dest) })),
+    postscriptsDir: posix.join(locations.installdir, 'postscripts'),
+    pluginDir: posix.join(locations.xcatroot, 'lib/perl/xCAT_plugin'),
+    manifest,
+  };
+}
+
+/** Where a member of the image directory goes, decided from its relative path and tar type. */
+export type Route =
+  | { kind: 'manifest' }
+  | { kind: 'checksums' }
+  /** A directory that only structures the bundle: nothing to write. */
+  | { kind: 'structure' }
+  | { kind: 'file'; dests: string[] }
+  | { kind: 'tree'; dir: string }
+  /** A member of a kit directory; `copies` are the extra places xCAT copies it to. */
+  | { kind: 'kit'; kit: KitPlacement; sub: string; copies: string[] }
+  /** An extra: a file, or an entry of a directory extra (merged into its destination). */
+  | { kind: 'extra'; dest: string }
+  | { kind: 'unknown' };
+
+export const MANIFEST_MEMBER = 'manifest.xml';
+export const CHECKSUMS_MEMBER = 'SHA256SUMS';
+
+/** A kit file that xCAT also copies to INSTALLDIR/postscripts or the plugin directory. */
+export function kitCopies(plan: ImportPlan, sub: string): string[] {
+  const [top, first, ...rest] = sub.split('/');
+  if (!first) return [];
+  if (top === 'other_files' && !first.startsWith('.') && !first.endsWith('.exlist') && !first.endsWith('.env')) {
+    return [posix.join(plan.postscriptsDir, first, ...rest)];
+  }
+  if (top === 'plugins') return [posix.join(plan.pluginDir, first, ...rest)];
+  return [];
+}
+
+/** Routes a member (path relative to the image directory) by the plan. */
+export function routeMember(plan: ImportPlan, rel: string, isDirectory: boolean): Route {
+  if (rel === MANIFEST_MEMBER) return { kind: 'manifest' };
+  if (rel === CHECKSUMS_MEMBER) return { kind: 'checksums' };
+  if (rel === '') return { kind: 'structure' };
+  const [top, ...restParts] = rel.split('/');
+  const rest = restParts.join('/');
+  if (!rest) {
+    if (plan.tree && rel === plan.tree.member && !isDirectory) return { kind: 'tree', dir: plan.tree.dir };
+    const dests = plan.files.get(rel);
+    if (dests && !isDirectory) return { kind: 'file', dests };
+  }
+  if (top === 'extra') {
+    if (!rest) return { kind: 'structure' };
+    for (const extra of plan.extras) {
+      const srcRel = extra.src.replace(/^\/+/, '');
+      if (!isDirectory && rest === posix.basename(extra.src) && !rest.includes('/')) return { kind: 'extra', dest: posix.join(extra.dest, rest) };
+      if (rest === srcRel || rest.startsWith(srcRel + '/')) return { kind: 'extra', dest: posix.join(extra.dest, rest.slice(srcRel.length)) };
+    }
+    if (isDirectory && plan.extras.some((e) => e.src.replace(/^\/+/, '').startsWith(rest + '/'))) return { kind: 'structure' };
+    return { kind: 'unknown' };
+  }
+  const kit = plan.kits.find((k) => k.name === top);
+  if (kit) return { kind: 'kit', kit, sub: rest, copies: isDirectory ? [] : kitCopies(plan, rest) };
+  return { kind: 'unknown' };
+}
+
+/** Is a logical path inside one of the roots? */
+export function isUnder(target: string, root: string): boolean {
+  const t = posix.normalize(target);
+  const r = posix.normalize(root).replace(/\/+$/, '');
+  return r === '' || t === r || t.startsWith(r + '/');
+}
+
+/** The roots destinations may lie under: INSTALLDIR, XCATROOT/share and every --allow-dest. */
+export function allowedRoots(locations: Locations, allowDest: string[]): string[] {
+  return [locations.installdir, posix.join(locations.xcatroot, 'share'), ...allowDest.map((d) => posix.normalize(d))];
+}
+
+/** Every destination the manifest names, before any member is read. */
+export function manifestDestinations(plan: ImportPlan): string[] {
+  return [
+    ...[...plan.files.values()].flat(),
+    ...(plan.tree ? [posix.join(plan.tree.dir, 'rootimg')] : []),
+    ...plan.kits.map((k) => k.dest),
+    ...(plan.kits.length ? [plan.postscriptsDir] : []),
+    ...plan.extras.map((e) => e.dest),
+  ];
+}
+
+/** Refuses, listing every one of them, destinations outside the allowed roots. */
+export function assertDestinationsAllowed(destinations: Iterable<string>, roots: string[]): void {
+  const offending = [...new Set([...destinations].filter((d) => !posix.isAbsolute(d) || !roots.some((r) => isUnder(d, r))))];
+  if (offending.length) {
+    throw new PathError(
+      `refusing to write outside ${roots.join(', ')} (use --allow-dest DIR to allow a directory): ${offending.join(', ')}`,
+      offending[0],
+    );
+  }
+}

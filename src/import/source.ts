@@ -1,0 +1,49 @@
+/** Where the bundle bytes come from: a file, stdin (`-`), or `ssh USER@HOST cat -- PATH`. */
+import { spawn } from 'node:child_process';
+import { open } from 'node:fs/promises';
+import { PassThrough, type Readable } from 'node:stream';
+import { BundleError, PathError, UsageError } from '../core/errors.js';
+
+/** Quotes one word for a POSIX shell (the remote side of ssh runs its command line through one). */
+export function shellQuote(word: string): string {
+  return `'${word.replace(/'/g, `'\\''`)}'`;
+}
+
+/** ssh's argument array for reading a remote bundle; the host cannot be taken for an ssh option. */
+export function remoteReadArgs(remotehost: string, bundlePath: string): string[] {
+  if (!remotehost || remotehost.startsWith('-') || /\s/.test(remotehost)) throw new UsageError(`bad remote host '${remotehost}'`);
+  return ['-o', 'BatchMode=yes', '--', remotehost, 'cat', '--', shellQuote(bundlePath)];
+}
+
+/** A readable of the bundle. A failing ssh destroys the stream with its stderr as the reason. */
+export async function openBundleSource(bundle: string, remotehost?: string): Promise<Readable> {
+  if (remotehost) return sshSource(remotehost, bundle);
+  if (bundle === '-') return process.stdin;
+  try {
+    const handle = await open(bundle, 'r');
+    return handle.createReadStream({ highWaterMark: 1 << 20 });
+  } catch (err) {
+    throw new PathError(`cannot read bundle ${bundle}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, bundle);
+  }
+}
+
+function sshSource(remotehost: string, bundlePath: string): Readable {
+  const child = spawn('ssh', remoteReadArgs(remotehost, bundlePath), { stdio: ['ignore', 'pipe', 'pipe'] });
+  const out = new PassThrough({ highWaterMark: 1 << 20 });
+  let stderr = '';
+  child.stderr.on('data', (chunk: Buffer) => {
+    if (stderr.length < 4096) stderr += chunk.toString();
+  });
+  const fail = (why: string) => out.destroy(new BundleError(`cannot read ${bundlePath} from ${remotehost}: ${why}`, bundlePath));
+  child.on('error', (err) => fail(err.message));
+  // The bundle is complete only when ssh exits 0 after its last byte.
+  child.stdout.pipe(out, { end: false });
+  child.on('close', (code) => {
+    if (code === 0) out.end();
+    else fail(stderr.trim() || `ssh exited with code ${code}`);
+  });
+  out.on('close', () => {
+    if (child.exitCode === null) child.kill();
+  });
+  return out;
+}

@@ -1,0 +1,182 @@
+/**
+ * The import's safety net on disk: a per-image lock (O_EXCL file holding the pid), a journal of
+ * the staging directories in use (so the next import can remove what a SIGKILL left), and the
+ * staging directories themselves, each placed on the filesystem of the destinations it serves
+ * so that committing is a rename.
+ */
+import { lstatSync, statSync } from 'node:fs';
+import { mkdir, open, readFile, rename, rm, statfs, unlink, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { ImageError, PathError } from '../core/errors.js';
+import type { Sandbox } from '../core/sandbox.js';
+import { isUnder } from './plan.js';
+
+/** Where locks and journals live (logical). */
+export const IMPORTS_STATE_DIR = '/var/lib/imgport/imports';
+
+interface Journal {
+  pid: number;
+  staging: string[];
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** Creates the lock file; a lock whose pid is dead is taken over, a live one refuses at once. */
+async function acquireLock(lockPath: string, image: string): Promise<void> {
+  for (let attempt = 0; attempt < 3; attempt++) {
+    try {
+      const handle = await open(lockPath, 'wx', 0o644);
+      await handle.writeFile(`${process.pid}\n`);
+      await handle.close();
+      return;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    }
+    const holder = Number.parseInt(await readFile(lockPath, 'utf8').catch(() => ''), 10);
+    if (Number.isInteger(holder) && holder > 0 && isAlive(holder)) {
+      throw new ImageError(`image ${image} is being imported by process ${holder} (lock ${lockPath}); try again when it has finished`, image);
+    }
+    await unlink(lockPath).catch(() => undefined);
+  }
+  throw new ImageError(`cannot take the import lock ${lockPath} for image ${image}`, image);
+}
+
+export class ImportTransaction {
+  private readonly journalPath: string;
+  private readonly lockPath: string;
+  private readonly stagingDirs = new Map<string, Promise<string>>();
+  private readonly journal: Journal = { pid: process.pid, staging: [] };
+  private counter = 0;
+  /** Free bytes last seen per staging dir, minus what was written since. */
+  private readonly room = new Map<string, number>();
+  private closed = false;
+
+  private constructor(
+    readonly sandbox: Sandbox,
+    readonly image: string,
+    /** Logical roots under which staging directories may be made (the allowed roots). */
+    private readonly roots: string[],
+    private readonly log: (line: string) => void,
+  ) {
+    const dir = sandbox.real(IMPORTS_STATE_DIR);
+    this.journalPath = path.join(dir, `${image}.json`);
+    this.lockPath = path.join(dir, `${image}.lock`);
+  }
+
+  /** Locks the image and removes whatever an earlier, killed import of it left behind. */
+  static async begin(sandbox: Sandbox, image: string, roots: string[], log: (line: string) => void): Promise<ImportTransaction> {
+    const tx = new ImportTransaction(sandbox, image, roots, log);
+    await mkdir(path.dirname(tx.lockPath), { recursive: true });
+    await acquireLock(tx.lockPath, image);
+    await tx.removeLeftovers();
+    return tx;
+  }
+
+  private async removeLeftovers(): Promise<void> {
+    let old: Journal;
+    try {
+      old = JSON.parse(await readFile(this.journalPath, 'utf8')) as Journal;
+    } catch {
+      return;
+    }
+    for (const dir of old.staging ?? []) {
+      // Only our own staging directories are ever removed, whatever the journal says.
+      if (!path.basename(dir).startsWith(this.stagingName())) continue;
+      await rm(dir, { recursive: true, force: true });
+      this.log(`Removed the leftovers of an interrupted import of ${this.image}: ${dir}`);
+    }
+    await unlink(this.journalPath).catch(() => undefined);
+  }
+
+  private stagingName(): string {
+    return `.imgport-staging-${this.image}`;
+  }
+
+  private async writeJournal(): Promise<void> {
+    const tmp = `${this.journalPath}.tmp`;
+    await writeFile(tmp, JSON.stringify(this.journal) + '\n');
+    await rename(tmp, this.journalPath);
+  }
+
+  /**
+   * The real directory where a destination is staged: on the destination's filesystem, as high
+   * as that filesystem reaches inside the destination's allowed root (so one serves many).
+   */
+  stagingHome(logicalDest: string): string {
+    const root = this.roots.find((r) => isUnder(logicalDest, r)) ?? '/';
+    let dir = path.posix.dirname(logicalDest);
+    while (!existsAsDir(this.sandbox.real(dir))) {
+      if (dir === '/') break;
+      dir = path.posix.dirname(dir);
+    }
+    const dev = statSync(this.sandbox.real(dir)).dev;
+    while (dir !== '/' && isUnder(path.posix.dirname(dir), root) && path.posix.dirname(dir) !== dir) {
+      const parent = path.posix.dirname(dir);
+      if (!existsAsDir(this.sandbox.real(parent)) || statSync(this.sandbox.real(parent)).dev !== dev) break;
+      dir = parent;
+    }
+    return path.join(this.sandbox.real(dir), this.stagingName());
+  }
+
+  /** The staging directory for a destination, created (journalled first) on first use. */
+  stagingDirFor(logicalDest: string): Promise<string> {
+    const home = this.stagingHome(logicalDest);
+    let made = this.stagingDirs.get(home);
+    if (!made) {
+      made = (async () => {
+        this.journal.staging.push(home);
+        await this.writeJournal();
+        await rm(home, { recursive: true, force: true });
+        await mkdir(home, { mode: 0o700 });
+        return home;
+      })();
+      this.stagingDirs.set(home, made);
+    }
+    return made;
+  }
+
+  /** A fresh path (not created) in the staging directory of a destination. */
+  async unitPath(logicalDest: string, hint = ''): Promise<string> {
+    const dir = await this.stagingDirFor(logicalDest);
+    return path.join(dir, `${++this.counter}${hint ? '-' + hint.replace(/[^A-Za-z0-9._-]/g, '_') : ''}`);
+  }
+
+  /** Fails early, with both numbers, when a staging directory's filesystem cannot take `bytes` more. */
+  async ensureRoom(stagingPath: string, bytes: number): Promise<void> {
+    const home = [...this.stagingDirs.keys()].find((h) => stagingPath.startsWith(h + path.sep)) ?? path.dirname(stagingPath);
+    let free = this.room.get(home);
+    if (free === undefined || bytes > free) {
+      const fs = await statfs(home);
+      free = fs.bavail * fs.bsize;
+    }
+    if (bytes > free) {
+      throw new PathError(`not enough room: need ${bytes} bytes on the filesystem of ${this.sandbox.logical(path.dirname(home))}, only ${free} free`, home);
+    }
+    this.room.set(home, free - bytes);
+  }
+
+  /** Removes every staging directory, the journal and the lock. Safe to call twice. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    const homes = await Promise.all([...this.stagingDirs.values()].map((p) => p.catch(() => undefined)));
+    await Promise.all(homes.filter((h): h is string => !!h).map((h) => rm(h, { recursive: true, force: true })));
+    await unlink(this.journalPath).catch(() => undefined);
+    await unlink(this.lockPath).catch(() => undefined);
+  }
+}
+
+function existsAsDir(real: string): boolean {
+  try {
+    return lstatSync(real).isDirectory() || statSync(real).isDirectory();
+  } catch {
+    return false;
+  }
+}
