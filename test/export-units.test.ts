@@ -1,0 +1,74 @@
+import crypto from 'node:crypto';
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import zlib from 'node:zlib';
+import t from 'tap';
+import { storedGzipChunks, storedGzipSize } from '../src/archive/stored-gzip.js';
+import { resolveDestination } from '../src/export/destination.js';
+import { formatBytes, formatDuration, progressLine } from '../src/pipeline/progress.js';
+import { shellQuote } from '../src/pipeline/sink.js';
+import { tempDir } from './helpers/export-bundle.js';
+
+/** The small pure parts of the export: stored gzip, destination rules, progress text, quoting. */
+
+async function collect(chunks: AsyncIterable<Buffer>): Promise<Buffer> {
+  const parts: Buffer[] = [];
+  for await (const c of chunks) parts.push(c);
+  return Buffer.concat(parts);
+}
+
+async function* pieces(data: Buffer, size: number): AsyncIterable<Buffer> {
+  for (let at = 0; at < data.length; at += size) yield data.subarray(at, at + size);
+}
+
+t.test('stored gzip: exact announced size, valid gzip, whatever the input chunking', async (t) => {
+  for (const n of [0, 1, 65535, 65536, 200_000]) {
+    const data = crypto.randomBytes(n);
+    for (const chunk of [1000, 65535, 70_000]) {
+      const gz = await collect(storedGzipChunks(pieces(data, chunk), n));
+      t.equal(gz.length, storedGzipSize(n), `${n} bytes in ${chunk}-byte chunks: size as announced`);
+      t.ok(zlib.gunzipSync(gz).equals(data), 'gunzips to the input');
+    }
+  }
+  await t.rejects(collect(storedGzipChunks(pieces(Buffer.alloc(10), 4), 11)), /10 bytes, expected 11/, 'short input is an error');
+});
+
+t.test('destination: suffix, --format, directories, stdout, remote', (t) => {
+  const dir = tempDir(t);
+  t.same(resolveDestination('img', undefined, undefined, false), { kind: 'file', path: path.resolve('img.tgz'), format: 'gzip' });
+  t.same(resolveDestination('img', `${dir}/x.tar.zst`, undefined, false), { kind: 'file', path: `${dir}/x.tar.zst`, format: 'zstd' });
+  t.same(resolveDestination('img', `${dir}/x.tzst`, undefined, false).format, 'zstd');
+  t.same(resolveDestination('img', `${dir}/x.tar`, undefined, false).format, 'none');
+  t.same(resolveDestination('img', `${dir}/x.tar.gz`, undefined, false).format, 'gzip');
+  t.same(resolveDestination('img', `${dir}/x.bin`, undefined, false).format, 'gzip', 'unknown suffix: gzip');
+  t.same(resolveDestination('img', `${dir}/x.bin`, 'tzst', false).format, 'zstd', '--format wins');
+  t.same(resolveDestination('img', dir, 'tar', false), { kind: 'file', path: `${dir}/img.tar`, format: 'none' }, 'existing directory');
+  t.same(resolveDestination('img', 'later/', undefined, false).path, path.resolve('later/img.tgz'), 'name ending in /');
+  t.same(resolveDestination('img', '-', undefined, false), { kind: 'stdout', path: '-', format: 'gzip' });
+  t.same(resolveDestination('img', 'bundles/x.tgz', undefined, true), { kind: 'remote', path: 'bundles/x.tgz', format: 'gzip' }, 'remote path kept as given');
+  t.same(resolveDestination('img', '/srv/', undefined, true).path, '/srv/img.tgz');
+  t.throws(() => resolveDestination('img', 'x', 'rar', false), /--format must be one of tgz, tzst, tar, not 'rar'/);
+  t.throws(() => resolveDestination('img', '-', undefined, true), /cannot be combined with -R/);
+  t.end();
+});
+
+t.test('progress line', (t) => {
+  t.equal(formatBytes(0), '0 B');
+  t.equal(formatBytes(1536), '1.5 KiB');
+  t.equal(formatBytes(3 * 1024 ** 3), '3.0 GiB');
+  t.equal(formatDuration(65), '1:05');
+  t.equal(formatDuration(3723), '1:02:03');
+  t.equal(progressLine(50 * 1024 ** 2, 20 * 1024 ** 2, 100 * 1024 ** 2, 10),
+    ' 50%  read 50.0 MiB of 100.0 MiB  wrote 20.0 MiB  5.0 MiB/s  ETA 0:10');
+  t.end();
+});
+
+t.test('shell quoting survives a real shell', (t) => {
+  const dir = tempDir(t);
+  for (const word of ["it's", 'a b', '$(touch pwned)', '`x`', '"q"', 'back\\slash', '']) {
+    t.equal(execFileSync('sh', ['-c', `printf %s ${shellQuote(word)}`], { cwd: dir }).toString(), word, JSON.stringify(word));
+  }
+  t.same(fs.readdirSync(dir), [], 'nothing ran');
+  t.end();
+});
