@@ -65,6 +65,11 @@ function installSignalHandlers(): void {
 /** Runs one command from argv to exit code, cleaning up after any failure. */
 export async function runCommand(spec: CommandSpec, argv: string[] = process.argv.slice(2)): Promise<never> {
   installSignalHandlers();
+  // A reader that stops early (`lsdef | head`) is not an error of ours.
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EPIPE') process.exit(0);
+    throw err;
+  });
   let code: number;
   try {
     const { values, positionals } = parseCommandLine(spec, argv);
