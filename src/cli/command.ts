@@ -65,10 +65,11 @@ function installSignalHandlers(): void {
 /** Runs one command from argv to exit code, cleaning up after any failure. */
 export async function runCommand(spec: CommandSpec, argv: string[] = process.argv.slice(2)): Promise<never> {
   installSignalHandlers();
-  // A reader that stops early (`lsdef | head`) is not an error of ours.
+  // A reader that stops early (`lsdef | head`, a dead pipe after `imgexport IMAGE -`): no stack trace;
+  // exit non-zero as a program killed by SIGPIPE would, after removing anything half-written.
   process.stdout.on('error', (err: NodeJS.ErrnoException) => {
-    if (err.code === 'EPIPE') process.exit(0);
-    throw err;
+    if (err.code !== 'EPIPE') throw err;
+    void runCleanups().finally(() => process.exit(1));
   });
   let code: number;
   try {
