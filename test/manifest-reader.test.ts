@@ -121,14 +121,14 @@ t.test('xCAT 2.7 flat manifests: table columns move into osimage/linuximage', as
 
 t.test('unknown elements are skipped with a warning', async (t) => {
   const m = await parseManifest(doc(`${image}<future><x>1</x></future><linuximage><imagename>img</imagename><color>red</color></linuximage>
-    <kit><name>k</name><shape>round</shape></kit><extra><src>/s</src><dest>/d</dest><mode>0600</mode></extra>
+    <kit><name>k</name><shape>round</shape></kit><kit><name>k2</name><shape>square</shape></kit><extra><src>/s</src><dest>/d</dest><mode>0600</mode></extra>
     <rawimagefiles><other>/o</other></rawimagefiles>`));
   t.same(m.linuximage, { imagename: 'img' });
-  t.same(m.kit, [{ kitname: 'k' }]);
+  t.same(m.kit, [{ kitname: 'k' }, { kitname: 'k2' }]);
   t.same(m.warnings, [
     '<linuximage><color> is not a known column; ignored',
     '<extra><mode> is unknown; ignored',
-    '<kit><shape> is not a known column; ignored',
+    '<kit><shape> is not a known column; ignored', // once, though two kits have it
     '<rawimagefiles><other> is unknown; ignored',
     '<future> is unknown; ignored',
   ]);

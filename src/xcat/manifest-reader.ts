@@ -1,5 +1,6 @@
 import sax from 'sax';
 import { ManifestError } from '../core/errors.js';
+import { TABLES } from '../tables/schema.js';
 import type { Row } from '../tables/types.js';
 import { emptyManifest, type Manifest } from './manifest.js';
 
@@ -14,23 +15,10 @@ export const MANIFEST_MAX_BYTES = 1024 * 1024;
 
 const DEFAULT_MEMBER = 'manifest.xml';
 
-/** Columns of the tables a manifest carries (xcat-tables.md). */
-const COLUMNS = {
-  osimage: ['imagename', 'groups', 'profile', 'imagetype', 'description', 'provmethod', 'rootfstype', 'nfsrootopts',
-    'osdistroname', 'osupdatename', 'cfmdir', 'osname', 'osvers', 'osarch', 'synclists', 'postscripts',
-    'postbootscripts', 'serverrole', 'isdeletable', 'kitcomponents', 'environvar', 'comments', 'disable'],
-  linuximage: ['imagename', 'template', 'boottarget', 'addkcmdline', 'pkglist', 'pkgdir', 'otherpkglist',
-    'otherpkgdir', 'exlist', 'postinstall', 'rootimgdir', 'kerneldir', 'nodebootif', 'otherifce', 'netdrivers',
-    'kernelver', 'krpmver', 'permission', 'dump', 'crashkernelsize', 'partitionfile', 'driverupdatesrc', 'comments',
-    'disable'],
-  kit: ['kitname', 'basename', 'description', 'version', 'release', 'ostype', 'isinternal', 'kitdeployparams',
-    'kitdir', 'comments', 'disable'],
-  kitrepo: ['kitreponame', 'kitname', 'osbasename', 'osmajorversion', 'osminorversion', 'osarch',
-    'compat_osbasenames', 'kitrepodir', 'comments', 'disable'],
-  kitcomponent: ['kitcompname', 'description', 'kitname', 'kitreponame', 'basename', 'version', 'release',
-    'serverroles', 'kitpkgdeps', 'prerequisite', 'driverpacks', 'kitcompdeps', 'postbootscripts',
-    'genimage_postinstall', 'exlist', 'comments', 'disable'],
-} as const satisfies Record<string, readonly string[]>;
+/** Columns of a table a manifest carries. */
+function columnsOf(table: string): readonly string[] {
+  return TABLES[table]!.columns;
+}
 
 /** Top-level elements holding one value each. */
 const VALUE_KEYS = ['kernel', 'ramdisk', 'rootimg', 'rootimgtree', 'litefile', 'media', 'postscripts',
@@ -129,7 +117,8 @@ async function readElementTree(source: AsyncIterable<Buffer> | Buffer, member: s
 
 /** Builds the typed manifest from the element tree; `fail` names the member. */
 class ManifestBuilder {
-  readonly warnings: string[] = [];
+  /** A Set: the same unknown element in every kit is one warning. */
+  readonly warnings = new Set<string>();
 
   constructor(private readonly fail: (problem: string) => ManifestError) {}
 
@@ -158,7 +147,7 @@ class ManifestBuilder {
     for (const child of children) {
       const where = `${path}<${child.name}>`;
       if (!columns.includes(child.name)) {
-        this.warnings.push(`${where} is not a known column; ignored`);
+        this.warnings.add(`${where} is not a known column; ignored`);
         continue;
       }
       if (seen.has(child.name)) throw this.fail(`${where} appears more than once`);
@@ -195,14 +184,18 @@ class ManifestBuilder {
       fields[field] = value;
     }
     for (const child of children) {
-      if (child.name !== 'src' && child.name !== 'dest') this.warnings.push(`${path}<${child.name}> is unknown; ignored`);
+      if (child.name !== 'src' && child.name !== 'dest') this.warnings.add(`${path}<${child.name}> is unknown; ignored`);
     }
     return { src: fields.src!, dest: fields.dest! };
   }
 
   build(root: XmlNode): Manifest {
     const byName = new Map<string, XmlNode[]>();
-    for (const child of root.children) byName.set(child.name, [...(byName.get(child.name) ?? []), child]);
+    for (const child of root.children) {
+      const same = byName.get(child.name);
+      if (same) same.push(child);
+      else byName.set(child.name, [child]);
+    }
     const take = (name: string) => {
       const nodes = byName.get(name);
       byName.delete(name);
@@ -210,7 +203,7 @@ class ManifestBuilder {
     };
     const section = (name: 'osimage' | 'linuximage') => {
       const node = this.single(take(name), `<${name}>`);
-      return node && this.row(this.children(node, `<${name}>`), COLUMNS[name], `<${name}>`);
+      return node && this.row(this.children(node, `<${name}>`), columnsOf(name), `<${name}>`);
     };
     const osimage = section('osimage');
     const linuximage = section('linuximage');
@@ -228,40 +221,42 @@ class ManifestBuilder {
       const rows = (take(element) ?? [])
         // XML::Simple writes an empty hash of kits as <kit></kit>.
         .filter((node) => node.children.length > 0 || node.text.trim() !== '')
-        .map((node) => this.keyedRow(node, COLUMNS[table], key, `<${element}>`));
-      const keys = rows.map((row) => row[key]);
-      const repeated = keys.find((k, i) => keys.indexOf(k) !== i);
-      if (repeated !== undefined) throw this.fail(`<${element}> ${repeated} appears more than once`);
+        .map((node) => this.keyedRow(node, columnsOf(table), key, `<${element}>`));
+      const seen = new Set<string>();
+      for (const row of rows) {
+        if (seen.has(row[key]!)) throw this.fail(`<${element}> ${row[key]} appears more than once`);
+        seen.add(row[key]!);
+      }
       m[element] = rows;
     }
     const raw = this.single(take('rawimagefiles'), '<rawimagefiles>');
     for (const child of raw ? this.children(raw, '<rawimagefiles>') : []) {
       const where = `<rawimagefiles><${child.name}>`;
-      if (child.name !== 'files') this.warnings.push(`${where} is unknown; ignored`);
+      if (child.name !== 'files') this.warnings.add(`${where} is unknown; ignored`);
       else {
         const value = this.value(child, where);
         if (value !== undefined) m.rawimagefiles.push(value);
       }
     }
 
-    for (const name of byName.keys()) this.warnings.push(`<${name}> is unknown; ignored`);
+    for (const name of byName.keys()) this.warnings.add(`<${name}> is unknown; ignored`);
     for (const field of TRIMMED_FIELDS) {
       const trimmed = m.osimage[field]?.trim();
       if (trimmed) m.osimage[field] = trimmed;
     }
-    if (this.warnings.length > 0) m.warnings = this.warnings;
+    if (this.warnings.size > 0) m.warnings = [...this.warnings];
     return m;
   }
 
   private adaptFlatColumns(byName: Map<string, XmlNode[]>, m: Manifest): void {
     for (const table of ['osimage', 'linuximage'] as const) {
-      for (const column of COLUMNS[table]) {
+      for (const column of columnsOf(table)) {
         const node = this.single(byName.get(column), `<${column}>`);
         const value = node && this.value(node, `<${column}>`);
         if (value !== undefined) m[table][column] = value;
       }
     }
-    for (const column of [...COLUMNS.osimage, ...COLUMNS.linuximage]) byName.delete(column);
+    for (const column of [...columnsOf('osimage'), ...columnsOf('linuximage')]) byName.delete(column);
   }
 }
 
