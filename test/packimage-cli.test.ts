@@ -227,7 +227,8 @@ for (const [args, produced] of FORMS) {
     t.equal(fs.statSync(file).mode & 0o777, 0o644, 'mode 0644');
     t.same(dirListing(fx.dir), ['initrd-stateless.gz', 'kernel', 'rootimg', produced].sort(), 'old forms and temporary files gone');
     t.same(treePaths(fx.tree), before, 'the tree is not modified');
-    assertPackedTree(t, fx, file, { dirMtimes: !produced.endsWith('.sfs') });
+    // GNU cpio -idum sets a directory's mtime before filling it, so only tar and squashfs show them.
+    assertPackedTree(t, fx, file, { dirMtimes: !produced.includes('.cpio.') });
   });
 }
 
@@ -355,16 +356,18 @@ t.test('a file changing size during the pack fails it and leaves the previous ar
   // Sparse: costs no disk, but takes long enough to read that it can change under the reader.
   fs.closeSync(fs.openSync(growing, 'w'));
   fs.truncateSync(growing, 3 * 1024 ** 3);
-  const child = spawn(process.execPath, [packimageJs, '--root', fx.root, '--db', fx.db, '-c', 'zstd', '--level', '1', fx.imagename], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = spawn(process.execPath, [packimageJs, '--root', fx.root, '--db', fx.db, '--level', '1', fx.imagename], { stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
   child.stderr.setEncoding('utf8').on('data', (s: string) => (stderr += s));
-  const exited = new Promise<number | null>((resolve) => child.on('close', resolve));
+  let running = true;
+  const exited = new Promise<number | null>((resolve) => child.on('close', (code) => {
+    running = false;
+    resolve(code);
+  }));
   // Once data flows into the temporary file, the big file is being read: shrink it.
-  const deadline = Date.now() + 20_000;
-  for (;;) {
-    const tmp = fs.readdirSync(fx.dir).find((n) => n.startsWith('.rootimg.cpio.zst.tmp'));
-    if (tmp && fs.statSync(path.join(fx.dir, tmp)).size > 0) break;
-    if (Date.now() > deadline) break;
+  while (running) {
+    const tmp = fs.readdirSync(fx.dir).find((n) => n.startsWith('.rootimg.cpio.gz.tmp'));
+    if (tmp && fs.statSync(path.join(fx.dir, tmp), { throwIfNoEntry: false })?.size) break;
     await new Promise((r) => setTimeout(r, 5));
   }
   fs.truncateSync(growing, 1000);
@@ -381,9 +384,12 @@ t.test('SIGTERM removes the temporary file and keeps the previous archive', asyn
   fs.closeSync(fs.openSync(big, 'w'));
   fs.truncateSync(big, 3 * 1024 ** 3);
   const child = spawn(process.execPath, [packimageJs, '--root', fx.root, '--db', fx.db, fx.imagename], { stdio: 'ignore' });
-  const exited = new Promise<number | null>((resolve) => child.on('close', resolve));
-  const deadline = Date.now() + 20_000;
-  while (!fs.readdirSync(fx.dir).some((n) => n.startsWith('.rootimg.cpio.gz.tmp')) && Date.now() < deadline) {
+  let running = true;
+  const exited = new Promise<number | null>((resolve) => child.on('close', (code) => {
+    running = false;
+    resolve(code);
+  }));
+  while (running && !fs.readdirSync(fx.dir).some((n) => n.startsWith('.rootimg.cpio.gz.tmp'))) {
     await new Promise((r) => setTimeout(r, 5));
   }
   child.kill('SIGTERM');
