@@ -100,8 +100,10 @@ function readTree(rootNode: WalkNode, opts: WalkOptions): Promise<void> {
 /** lstat of one name as an entry; undefined for sockets and names that vanished (with a warning). */
 function statNode(absPath: string, relPath: string, warn?: WalkOptions['onWarning']): WalkNode | undefined {
   let stat: fs.Stats;
+  let linkTarget: string | undefined;
   try {
     stat = fs.lstatSync(absPath);
+    if (stat.isSymbolicLink()) linkTarget = fs.readlinkSync(absPath);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT' && warn) {
       warn(`skipped ${absPath}: it vanished during the walk`, absPath);
@@ -129,7 +131,7 @@ function statNode(absPath: string, relPath: string, warn?: WalkOptions['onWarnin
     ino: stat.ino,
     nlink: stat.nlink,
   };
-  if (kind === 'symlink') entry.linkTarget = fs.readlinkSync(absPath);
+  if (linkTarget !== undefined) entry.linkTarget = linkTarget;
   return { entry, dev: stat.dev };
 }
 

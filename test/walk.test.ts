@@ -1,0 +1,153 @@
+import t from 'tap';
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { PathError } from '../src/core/errors.js';
+import { walkTree, type TreeEntry } from '../src/pipeline/walk.js';
+import { FIXED_MTIME, makeSampleTree } from './helpers/cpio-craft.js';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'walk-test-'));
+t.teardown(() => fs.rmSync(tmp, { recursive: true, force: true }));
+const top = path.join(tmp, 'rootimg');
+makeSampleTree(top);
+
+// The child processes need only the TypeScript loader, not tap's process bookkeeping.
+const tsLoader = process.execArgv.filter((a) => a.includes('@tapjs/typescript'));
+const childEnv = { PATH: process.env.PATH };
+const byPath = (entries: TreeEntry[]) => new Map(entries.map((e) => [e.relPath, e]));
+
+t.test('depth-first order, children in byte order, whatever the creation order', async (t) => {
+  const dir = path.join(tmp, 'order');
+  for (const name of ['b', 'a/z', 'a/B', 'C', 'a/é', 'a/e', 'b2']) fs.mkdirSync(path.join(dir, name), { recursive: true });
+  fs.writeFileSync(path.join(dir, 'a/10'), '');
+  fs.writeFileSync(path.join(dir, 'a/9'), '');
+  const { entries } = await walkTree(dir);
+  t.same(entries.map((e) => e.relPath), ['.', 'C', 'a', 'a/10', 'a/9', 'a/B', 'a/e', 'a/z', 'a/é', 'b', 'b2']);
+  t.equal(entries[0].absPath, dir);
+  t.equal(entries[3].absPath, path.join(dir, 'a/10'));
+});
+
+t.test('kinds, modes, owners, sizes, devices and mtimes', async (t) => {
+  const { entries, totalFileBytes } = await walkTree(top);
+  const e = byPath(entries);
+  t.equal(e.get('.')!.kind, 'dir');
+  t.equal(e.get('usr/bin/su')!.mode, 0o4755, 'setuid kept');
+  t.equal(e.get('usr/bin/wall')!.mode, 0o2755, 'setgid kept');
+  t.equal(e.get('usr/bin/wall')!.gid, 5);
+  t.equal(e.get('tmp')!.mode, 0o1777, 'sticky kept');
+  t.match(e.get('var/empty'), { kind: 'dir', mode: 0o700, uid: 1234, gid: 5678, size: 0 });
+  t.match(e.get('usr/bin/big'), { kind: 'symlink', linkTarget: '../share/big.bin', size: 0 });
+  t.match(e.get('etc/hosts.abs'), { kind: 'symlink', linkTarget: '/etc/hosts', uid: 1000 });
+  t.match(e.get('dev/null'), { kind: 'chardev', rdevMajor: 1, rdevMinor: 3, mode: 0o666 });
+  t.match(e.get('dev/initctl'), { kind: 'fifo', mode: 0o600 });
+  t.match(e.get('usr/share/big.bin'), { kind: 'file', size: 300_000 });
+  t.match(e.get('usr/share/notes é ü.txt'), { kind: 'file', uid: 1000, gid: 1000, mode: 0o600 });
+  t.match(e.get('etc/empty'), { kind: 'file', size: 0 });
+  for (const entry of entries) {
+    t.ok(Number.isInteger(entry.mtime) && entry.mtime >= FIXED_MTIME, `${entry.relPath}: fixed mtime`);
+  }
+  const fileBytes = entries.filter((x) => x.kind === 'file').reduce((sum, x) => sum + x.size, 0);
+  t.equal(totalFileBytes, fileBytes);
+  t.equal(totalFileBytes, 20 + 70_000 + 1000 + 300_000 + 15 + 12);
+});
+
+t.test('hard links: first name in walk order has the data, later names point to it', async (t) => {
+  const { entries } = await walkTree(top);
+  const e = byPath(entries);
+  t.match(e.get('etc/perl-alias'), { kind: 'file', size: 12, nlink: 3 });
+  t.notOk(e.get('etc/perl-alias')!.linkTarget);
+  t.match(e.get('usr/bin/perl'), { kind: 'hardlink', linkTarget: 'etc/perl-alias', size: 0 });
+  t.match(e.get('usr/bin/perl5.36'), { kind: 'hardlink', linkTarget: 'etc/perl-alias', size: 0 });
+
+  // Excluding the first name hands the data to the next included one.
+  const { entries: some } = await walkTree(top, { include: (rel) => rel !== 'etc/perl-alias' });
+  const s = byPath(some);
+  t.notOk(s.has('etc/perl-alias'));
+  t.match(s.get('usr/bin/perl'), { kind: 'file', size: 12 });
+  t.match(s.get('usr/bin/perl5.36'), { kind: 'hardlink', linkTarget: 'usr/bin/perl' });
+});
+
+t.test('include filter omits entries but still walks their children', async (t) => {
+  const seen: string[] = [];
+  const { entries, totalFileBytes } = await walkTree(top, {
+    include: (rel, kind) => {
+      seen.push(`${kind}:${rel}`);
+      return rel !== 'usr' && rel !== 'usr/share/big.bin';
+    },
+  });
+  const names = entries.map((x) => x.relPath);
+  t.notOk(names.includes('usr'));
+  t.notOk(names.includes('usr/share/big.bin'));
+  t.ok(names.includes('usr/bin/su'), 'child of an omitted directory still listed');
+  t.ok(seen.includes('dir:usr') && seen.includes('symlink:usr/bin/big') && seen.includes('chardev:dev/null'));
+  t.equal(totalFileBytes, 20 + 70_000 + 1000 + 15 + 12);
+});
+
+t.test('sockets are skipped with a warning naming them', async (t) => {
+  const dir = path.join(tmp, 'sock');
+  fs.mkdirSync(dir);
+  fs.writeFileSync(path.join(dir, 'file'), 'x');
+  const server = net.createServer();
+  await new Promise<void>((resolve) => server.listen(path.join(dir, 'ctl.sock'), resolve));
+  t.teardown(() => server.close());
+  const warnings: [string, string][] = [];
+  const { entries } = await walkTree(dir, { onWarning: (message, p) => warnings.push([message, p]) });
+  t.same(entries.map((x) => x.relPath), ['.', 'file']);
+  t.equal(warnings.length, 1);
+  t.equal(warnings[0][1], path.join(dir, 'ctl.sock'));
+  t.match(warnings[0][0], /socket .*ctl\.sock/);
+});
+
+t.test('does not descend into another filesystem', async (t) => {
+  // A tmpfs mounted in a private mount namespace, which vanishes with the child.
+  const dir = path.join(tmp, 'xdev');
+  fs.mkdirSync(path.join(dir, 'mnt'), { recursive: true });
+  const script = `
+    const { walkTree } = await import(${JSON.stringify(path.join(here, '../src/pipeline/walk.js'))});
+    const one = await walkTree(${JSON.stringify(dir)});
+    const all = await walkTree(${JSON.stringify(dir)}, { oneFileSystem: false });
+    console.log(JSON.stringify([one.entries.map((e) => e.relPath), all.entries.map((e) => e.relPath)]));`;
+  const child = spawnSync('unshare', ['-m', 'sh', '-c', 'mount -t tmpfs tmpfs "$1" && touch "$1/inside" && shift && exec "$@"', 'sh',
+    path.join(dir, 'mnt'), process.execPath, ...tsLoader, '--input-type=module', '-e', script], { encoding: 'utf8', env: childEnv });
+  if (child.status !== 0 && /unshare|mount/.test(child.stderr)) return t.skip(`no mount namespace here: ${child.stderr.trim()}`);
+  t.equal(child.status, 0, child.stderr);
+  const [oneFs, all] = JSON.parse(child.stdout.trim().split('\n').pop()!);
+  t.same(oneFs, ['.', 'mnt'], 'the mount point is listed, not its content');
+  t.same(all, ['.', 'mnt', 'mnt/inside'], 'without oneFileSystem the mounted tree is walked');
+});
+
+t.test('an unreadable directory is a PathError naming it', async (t) => {
+  const dir = path.join(tmp, 'locked');
+  fs.mkdirSync(path.join(dir, 'secret'), { recursive: true });
+  fs.chmodSync(dir, 0o755);
+  fs.chmodSync(path.join(dir, 'secret'), 0o000);
+  fs.chmodSync(tmp, 0o755);
+  // Root reads everything: walk as an unprivileged user.
+  const script = `
+    const { walkTree } = await import(${JSON.stringify(path.join(here, '../src/pipeline/walk.js'))});
+    try { await walkTree(${JSON.stringify(dir)}); console.log('no error'); }
+    catch (err) { console.log(JSON.stringify({ name: err.constructor.name, message: err.message, path: err.path })); }`;
+  const child = spawnSync(process.execPath, [...tsLoader, '--input-type=module', '-e', script], {
+    encoding: 'utf8',
+    uid: 65534,
+    gid: 65534,
+    cwd: '/',
+    env: childEnv,
+  });
+  t.equal(child.status, 0, child.stderr);
+  const result = JSON.parse(child.stdout.trim().split('\n').pop()!);
+  t.same(result, {
+    name: 'PathError',
+    message: `cannot read directory ${path.join(dir, 'secret')}: permission denied`,
+    path: path.join(dir, 'secret'),
+  });
+});
+
+t.test('a missing root or a file as root is a PathError', async (t) => {
+  await t.rejects(walkTree(path.join(tmp, 'nope')), PathError);
+  await t.rejects(walkTree(path.join(top, 'etc/hosts')), { message: /not a directory/ });
+});
