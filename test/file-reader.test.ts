@@ -1,0 +1,124 @@
+import t from 'tap';
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { PathError } from '../src/core/errors.js';
+import { readFilesInOrder } from '../src/pipeline/file-reader.js';
+import { walkTree, type TreeEntry } from '../src/pipeline/walk.js';
+
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'file-reader-test-'));
+t.teardown(() => fs.rmSync(tmp, { recursive: true, force: true }));
+
+const sha256 = (data: Buffer) => crypto.createHash('sha256').update(data).digest('hex');
+
+/** Files of many sizes around the chunk size, named so that walk order is creation order. */
+function makeFiles(dir: string, sizes: number[]): void {
+  fs.mkdirSync(dir, { recursive: true });
+  sizes.forEach((size, i) => fs.writeFileSync(path.join(dir, `f${String(i).padStart(4, '0')}`), crypto.randomBytes(size)));
+}
+
+async function readAll(entries: Iterable<TreeEntry>, opts?: Parameters<typeof readFilesInOrder>[1]) {
+  const got: { relPath: string; digest: string; size: number; chunkSizes: number[]; ownsMemory: boolean }[] = [];
+  for await (const { entry, chunks } of readFilesInOrder(entries, opts)) {
+    const parts: Buffer[] = [];
+    for await (const chunk of chunks) parts.push(chunk);
+    const data = Buffer.concat(parts);
+    got.push({
+      relPath: entry.relPath,
+      digest: sha256(data),
+      size: data.length,
+      chunkSizes: parts.map((p) => p.length),
+      ownsMemory: parts.every((p) => p.byteOffset === 0 && p.buffer.byteLength <= p.length + 1),
+    });
+  }
+  return got;
+}
+
+t.test('every file in order with its content; small files read ahead, big ones in chunks', async (t) => {
+  const dir = path.join(tmp, 'many');
+  const sizes = [0, 1, 4095, 4096, 4097, 65536, 65537, 200_000, 3, 150_000, 0, 70_000];
+  for (let i = 0; i < 300; i++) sizes.push(i * 37);
+  makeFiles(dir, sizes);
+  fs.mkdirSync(path.join(dir, 'sub'));
+  fs.symlinkSync('f0001', path.join(dir, 'link'));
+  const { entries } = await walkTree(dir);
+  const files = entries.filter((e) => e.kind === 'file');
+  t.equal(files.length, sizes.length);
+
+  const got = await readAll(entries, { chunkSize: 65536, readAheadBytes: 100_000 });
+  t.same(got.map((g) => g.relPath), files.map((f) => f.relPath), 'every regular file, in walk order, nothing else');
+  got.forEach((g, i) => {
+    t.equal(g.digest, sha256(fs.readFileSync(files[i].absPath)), `${g.relPath}: content`);
+  });
+  const big = got.find((g) => g.size === 200_000)!;
+  t.same(big.chunkSizes, [65536, 65536, 65536, 200_000 - 3 * 65536], 'a big file comes in chunks');
+  t.same(got.find((g) => g.size === 4097)!.chunkSizes, [4097], 'a small file comes whole');
+  t.same(got.find((g) => g.size === 0)!.chunkSizes, [], 'an empty file has no chunk');
+  t.ok(got.every((g) => g.ownsMemory), 'no chunk is a slice of a shared pool');
+});
+
+t.test('a file truncated between walk and read is a PathError naming it', async (t) => {
+  for (const [size, newSize] of [[5000, 100], [300_000, 10]]) {
+    const dir = path.join(tmp, `trunc-${size}`);
+    makeFiles(dir, [10, size, 10]);
+    const { entries } = await walkTree(dir);
+    const victim = path.join(dir, 'f0001');
+    fs.truncateSync(victim, newSize);
+    const err = await readAll(entries, { chunkSize: 65536 }).catch((e: unknown) => e);
+    t.type(err, PathError);
+    t.equal((err as PathError).path, victim);
+    t.equal((err as Error).message, `file changed size while being read: ${victim} (expected ${size} bytes, read ${newSize})`);
+  }
+});
+
+t.test('a file that grows while a big one is streamed is a PathError', async (t) => {
+  const dir = path.join(tmp, 'grow');
+  makeFiles(dir, [300_000]);
+  const { entries } = await walkTree(dir);
+  const file = entries[1];
+  let chunks = 0;
+  const err = await (async () => {
+    for await (const { chunks: data } of readFilesInOrder(entries, { chunkSize: 65536 })) {
+      for await (const _ of data) if (chunks++ === 0) fs.appendFileSync(file.absPath, 'more');
+    }
+  })().catch((e: unknown) => e);
+  t.type(err, PathError);
+  t.match((err as Error).message, `file changed size while being read: ${file.absPath} (expected 300000 bytes, read 300004)`);
+});
+
+t.test('a file that vanished or became a symlink is a PathError naming it', async (t) => {
+  const dir = path.join(tmp, 'gone');
+  makeFiles(dir, [10, 20, 30]);
+  const { entries } = await walkTree(dir);
+  const victim = path.join(dir, 'f0001');
+  fs.rmSync(victim);
+  await t.rejects(readAll(entries), { constructor: PathError, path: victim, message: `cannot read ${victim}: no such file or directory` });
+  fs.symlinkSync('f0000', victim);
+  await t.rejects(readAll(entries), { path: victim, message: `cannot read ${victim}: it is a symbolic link` }, 'opened with O_NOFOLLOW');
+});
+
+t.test('a file modified with the same size after the walk is refused', async (t) => {
+  const dir = path.join(tmp, 'touched');
+  makeFiles(dir, [10]);
+  const { entries } = await walkTree(dir);
+  fs.utimesSync(entries[1].absPath, 1000, 1000);
+  await t.rejects(readAll(entries), { message: `file changed while being read: ${entries[1].absPath} (modified since the walk)` });
+});
+
+t.test('read-ahead is bounded: the consumer pace bounds memory', async (t) => {
+  const dir = path.join(tmp, 'bounded');
+  makeFiles(dir, Array.from({ length: 64 }, () => 60_000));
+  const { entries } = await walkTree(dir);
+  const reader = readFilesInOrder(entries, { readAheadBytes: 200_000, chunkSize: 65536 })[Symbol.asyncIterator]();
+  t.equal((await reader.next()).value.entry.relPath, 'f0000');
+  // While the consumer idles, read-ahead may only fill its budget; files not yet read then vanish.
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  for (let i = 1; i < 64; i++) fs.rmSync(path.join(dir, `f${String(i).padStart(4, '0')}`));
+  let received = 1;
+  const err = await (async () => {
+    for (let next = await reader.next(); !next.done; next = await reader.next()) received++;
+  })().catch((e: unknown) => e);
+  t.type(err, PathError, 'files beyond the budget were not read early');
+  t.ok(received >= 2 && received <= 4, `${received} files of 60 kB were read with a 200 kB budget`);
+});
