@@ -45,11 +45,22 @@ function asBundleError(err: unknown, label: string): Error {
   return new BundleError(`bundle ${label} is damaged or truncated: ${(err as Error)?.message ?? String(err)}`, label);
 }
 
+/** What went wrong upstream (decompression, tar structure), once known. */
+export interface ReaderState {
+  failure?: Error;
+}
+
 /**
  * The members of a bundle, in order. `onFormat` learns the compression before the first member.
- * Breaking out of the loop (or throwing in it) stops reading and closes the source.
+ * Breaking out of the loop (or throwing in it) stops reading and closes the source. A member's
+ * body fails with the raw upstream error; `state.failure` then holds the bundle's own error.
  */
-export async function* readBundleMembers(source: Readable, label: string, onFormat?: (format: Compression) => void): AsyncGenerator<BundleMember> {
+export async function* readBundleMembers(
+  source: Readable,
+  label: string,
+  onFormat?: (format: Compression) => void,
+  state: ReaderState = {},
+): AsyncGenerator<BundleMember> {
   const [head, whole] = await peek(source, HEAD_BYTES);
   if (head.length === 0) throw new BundleError(`bundle ${label} is empty`, label);
   const format = detectFormat(head);
@@ -58,7 +69,7 @@ export async function* readBundleMembers(source: Readable, label: string, onForm
   const stages = format === 'none' ? [whole, extract] : [whole, createDecompressor(format), extract];
   let failure: Error | undefined;
   const flowing = pipeline(stages as unknown as [NodeJS.ReadableStream, NodeJS.WritableStream]).catch((err: unknown) => {
-    failure = asBundleError(err, label);
+    failure = state.failure = asBundleError(err, label);
   });
   let finished = false;
   try {
@@ -75,6 +86,8 @@ export async function* readBundleMembers(source: Readable, label: string, onForm
     throw failure ?? asBundleError(err, label);
   } finally {
     if (!finished) {
+      // Let a failing upstream report first, so callers can prefer its error.
+      await Promise.race([flowing, new Promise((r) => setTimeout(r, 50))]);
       extract.destroy();
       whole.destroy();
       source.destroy();

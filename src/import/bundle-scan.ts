@@ -3,11 +3,11 @@
  * size and digest, the manifest and SHA256SUMS, checked the way an import checks them.
  */
 import type { Readable } from 'node:stream';
-import { ChecksumError } from '../core/errors.js';
+import { ChecksumError, ImgportError } from '../core/errors.js';
 import { DigestTap, parseSha256Sums } from '../archive/sha256sums.js';
 import type { Manifest } from '../xcat/manifest.js';
 import { parseManifest } from '../xcat/manifest-reader.js';
-import { readBundleMembers, type Compression } from './bundle-reader.js';
+import { readBundleMembers, type BundleMember, type Compression, type ReaderState } from './bundle-reader.js';
 import { ImageDirectory } from './member-names.js';
 import { CHECKSUMS_MEMBER, MANIFEST_MEMBER } from './plan.js';
 
@@ -48,7 +48,19 @@ export function compareChecksums(digests: Map<string, string>, sums: Map<string,
 export async function scanBundle(source: Readable, label: string): Promise<BundleScan> {
   const scan: BundleScan = { format: 'none', members: [] };
   const imageDir = new ImageDirectory();
-  for await (const { header, body } of readBundleMembers(source, label, (f) => (scan.format = f))) {
+  const reader: ReaderState = {};
+  try {
+    await scanMembers(scan, imageDir, readBundleMembers(source, label, (f) => (scan.format = f), reader));
+  } catch (err) {
+    // Our own refusals stand; a raw stream error means the bundle itself failed upstream.
+    throw err instanceof ImgportError ? err : reader.failure ?? err;
+  }
+  scan.image = imageDir.name;
+  return scan;
+}
+
+async function scanMembers(scan: BundleScan, imageDir: ImageDirectory, members: AsyncIterable<BundleMember>): Promise<void> {
+  for await (const { header, body } of members) {
     const place = imageDir.place(header.name);
     const member: ScannedMember = { name: header.name.replace(/^\.\//, ''), type: header.type ?? 'file', size: header.size ?? 0 };
     scan.members.push(member);
@@ -67,8 +79,6 @@ export async function scanBundle(source: Readable, label: string): Promise<Bundl
     } else for await (const chunk of tapped) void chunk;
     member.sha256 = tap.sha256;
   }
-  scan.image = imageDir.name;
-  return scan;
 }
 
 /** The image's file digests by relative name (what SHA256SUMS covers: every file but itself). */

@@ -35,10 +35,10 @@ export type CommitOp =
   | { op: 'backup'; path: string; dropOldBackup: boolean }
   | { op: 'place'; unit: Unit };
 
-/** Logical ancestors of a path strictly below `root`, outermost first. */
-function ancestorsBelow(p: string, root: string): string[] {
-  const out: string[] = [];
-  for (let dir = posix.dirname(p); dir !== root && isUnder(dir, root) && dir !== '/'; dir = posix.dirname(dir)) out.unshift(dir);
+/** Logical ancestors of a path, outermost first; `checked` when strictly below `root` (the root and above may be the admin's symlinks). */
+function ancestorsOf(p: string, root: string): { dir: string; checked: boolean }[] {
+  const out: { dir: string; checked: boolean }[] = [];
+  for (let dir = posix.dirname(p); dir !== '/'; dir = posix.dirname(dir)) out.unshift({ dir, checked: dir !== root && isUnder(dir, root) });
   return out;
 }
 
@@ -47,7 +47,7 @@ export function pathsToInspect(units: Unit[], roots: string[]): string[] {
   const paths = new Set<string>();
   for (const unit of units) {
     const root = roots.find((r) => isUnder(unit.dest, r)) ?? '/';
-    for (const dir of ancestorsBelow(unit.dest, root)) paths.add(dir);
+    for (const { dir } of ancestorsOf(unit.dest, root)) paths.add(dir);
     paths.add(unit.dest);
     if (unit.type === 'tree') paths.add(unit.dest + '.ORIG');
   }
@@ -62,18 +62,19 @@ export function planCommit(units: Unit[], roots: string[], existing: Map<string,
   const ops: CommitOp[] = [];
   const problems: string[] = [];
   const made = new Set<string>();
-  const needDir = (dir: string, mode: number) => {
+  const needDir = (dir: string, mode: number, checked = true) => {
     if (made.has(dir)) return;
     made.add(dir);
     const kind = existing.get(dir);
     if (kind === undefined) ops.push({ op: 'mkdir', path: dir, mode });
+    else if (!checked) return;
     else if (kind === 'symlink') problems.push(`${dir} is a symbolic link`);
     else if (kind !== 'dir') problems.push(`${dir} exists and is not a directory`);
   };
   const ordered = [...units].sort((a, b) => (a.dest < b.dest ? -1 : a.dest > b.dest ? 1 : 0));
   for (const unit of ordered) {
     const root = roots.find((r) => isUnder(unit.dest, r)) ?? '/';
-    for (const dir of ancestorsBelow(unit.dest, root)) needDir(dir, 0o755);
+    for (const { dir, checked } of ancestorsOf(unit.dest, root)) needDir(dir, 0o755, checked);
     const kind = existing.get(unit.dest);
     if (unit.type === 'dir') {
       needDir(unit.dest, unit.mode ?? 0o755);

@@ -11,7 +11,7 @@ import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
 import type tar from 'tar-stream';
-import { BundleError, ImageError, ManifestError } from '../core/errors.js';
+import { BundleError, ImageError, ImgportError, ManifestError } from '../core/errors.js';
 import { onCleanup } from '../core/cleanup.js';
 import type { Locations } from '../core/locations.js';
 import type { Sandbox } from '../core/sandbox.js';
@@ -21,7 +21,7 @@ import type { TableStore } from '../tables/store.js';
 import type { Tables } from '../tables/types.js';
 import { mergeLitefileRows, parseLitefileCsv } from '../xcat/litefile.js';
 import { checkManifest, parseManifest } from '../xcat/manifest-reader.js';
-import { readBundleMembers } from './bundle-reader.js';
+import { readBundleMembers, type ReaderState } from './bundle-reader.js';
 import { compareChecksums } from './bundle-scan.js';
 import { describeOp, executeCommit, inspectPaths, pathsToInspect, planCommit, type CommitOp, type Unit } from './commit.js';
 import { ImageDirectory } from './member-names.js';
@@ -414,12 +414,14 @@ export async function importBundle(req: ImportRequest): Promise<string> {
   const session = new ImportSession(req, locations);
   req.out('Unbundling image...');
   let imagename: string;
+  const reader: ReaderState = {};
   try {
-    for await (const { header, body } of readBundleMembers(source, req.bundle)) await session.member(header, body);
+    for await (const { header, body } of readBundleMembers(source, req.bundle, undefined, reader)) await session.member(header, body);
     imagename = await session.finish(tables, nodes);
   } catch (err) {
     await session.rollback();
-    throw err;
+    // Our own refusals stand; a raw stream error means the bundle itself failed upstream.
+    throw err instanceof ImgportError ? err : reader.failure ?? err;
   }
   await session.close();
   if (!req.dryRun) req.out(`Successfully imported the image ${imagename}.`);

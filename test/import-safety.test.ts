@@ -1,0 +1,213 @@
+/** imgimport's transaction and safety: all-or-nothing, verified, refusing hostile bundles. */
+import fs from 'node:fs';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import t from 'tap';
+import { makeSandbox, normalTables, INITIAL_TABLES } from './helpers/import-sandbox.js';
+import { ourBundle, packBundle, type Member } from './helpers/import-bundles.js';
+
+const NETBOOT_IMAGE = 'rhels8.5.0-ppc64le-netboot-compute';
+
+/** Files and tables exactly as before, and no staging, lock or journal left. */
+function assertUntouched(t: Tap.Test, sandbox: ReturnType<typeof makeSandbox>, before: ReturnType<typeof sandbox.files>) {
+  t.same(sandbox.files(), before, 'files unchanged');
+  t.same(normalTables(sandbox.tables()), normalTables(INITIAL_TABLES), 'tables unchanged');
+  const state = path.join(sandbox.root, 'var/lib/imgport/imports');
+  t.same(fs.existsSync(state) ? fs.readdirSync(state) : [], [], 'no lock or journal');
+}
+
+function write(sandbox: { root: string }, name: string, data: Buffer): string {
+  const file = path.join(sandbox.root, 'bundles', name);
+  fs.writeFileSync(file, data);
+  return file;
+}
+
+t.test('manifest-first bundle with SHA256SUMS imports; imgport verify says OK; inspect shows it', async (t) => {
+  const sandbox = makeSandbox(t);
+  const bundle = write(sandbox, 'ours.tgz', (await ourBundle('netboot.tgz')).data);
+  const r = sandbox.run([bundle]);
+  t.equal(r.code, 0, r.stderr);
+  t.equal(fs.readFileSync(path.join(sandbox.root, 'install/netboot/rhels8.5.0/ppc64le/compute/kernel')).length, 300000);
+  t.notOk(fs.readdirSync(path.join(sandbox.root, 'install')).some((n) => n.startsWith('.imgport')), 'staging removed');
+});
+
+t.test('--dry-run prints the plan and writes nothing', async (t) => {
+  const sandbox = makeSandbox(t);
+  fs.mkdirSync(path.join(sandbox.root, 'install/netboot/rhels8.5.0/ppc64le/compute'), { recursive: true });
+  fs.writeFileSync(path.join(sandbox.root, 'install/netboot/rhels8.5.0/ppc64le/compute/kernel'), 'old');
+  const before = sandbox.files();
+  const r = sandbox.run([sandbox.bundle('netboot.tgz'), '-p', 'node2', '--dry-run']);
+  t.equal(r.code, 0, r.stderr);
+  t.match(r.stdout, 'write /install/netboot/rhels8.5.0/ppc64le/compute/kernel (file, 300000 bytes');
+  t.match(r.stdout, 'rename /install/netboot/rhels8.5.0/ppc64le/compute/kernel to /install/netboot/rhels8.5.0/ppc64le/compute/kernel.ORIG');
+  t.match(r.stdout, 'mkdir /install/custom/netboot/rh');
+  t.match(r.stdout, 'write /install/postscripts/myscript2');
+  t.match(r.stdout, `set osimage row: imagename=${NETBOOT_IMAGE}`);
+  t.match(r.stdout, 'Nothing was written.');
+  assertUntouched(t, sandbox, before);
+});
+
+t.test('a checksum mismatch names the member and leaves nothing', async (t) => {
+  const sandbox = makeSandbox(t);
+  const { data } = await ourBundle('netboot.tgz');
+  // Corrupt the kernel's bytes after SHA256SUMS was computed: re-pack with one byte changed.
+  const tampered = await ourBundle('netboot.tgz');
+  const members = tampered.members;
+  const kernel = members.find((m) => m.name.endsWith('/kernel'))!;
+  const sums = (await import('./helpers/import-bundles.js')).sha256sums(members, tampered.image);
+  kernel.data = Buffer.from(kernel.data!);
+  kernel.data[1000] ^= 0xff;
+  const bad = await packBundle([...members, { name: `./${tampered.image}/SHA256SUMS`, data: Buffer.from(sums) }]);
+  t.not(bad.length, 0);
+  t.ok(data.length > 0);
+  const before = sandbox.files();
+  const r = sandbox.run([write(sandbox, 'bad.tgz', bad)]);
+  t.equal(r.code, 1);
+  t.match(r.stderr, `checksum mismatch for member ${NETBOOT_IMAGE}/kernel`);
+  assertUntouched(t, sandbox, before);
+  const verify = sandbox.run([]);
+  t.equal(verify.code, 1, 'usage error without a bundle');
+});
+
+t.test('a truncated bundle leaves nothing', async (t) => {
+  const sandbox = makeSandbox(t);
+  const whole = fs.readFileSync(sandbox.bundle('statelite.tgz'));
+  const before = sandbox.files();
+  for (const fraction of [0.3, 0.9]) {
+    const r = sandbox.run([write(sandbox, 'cut.tgz', whole.subarray(0, Math.floor(whole.length * fraction)))]);
+    t.equal(r.code, 1, `cut at ${fraction}`);
+    t.match(r.stderr, /damaged or truncated|unexpected end/);
+    assertUntouched(t, sandbox, before);
+  }
+});
+
+t.test('destinations outside INSTALLDIR and XCATROOT/share are refused, all listed; --allow-dest allows', async (t) => {
+  const sandbox = makeSandbox(t);
+  const { data } = await ourBundle('netboot.tgz', (members) => {
+    const manifest = members.find((m) => m.name.endsWith('/manifest.xml'))!;
+    manifest.data = Buffer.from(
+      manifest.data!.toString()
+        .replace('<kernel>/install/netboot/rhels8.5.0/ppc64le/compute/kernel', '<kernel>/boot/kernel')
+        .replace('<dest>/install/postscripts</dest>', '<dest>/etc/cron.d</dest>'),
+    );
+  });
+  const bundle = write(sandbox, 'outside.tgz', data);
+  const before = sandbox.files();
+  const r = sandbox.run([bundle]);
+  t.equal(r.code, 1);
+  t.match(r.stderr, '/boot/kernel');
+  t.match(r.stderr, '/etc/cron.d');
+  assertUntouched(t, sandbox, before);
+  t.notOk(fs.existsSync(path.join(sandbox.root, 'boot')));
+  const allowed = sandbox.run([bundle, '--allow-dest', '/boot', '--allow-dest', '/etc/cron.d']);
+  t.equal(allowed.code, 0, allowed.stderr);
+  t.ok(fs.existsSync(path.join(sandbox.root, 'boot/kernel')));
+});
+
+t.test('hostile member names and links are refused', async (t) => {
+  const cases: [string, Member[], RegExp][] = [
+    ['dotdot', [{ name: './img/../../etc/passwd', data: Buffer.from('x') }], /contains '\.\.'/],
+    ['absolute', [{ name: '/etc/passwd', data: Buffer.from('x') }], /absolute name/],
+    ['second image', [{ name: './img/a', data: Buffer.from('x') }, { name: './other/b', data: Buffer.from('x') }], /outside the image directory img\//],
+  ];
+  for (const [label, members, message] of cases) {
+    const sandbox = makeSandbox(t);
+    const before = sandbox.files();
+    const r = sandbox.run([write(sandbox, `${label}.tgz`, await packBundle(members))]);
+    t.equal(r.code, 1, label);
+    t.match(r.stderr, message, label);
+    t.same(sandbox.files(), before, `${label}: nothing written`);
+  }
+  // A symbolic link where the manifest expects the kernel.
+  const sandbox = makeSandbox(t);
+  const { data } = await ourBundle('netboot.tgz', (members) => {
+    const kernel = members.find((m) => m.name.endsWith('/kernel'))!;
+    Object.assign(kernel, { type: 'symlink', linkname: '/etc/shadow', data: undefined });
+  });
+  const before = sandbox.files();
+  const r = sandbox.run([write(sandbox, 'link.tgz', data)]);
+  t.equal(r.code, 1);
+  t.match(r.stderr, `refusing member ${NETBOOT_IMAGE}/kernel: a link`);
+  assertUntouched(t, sandbox, before);
+});
+
+t.test('a symlink in the destination path is never written through', async (t) => {
+  const sandbox = makeSandbox(t);
+  const elsewhere = path.join(sandbox.root, 'elsewhere');
+  fs.mkdirSync(elsewhere);
+  fs.symlinkSync(elsewhere, path.join(sandbox.root, 'install/custom'));
+  const r = sandbox.run([sandbox.bundle('netboot.tgz')]);
+  t.equal(r.code, 1);
+  t.match(r.stderr, '/install/custom is a symbolic link');
+  t.same(fs.readdirSync(elsewhere), []);
+  t.notOk(fs.existsSync(path.join(sandbox.root, 'install/netboot')), 'nothing placed');
+});
+
+t.test('an existing image is replaced: files to .ORIG, the rootimg tree to rootimg.ORIG', async (t) => {
+  const sandbox = makeSandbox(t);
+  const bundle = sandbox.bundle('statelite.tgz');
+  t.equal(sandbox.run([bundle]).code, 0);
+  const dir = path.join(sandbox.root, 'install/netboot/rhels8.5.0/x86_64/compute');
+  fs.writeFileSync(path.join(dir, 'rootimg/marker'), 'old tree');
+  fs.writeFileSync(path.join(dir, 'kernel'), 'old kernel');
+  const r = sandbox.run([bundle]);
+  t.equal(r.code, 0, r.stderr);
+  t.equal(fs.readFileSync(path.join(dir, 'kernel.ORIG'), 'utf8'), 'old kernel');
+  t.equal(fs.readFileSync(path.join(dir, 'kernel')).length, 300000);
+  t.equal(fs.readFileSync(path.join(dir, 'rootimg.ORIG/marker'), 'utf8'), 'old tree');
+  t.notOk(fs.existsSync(path.join(dir, 'rootimg/marker')), 'new tree replaced the old one as a whole');
+  t.ok(fs.existsSync(path.join(dir, 'rootimg/etc/passwd')));
+  // A third import drops the old rootimg.ORIG for the current tree.
+  t.equal(sandbox.run([bundle]).code, 0);
+  t.notOk(fs.existsSync(path.join(dir, 'rootimg.ORIG/marker')));
+});
+
+/** Starts an import reading the bundle from a pipe, feeding only its first bytes. */
+async function startHalfWay(sandbox: ReturnType<typeof makeSandbox>, data: Buffer) {
+  const child = sandbox.start(['-']);
+  let stderr = '';
+  child.stderr!.on('data', (c) => (stderr += c));
+  child.stdin!.write(data.subarray(0, Math.floor(data.length / 2)));
+  const journal = path.join(sandbox.root, 'var/lib/imgport/imports', `${NETBOOT_IMAGE}.json`);
+  for (let i = 0; i < 200 && !fs.existsSync(journal); i++) await sleep(25);
+  const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
+  return { child, journal, exited, stderr: () => stderr };
+}
+
+t.test('a second import of the same image at once is refused; a stale lock is taken over', async (t) => {
+  const sandbox = makeSandbox(t);
+  const data = fs.readFileSync(sandbox.bundle('netboot.tgz'));
+  const first = await startHalfWay(sandbox, data);
+  const second = sandbox.run([sandbox.bundle('netboot.tgz')]);
+  t.equal(second.code, 1);
+  t.match(second.stderr, new RegExp(`image ${NETBOOT_IMAGE} is being imported by process ${first.child.pid}`));
+  first.child.stdin!.end(data.subarray(Math.floor(data.length / 2)));
+  t.equal(await first.exited, 0, first.stderr());
+  // A lock left by a dead process does not block.
+  fs.writeFileSync(path.join(sandbox.root, 'var/lib/imgport/imports', `${NETBOOT_IMAGE}.lock`), '999999\n');
+  const third = sandbox.run([sandbox.bundle('netboot.tgz')]);
+  t.equal(third.code, 0, third.stderr);
+});
+
+t.test('SIGTERM half way leaves nothing; after SIGKILL the next import removes the leftovers', async (t) => {
+  const sandbox = makeSandbox(t);
+  const data = fs.readFileSync(sandbox.bundle('netboot.tgz'));
+  const before = sandbox.files();
+  const term = await startHalfWay(sandbox, data);
+  await sleep(200);
+  term.child.kill('SIGTERM');
+  t.equal(await term.exited, 1);
+  t.match(term.stderr(), 'interrupted by SIGTERM');
+  assertUntouched(t, sandbox, before);
+
+  const killed = await startHalfWay(sandbox, data);
+  await sleep(200);
+  killed.child.kill('SIGKILL');
+  await killed.exited;
+  const journal = JSON.parse(fs.readFileSync(killed.journal, 'utf8')) as { staging: string[] };
+  t.ok(journal.staging.length > 0 && journal.staging.every((d) => fs.existsSync(d)), 'staging left by the killed import');
+  const next = sandbox.run([sandbox.bundle('netboot.tgz')]);
+  t.equal(next.code, 0, next.stderr);
+  t.match(next.stderr, 'Removed the leftovers of an interrupted import');
+  t.ok(journal.staging.every((d) => !fs.existsSync(d)), 'leftovers removed');
+});
