@@ -1,0 +1,187 @@
+import fs from 'node:fs';
+import tar from 'tar-stream';
+import type { EntryKind, TreeEntry } from '../pipeline/walk.js';
+import type { FileData } from '../pipeline/file-reader.js';
+import type { TaggedChunk } from '../pipeline/compress/format.js';
+
+/** One tar member to write. Paths are full member names (`./IMAGE/kernel`). */
+export interface TarMember {
+  name: string;
+  kind: EntryKind;
+  /** Permission bits including setuid/setgid/sticky. */
+  mode: number;
+  uid: number;
+  gid: number;
+  /** Seconds since the epoch. */
+  mtime: number;
+  /** Regular files: the exact number of data bytes that will follow. */
+  size?: number;
+  /** Symlink: its target. Hard link: the member name of the file it links to. */
+  linkTarget?: string;
+  rdevMajor?: number;
+  rdevMinor?: number;
+  /** Data already compressed: the compressor should store it rather than compress it again. */
+  store?: boolean;
+  /** Owner names written in the header (xCAT's bundles say root/root); numeric only when absent. */
+  uname?: string;
+  gname?: string;
+}
+
+const TAR_TYPES: Record<EntryKind, tar.Header['type']> = {
+  file: 'file',
+  dir: 'directory',
+  symlink: 'symlink',
+  hardlink: 'link',
+  chardev: 'character-device',
+  blockdev: 'block-device',
+  fifo: 'fifo',
+};
+
+/** File-type bits for st_mode: tar-stream replaces a mode of 0 by its default, so we always pass them. */
+const TYPE_BITS: Record<EntryKind, number> = {
+  file: 0o100000,
+  dir: 0o040000,
+  symlink: 0o120000,
+  hardlink: 0o100000,
+  chardev: 0o020000,
+  blockdev: 0o060000,
+  fifo: 0o010000,
+};
+
+function headerOf(member: TarMember): tar.Header {
+  return {
+    // GNU tar (and so xCAT's bundles) ends directory names with a slash.
+    name: member.kind === 'dir' && !member.name.endsWith('/') ? `${member.name}/` : member.name,
+    type: TAR_TYPES[member.kind],
+    mode: TYPE_BITS[member.kind] | (member.mode & 0o7777),
+    uid: member.uid,
+    gid: member.gid,
+    uname: member.uname ?? ownerNames().users.get(member.uid) ?? '',
+    gname: member.gname ?? ownerNames().groups.get(member.gid) ?? '',
+    mtime: new Date(member.mtime * 1000),
+    size: member.kind === 'file' ? (member.size ?? 0) : 0,
+    linkname: member.linkTarget ?? '',
+    devmajor: member.rdevMajor ?? 0,
+    devminor: member.rdevMinor ?? 0,
+  };
+}
+
+let owners: { users: Map<number, string>; groups: Map<number, string> } | undefined;
+
+/** User and group names by id from /etc/passwd and /etc/group, as GNU tar writes them; read once. */
+function ownerNames(): NonNullable<typeof owners> {
+  const read = (file: string): Map<number, string> => {
+    const names = new Map<number, string>();
+    let text = '';
+    try {
+      text = fs.readFileSync(file, 'utf8');
+    } catch {
+      return names; // no names: the header carries the numeric ids only
+    }
+    for (const line of text.split('\n')) {
+      const [name, , id] = line.split(':');
+      if (name && id && /^\d+$/.test(id) && !names.has(Number(id))) names.set(Number(id), name);
+    }
+    return names;
+  };
+  owners ??= { users: read('/etc/passwd'), groups: read('/etc/group') };
+  return owners;
+}
+
+/**
+ * A tar stream writer whose output carries, for every chunk, whether it is worth compressing.
+ * tar-stream passes each data Buffer we write through to its output as the same object, so the
+ * chunks of members flagged `store` are recognised by identity; headers and padding are small
+ * and always compressed.
+ */
+export class TarWriter {
+  private readonly pack = tar.pack();
+  private readonly stored = new WeakSet<Buffer>();
+
+  /** Adds one member; for a file, its data must total exactly member.size bytes. Resolves once written. */
+  async add(member: TarMember, data?: AsyncIterable<Buffer>): Promise<void> {
+    const done = new Promise<void>((resolve, reject) => {
+      const sink = this.pack.entry(headerOf(member), (err) => (err ? reject(err) : resolve()));
+      if (member.kind !== 'file') return;
+      void writeAll(sink, data, member.store ? this.stored : undefined).catch((err: Error) => sink.destroy(err));
+    });
+    return done;
+  }
+
+  /** Ends the archive (two zero blocks). */
+  finish(): void {
+    this.pack.finalize();
+  }
+
+  /** Aborts the archive: the output iteration fails with `err`. */
+  abort(err: Error): void {
+    this.pack.destroy(err);
+  }
+
+  /** The archive bytes, tagged for the compressor. */
+  async *chunks(): AsyncIterable<TaggedChunk> {
+    for await (const data of this.pack as AsyncIterable<Buffer>) {
+      yield { data, store: this.stored.has(data) };
+    }
+  }
+}
+
+/** The writable side of one tar-stream entry (a streamx stream). */
+type EntrySink = ReturnType<ReturnType<typeof tar.pack>['entry']>;
+
+async function writeAll(sink: EntrySink, data: AsyncIterable<Buffer> | undefined, stored?: WeakSet<Buffer>): Promise<void> {
+  for await (const chunk of data ?? []) {
+    stored?.add(chunk);
+    if (!sink.write(chunk)) await new Promise<void>((resolve) => sink.once('drain', () => resolve()));
+  }
+  sink.end(null);
+}
+
+/** The tar member for a walked tree entry, named `prefix/relPath` (`prefix` alone for the root). */
+export function treeEntryMember(entry: TreeEntry, prefix: string): TarMember {
+  const name = entry.relPath === '.' ? prefix : `${prefix}/${entry.relPath}`;
+  return {
+    name,
+    kind: entry.kind,
+    mode: entry.mode,
+    uid: entry.uid,
+    gid: entry.gid,
+    mtime: entry.mtime,
+    size: entry.size,
+    linkTarget: entry.kind === 'hardlink' ? `${prefix}/${entry.linkTarget}` : entry.linkTarget,
+    rdevMajor: entry.rdevMajor,
+    rdevMinor: entry.rdevMinor,
+  };
+}
+
+/** A file's data as the tar writer takes it: `store` when the data is already compressed. */
+export type TarFileData = FileData & { store?: boolean };
+
+/**
+ * Adds every entry of a walked tree to the writer, data read by `files` (readFilesInOrder over
+ * the same entries, so both advance together).
+ */
+export async function addTree(writer: TarWriter, entries: TreeEntry[], files: AsyncIterable<TarFileData>, prefix: string): Promise<void> {
+  const fileData = files[Symbol.asyncIterator]();
+  for (const entry of entries) {
+    const member = treeEntryMember(entry, prefix);
+    if (entry.kind !== 'file') {
+      await writer.add(member);
+      continue;
+    }
+    const next = await fileData.next();
+    if (next.done || next.value.entry !== entry) throw new Error(`file reader out of step at ${entry.relPath}`);
+    await writer.add({ ...member, store: next.value.store }, next.value.chunks);
+  }
+}
+
+/** A complete tar stream (with its end blocks) of a walked tree, for packimage's tar method. */
+export async function* treeTarChunks(entries: TreeEntry[], files: AsyncIterable<FileData>, opts: { prefix: string }): AsyncIterable<TaggedChunk> {
+  const writer = new TarWriter();
+  const feeding = addTree(writer, entries, files, opts.prefix).then(
+    () => writer.finish(),
+    (err: Error) => writer.abort(err),
+  );
+  yield* writer.chunks();
+  await feeding;
+}

@@ -1,0 +1,37 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { UsageError } from '../core/errors.js';
+import { compressionFormatOfName, type CompressionFormat } from '../pipeline/compress/format.js';
+
+/** `--format` names. */
+export const FORMATS: Record<string, CompressionFormat> = { tgz: 'gzip', tzst: 'zstd', tar: 'none' };
+const DEFAULT_SUFFIX: Record<CompressionFormat, string> = { gzip: '.tgz', zstd: '.tzst', none: '.tar' };
+
+export interface Destination {
+  /** 'file' (local path), 'stdout', or 'remote' (path on the remote host). */
+  kind: 'file' | 'stdout' | 'remote';
+  path: string;
+  format: CompressionFormat;
+}
+
+/**
+ * Where the bundle goes and how it is compressed: --format, else DEST's suffix, else gzip.
+ * No DEST: IMAGE.tgz in the current directory. Unlike xCAT, a directory in DEST is honoured: an
+ * existing directory (or a name ending in `/`) receives IMAGE.EXT.
+ */
+export function resolveDestination(dirName: string, dest: string | undefined, formatOption: string | undefined, remote: boolean): Destination {
+  let format: CompressionFormat | undefined;
+  if (formatOption !== undefined) {
+    format = FORMATS[formatOption];
+    if (!format) throw new UsageError(`--format must be one of ${Object.keys(FORMATS).join(', ')}, not '${formatOption}'`);
+  }
+  if (dest === '-') {
+    if (remote) throw new UsageError('standard output (-) cannot be combined with -R');
+    return { kind: 'stdout', path: '-', format: format ?? 'gzip' };
+  }
+  const isDir = dest !== undefined && (dest.endsWith('/') || (!remote && fs.statSync(dest, { throwIfNoEntry: false })?.isDirectory()));
+  const chosen = format ?? (dest && !isDir ? compressionFormatOfName(dest) : undefined) ?? 'gzip';
+  const fileName = `${dirName}${DEFAULT_SUFFIX[chosen]}`;
+  const target = dest === undefined ? fileName : isDir ? path.join(dest, fileName) : dest;
+  return { kind: remote ? 'remote' : 'file', path: remote ? target : path.resolve(target), format: chosen };
+}
