@@ -1,0 +1,95 @@
+import t from 'tap';
+import { execFileSync, spawnSync } from 'node:child_process';
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { readCpio } from '../src/archive/cpio-reader.js';
+import { cpioArchiveSize, cpioChunks, type CpioOptions } from '../src/archive/cpio-writer.js';
+import { readFilesInOrder } from '../src/pipeline/file-reader.js';
+import { walkTree } from '../src/pipeline/walk.js';
+import { inPieces, makeSampleTree, snapshotTree } from './helpers/cpio-craft.js';
+
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'cpio-writer-test-'));
+t.teardown(() => fs.rmSync(tmp, { recursive: true, force: true }));
+const top = path.join(tmp, 'src', 'rootimg');
+makeSampleTree(top);
+
+async function archive(root: string, opts: CpioOptions): Promise<{ data: Buffer; expected: number; chunks: Buffer[] }> {
+  const { entries } = await walkTree(root);
+  const chunks: Buffer[] = [];
+  for await (const chunk of cpioChunks(entries, readFilesInOrder(entries, { chunkSize: 65536 }), opts)) chunks.push(chunk);
+  return { data: Buffer.concat(chunks), expected: cpioArchiveSize(entries, opts), chunks };
+}
+
+t.test('cpioArchiveSize is the exact size; the archive ends on a 512-byte block', async (t) => {
+  const { data, expected, chunks } = await archive(top, { prefix: 'rootimg' });
+  t.equal(data.length, expected);
+  t.equal(data.length % 512, 0);
+  t.ok(chunks.every((c) => c.byteOffset === 0 && c.buffer.byteLength <= c.length + 1), 'chunks own their memory');
+  t.ok(data.includes(Buffer.from('TRAILER!!!\0')), 'trailer present');
+});
+
+t.test('GNU cpio lists the names in walk order and recreates an identical tree', async (t) => {
+  const { data } = await archive(top, { prefix: 'rootimg' });
+  const { entries } = await walkTree(top);
+  const listed = spawnSync('cpio', ['-it', '--quiet'], { input: data, encoding: 'utf8' });
+  t.equal(listed.status, 0, listed.stderr);
+  t.same(listed.stdout.trim().split('\n'), entries.map((e) => (e.relPath === '.' ? 'rootimg' : `rootimg/${e.relPath}`)));
+
+  const out = path.join(tmp, 'gnu-out');
+  fs.mkdirSync(out);
+  const unpacked = spawnSync('cpio', ['-idum', '--quiet'], { input: data, cwd: out, encoding: 'utf8' });
+  t.equal(unpacked.status, 0, unpacked.stderr);
+  const got = snapshotTree(path.join(out, 'rootimg'));
+  const want = snapshotTree(top);
+  // GNU cpio sets no symlink mtime and sets a directory's before its content changes it.
+  for (const snap of [got, want]) for (const rec of Object.values(snap)) if (rec.type === 'dir' || rec.type === 'symlink') rec.mtime = 0;
+  t.same(got, want, 'types, modes, owners, sizes, digests, symlink targets, devices, hard links, file mtimes');
+  const archived = new Map<string, number>();
+  for await (const { entry } of readCpio(inPieces(data, 4096))) archived.set(entry.name, entry.mtime);
+  t.same(archived, new Map(entries.map((e) => [e.relPath === '.' ? 'rootimg' : `rootimg/${e.relPath}`, e.mtime])), 'every mtime archived');
+  t.equal(got['usr/bin/perl'].linkedWith, 'etc/perl-alias', 'hard link recreated as one inode');
+  t.equal(fs.statSync(path.join(out, 'rootimg/usr/bin/perl')).ino, fs.statSync(path.join(out, 'rootimg/etc/perl-alias')).ino);
+  t.equal(got['usr/bin/su'].mode, 0o4755);
+  t.equal(got['tmp'].mode, 0o1777);
+});
+
+t.test('hard links follow the newc convention: shared inode, group nlink, data on the last name', async (t) => {
+  const { data } = await archive(top, { prefix: 'rootimg' });
+  const verbose = execFileSync('cpio', ['-itv', '--quiet'], { input: data, encoding: 'utf8' }).split('\n');
+  const line = (name: string) => verbose.find((l) => l.endsWith(` ${name}`))!;
+  // -rwxr-xr-x   3 root root  0 ... : nlink is the group size, only the last name carries the 12 bytes
+  t.match(line('rootimg/etc/perl-alias'), /^-rwxr-xr-x\s+3\s+root\s+root\s+0 /);
+  t.match(line('rootimg/usr/bin/perl'), /^-rwxr-xr-x\s+3\s+root\s+root\s+0 /);
+  t.match(line('rootimg/usr/bin/perl5.36'), /^-rwxr-xr-x\s+3\s+root\s+root\s+12 /);
+  t.match(line('rootimg/dev/null'), /^crw-rw-rw-\s+1\s+root\s+root\s+1,\s+3 /);
+});
+
+t.test('reproducible: the same tree twice gives the same bytes; prefix "." as packimage names them', async (t) => {
+  const copy = path.join(tmp, 'copy', 'rootimg');
+  fs.mkdirSync(path.dirname(copy));
+  execFileSync('cp', ['-a', top, copy]);
+  const a = await archive(top, { prefix: 'rootimg' });
+  const b = await archive(copy, { prefix: 'rootimg' });
+  t.equal(crypto.createHash('sha256').update(a.data).digest('hex'), crypto.createHash('sha256').update(b.data).digest('hex'));
+
+  const dot = await archive(top, { prefix: '.' });
+  t.equal(dot.data.length, dot.expected);
+  const names = execFileSync('cpio', ['-it', '--quiet'], { input: dot.data, encoding: 'utf8' }).trim().split('\n');
+  t.equal(names[0], '.');
+  t.equal(names[1], './dev');
+  t.ok(names.includes('./usr/share/notes é ü.txt'));
+});
+
+t.test('a file that shrank after the walk stops the archive with an error naming it', async (t) => {
+  const dir = path.join(tmp, 'shrink', 'rootimg');
+  fs.mkdirSync(dir, { recursive: true });
+  fs.writeFileSync(path.join(dir, 'a'), 'x'.repeat(100));
+  const { entries } = await walkTree(dir);
+  fs.writeFileSync(path.join(dir, 'a'), 'x'.repeat(50));
+  const consume = async () => {
+    for await (const _ of cpioChunks(entries, readFilesInOrder(entries), { prefix: 'rootimg' }));
+  };
+  await t.rejects(consume(), { message: `file changed size while being read: ${path.join(dir, 'a')} (expected 100 bytes, read 50)` });
+});
