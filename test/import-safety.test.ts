@@ -1,9 +1,10 @@
 /** imgimport's transaction and safety: all-or-nothing, verified, refusing hostile bundles. */
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import t from 'tap';
-import { makeSandbox, normalTables, INITIAL_TABLES } from './helpers/import-sandbox.js';
+import { IMGPORT, makeSandbox, normalTables, INITIAL_TABLES } from './helpers/import-sandbox.js';
 import { ourBundle, packBundle, type Member } from './helpers/import-bundles.js';
 
 const NETBOOT_IMAGE = 'rhels8.5.0-ppc64le-netboot-compute';
@@ -29,6 +30,17 @@ t.test('manifest-first bundle with SHA256SUMS imports; imgport verify says OK; i
   t.equal(r.code, 0, r.stderr);
   t.equal(fs.readFileSync(path.join(sandbox.root, 'install/netboot/rhels8.5.0/ppc64le/compute/kernel')).length, 300000);
   t.notOk(fs.readdirSync(path.join(sandbox.root, 'install')).some((n) => n.startsWith('.imgport')), 'staging removed');
+  const verify = spawnSync(process.execPath, [IMGPORT, 'verify', bundle], { encoding: 'utf8' });
+  t.equal(verify.status, 0, verify.stderr);
+  t.match(verify.stdout, `${NETBOOT_IMAGE}/kernel: OK`);
+  t.match(verify.stdout, `${NETBOOT_IMAGE}/manifest.xml: OK`);
+  const inspect = spawnSync(process.execPath, [IMGPORT, 'inspect', bundle], { encoding: 'utf8' });
+  t.equal(inspect.status, 0, inspect.stderr);
+  t.match(inspect.stdout, 'Format: gzip, with checksums (SHA256SUMS)');
+  t.match(inspect.stdout, '    provmethod=netboot');
+  t.match(inspect.stdout, `      300000  ${NETBOOT_IMAGE}/kernel\n`);
+  const xcat = spawnSync(process.execPath, [IMGPORT, 'inspect', sandbox.bundle('netboot.tgz')], { encoding: 'utf8' });
+  t.match(xcat.stdout, 'Format: gzip, without checksums');
 });
 
 t.test('--dry-run prints the plan and writes nothing', async (t) => {
@@ -65,8 +77,9 @@ t.test('a checksum mismatch names the member and leaves nothing', async (t) => {
   t.equal(r.code, 1);
   t.match(r.stderr, `checksum mismatch for member ${NETBOOT_IMAGE}/kernel`);
   assertUntouched(t, sandbox, before);
-  const verify = sandbox.run([]);
-  t.equal(verify.code, 1, 'usage error without a bundle');
+  const verify = spawnSync(process.execPath, [IMGPORT, 'verify', path.join(sandbox.root, 'bundles/bad.tgz')], { encoding: 'utf8' });
+  t.equal(verify.status, 1);
+  t.match(verify.stderr, `checksum mismatch for member ${NETBOOT_IMAGE}/kernel`);
 });
 
 t.test('a truncated bundle leaves nothing', async (t) => {

@@ -1,0 +1,94 @@
+/** The pure planning of an import: -f mapping, routes, destination checks, table rows. */
+import t from 'tap';
+import { Sandbox } from '../src/core/sandbox.js';
+import { applyImportToTables, resolveNodes, withoutDefaults } from '../src/import/table-changes.js';
+import { assertDestinationsAllowed, allowedRoots, planImport, relocateListFile, renamedForProfile, routeMember } from '../src/import/plan.js';
+import { parseMemberName } from '../src/import/member-names.js';
+import { emptyManifest } from '../src/xcat/manifest.js';
+import { remoteReadArgs, shellQuote } from '../src/import/source.js';
+
+const loc = { sandbox: new Sandbox(), installdir: '/install', xcatroot: '/opt/xcat' };
+
+function netbootManifest() {
+  const m = emptyManifest(
+    { imagename: 'img', profile: 'compute', provmethod: 'netboot', osvers: 'rhels8.5.0', osarch: 'x86_64', synclists: '/install/custom/netboot/rh/compute.synclist' },
+    { imagename: 'img', pkglist: '/opt/xcat/share/xcat/netboot/rh/compute.pkglist,/install/custom/extra.pkglist', rootimgdir: '/install/netboot/rhels8.5.0/x86_64/compute' },
+  );
+  m.kernel = '/install/netboot/rhels8.5.0/x86_64/compute/kernel';
+  m.ramdisk = '/install/netboot/rhels8.5.0/x86_64/compute/initrd-stateless.gz';
+  m.rootimg = '/install/netboot/rhels8.5.0/x86_64/compute/rootimg.cpio.gz';
+  m.extra = [{ src: '/install/postscripts/a', dest: '/install/postscripts' }, { src: '/install/mydir', dest: '/install/custom/mydir' }];
+  m.kit = [{ kitname: 'k-1', kitdir: '/install/kits/old-name' }];
+  return m;
+}
+
+t.test('-f renames the image, moves image files and relocates share lists', async (t) => {
+  const plan = planImport(netbootManifest(), 'img', loc, 'new');
+  t.equal(plan.imagename, 'rhels8.5.0-x86_64-netboot-new');
+  t.equal(plan.linuximage.rootimgdir, '/install/netboot/rhels8.5.0/x86_64/new');
+  t.same(plan.files.get('kernel'), ['/install/netboot/rhels8.5.0/x86_64/new/kernel']);
+  t.equal(plan.linuximage.pkglist, '/install/custom/netboot/rh/new.pkglist,/install/custom/new.extra.pkglist');
+  t.equal(plan.osimage.synclists, '/install/custom/netboot/rh/new.synclist');
+  t.same(plan.files.get('compute.pkglist'), ['/install/custom/netboot/rh/new.pkglist']);
+  t.same(plan.requiredMembers, ['kernel', 'initrd-stateless.gz', 'rootimg.cpio.gz']);
+  t.same(plan.kits, [{ name: 'k-1', dest: '/install/kits/k-1' }]);
+  t.equal(renamedForProfile('service.rhels8.pkglist', 'service', 'x'), 'x.rhels8.pkglist');
+  t.equal(relocateListFile('/opt/xcat/share/xcat/install/sles/c.tmpl', { oldProfile: 'c', newProfile: 'd', osvers: 'sles15', provmethod: 'install', locations: loc }), '/install/custom/install/sles/d.tmpl');
+  t.throws(() => planImport(netbootManifest(), 'img', loc, '../x'), /not a plain name/);
+});
+
+t.test('routes: files, extras (file and directory), kits with other_files and plugins, unknown', async (t) => {
+  const plan = planImport(netbootManifest(), 'img', loc);
+  t.same(routeMember(plan, 'kernel', false), { kind: 'file', dests: ['/install/netboot/rhels8.5.0/x86_64/compute/kernel'] });
+  t.same(routeMember(plan, 'extra/a', false), { kind: 'extra', dest: '/install/postscripts/a' });
+  t.same(routeMember(plan, 'extra/install', true), { kind: 'structure' });
+  t.same(routeMember(plan, 'extra/install/mydir/sub/b', false), { kind: 'extra', dest: '/install/custom/mydir/sub/b' });
+  t.same(routeMember(plan, 'k-1/other_files/post.sh', false).kind === 'kit' && (routeMember(plan, 'k-1/other_files/post.sh', false) as { copies: string[] }).copies, ['/install/postscripts/post.sh']);
+  t.same((routeMember(plan, 'k-1/other_files/x.exlist', false) as { copies: string[] }).copies, []);
+  t.same((routeMember(plan, 'k-1/other_files/.hidden', false) as { copies: string[] }).copies, []);
+  t.same((routeMember(plan, 'k-1/plugins/p.pm', false) as { copies: string[] }).copies, ['/opt/xcat/lib/perl/xCAT_plugin/p.pm']);
+  t.same(routeMember(plan, 'nothing', false), { kind: 'unknown' });
+});
+
+t.test('destinations outside the allowed roots are all listed', async (t) => {
+  const roots = allowedRoots(loc, ['/srv/extra']);
+  t.doesNotThrow(() => assertDestinationsAllowed(['/install/a', '/opt/xcat/share/x', '/srv/extra/y'], roots));
+  t.throws(() => assertDestinationsAllowed(['/etc/a', '/install/ok', '/opt/xcat/lib/x', '/installer/z'], roots), {
+    message: /: \/etc\/a, \/opt\/xcat\/lib\/x, \/installer\/z$/,
+  });
+});
+
+t.test('member names', async (t) => {
+  t.same(parseMemberName('./img/sub/f'), { image: 'img', rel: 'sub/f' });
+  t.same(parseMemberName('./img/'), { image: 'img', rel: '' });
+  t.equal(parseMemberName('./'), undefined);
+  t.throws(() => parseMemberName('img/../x'), /'\.\.'/);
+  t.throws(() => parseMemberName('/img/x'), /absolute/);
+  t.throws(() => parseMemberName('img//x'), /malformed/);
+});
+
+t.test('tables: rows upserted, kit rows, -p postscripts without the defaults', async (t) => {
+  const tables = {
+    osimage: [{ imagename: 'img', profile: 'old', description: 'kept' }],
+    nodelist: [{ node: 'n1', groups: 'compute' }, { node: 'n2', groups: 'other' }],
+    postscripts: [{ node: 'xcatdefaults', postscripts: 'syslog', postbootscripts: 'otherpkgs' }],
+  };
+  t.same(resolveNodes(tables, 'compute,n2,ghost'), { nodes: ['n1', 'n2'], unknown: ['ghost'] });
+  t.equal(withoutDefaults('syslog,mine, more', 'syslog'), 'mine,more');
+  const m = netbootManifest();
+  m.postscripts = 'syslog,mine';
+  m.kit = [{ kitname: 'k-1', kitdir: '/install/kits/k-1', name: 'k-1', bogus: 'x' }];
+  const plan = planImport(m, 'img', loc);
+  applyImportToTables(tables, plan, { nodes: ['n1'] });
+  t.equal(tables.osimage.length, 1);
+  t.equal(tables.osimage[0].description, 'kept');
+  t.equal(tables.osimage[0].profile, 'compute');
+  t.same((tables as Record<string, unknown>).kit, [{ kitname: 'k-1', kitdir: '/install/kits/k-1' }]);
+  t.same(tables.postscripts[1], { node: 'n1', postscripts: 'mine' });
+});
+
+t.test('ssh arguments: the remote path is quoted for the remote shell, the host cannot be an option', async (t) => {
+  t.equal(shellQuote("a b'c;$(x)"), `'a b'\\''c;$(x)'`);
+  t.same(remoteReadArgs('root@mn', '/tmp/my bundle.tgz'), ['-o', 'BatchMode=yes', '--', 'root@mn', 'cat', '--', "'/tmp/my bundle.tgz'"]);
+  t.throws(() => remoteReadArgs('-oProxyCommand=x', '/b'), /bad remote host/);
+});
