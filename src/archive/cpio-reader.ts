@@ -19,6 +19,15 @@ export interface CpioEntry {
 
 const NEWC_MAGIC = '070701';
 const CRC_MAGIC = '070702';
+/** File type bits of CpioEntry.mode. */
+export const S_IFMT = 0o170000;
+export const S_IFREG = 0o100000;
+export const S_IFDIR = 0o040000;
+export const S_IFLNK = 0o120000;
+export const S_IFCHR = 0o020000;
+export const S_IFBLK = 0o060000;
+export const S_IFIFO = 0o010000;
+export const S_IFSOCK = 0o140000;
 /** Longer names are not paths a tree can hold (PATH_MAX). */
 const MAX_NAME_SIZE = 4096;
 
@@ -128,7 +137,8 @@ async function readHeader(src: ByteSource, previous: string | undefined) {
   // The trailer may end the data right after its name.
   if (name !== CPIO_TRAILER) await skip(src, pad4(NEWC_HEADER_SIZE + nameSize) - (NEWC_HEADER_SIZE + nameSize), name);
   const entry: CpioEntry = { name, mode, uid, gid, nlink, mtime, size, ino, devMajor, devMinor, rdevMajor, rdevMinor };
-  return { entry, withChecksum: magic === CRC_MAGIC, checksum };
+  // GNU cpio sums the data of regular files only (a symlink's target is not counted).
+  return { entry, withChecksum: magic === CRC_MAGIC && (mode & S_IFMT) === S_IFREG, checksum };
 }
 
 async function skip(src: ByteSource, n: number, name: string): Promise<void> {

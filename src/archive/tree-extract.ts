@@ -4,7 +4,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { BundleError, PathError } from '../core/errors.js';
 import { describeFsError } from '../pipeline/walk.js';
-import { readCpio, type CpioEntry } from './cpio-reader.js';
+import { readCpio, S_IFBLK, S_IFCHR, S_IFDIR, S_IFIFO, S_IFLNK, S_IFMT, S_IFREG, S_IFSOCK, type CpioEntry } from './cpio-reader.js';
 
 const run = promisify(execFile);
 
@@ -15,14 +15,6 @@ export interface ExtractOptions {
   member?: string;
 }
 
-const S_IFMT = 0o170000;
-const S_IFREG = 0o100000;
-const S_IFDIR = 0o040000;
-const S_IFLNK = 0o120000;
-const S_IFCHR = 0o020000;
-const S_IFBLK = 0o060000;
-const S_IFIFO = 0o010000;
-const S_IFSOCK = 0o140000;
 /** A symlink target longer than PATH_MAX is not one. */
 const MAX_LINK_TARGET = 4096;
 
