@@ -1,0 +1,103 @@
+/**
+ * The unit of work of the compressor threads: one block compressed on its own (zstd: a whole
+ * frame; gzip: raw deflate primed with the preceding 32 KiB, ended with a sync flush so the next
+ * block can follow it in the same member). Runs in the worker threads; has no state but the
+ * zstd instance, so any thread gives the same bytes for the same task.
+ */
+import zlib from 'node:zlib';
+import { loadZstdWasm, type ZstdWasm } from './zstd-wasm.js';
+import type { Block } from './splitter.js';
+
+export interface BlockTask {
+  format: 'gzip' | 'zstd';
+  level: number;
+  /** The block's bytes are data[0, length); the buffer is transferred, not copied. */
+  data: ArrayBuffer;
+  length: number;
+  /** gzip: the uncompressed bytes that precede the block (up to 32 KiB). */
+  dictionary?: ArrayBuffer;
+  /** gzip: the block ends the deflate stream. */
+  final: boolean;
+}
+
+/** Runs a task on a thread and returns its output, transferred back. */
+export type TaskRunner = (task: BlockTask) => Promise<ArrayBuffer>;
+
+/** Turns the blocks of one stream, in order, into compressed bytes. */
+export interface BlockEncoder {
+  /** Bytes that open the stream. */
+  header(): Buffer;
+  /**
+   * The encoded form of `block` (undefined: no more data). Called in stream order; `last` on
+   * the call that ends the stream. Any running state (checksums) is updated before it returns.
+   */
+  encode(block: Block | undefined, last: boolean): Buffer | Promise<Buffer>;
+  /** Bytes that close the stream; called after the last encode(). */
+  trailer(): Buffer;
+}
+
+/** The task for a block, handing over its buffer (the block must not be used afterwards). */
+export function taskOf(block: Block, format: BlockTask['format'], level: number, final: boolean, dictionary?: Buffer): BlockTask {
+  return {
+    format,
+    level,
+    data: block.data.buffer as ArrayBuffer,
+    length: block.data.length,
+    dictionary: dictionary && ownedArrayBuffer(dictionary),
+    final,
+  };
+}
+
+/** The bytes of `view` in an ArrayBuffer of their own (the view's own when it covers it exactly). */
+export function ownedArrayBuffer(view: Uint8Array): ArrayBuffer {
+  const whole = view.byteOffset === 0 && view.byteLength === view.buffer.byteLength && view.buffer instanceof ArrayBuffer;
+  return whole ? (view.buffer as ArrayBuffer) : (new Uint8Array(view).buffer as ArrayBuffer);
+}
+
+interface ZstdCompressor {
+  wasm: ZstdWasm;
+  codec: InstanceType<ZstdWasm['ZstdCodec']>;
+}
+
+/** This thread's zstd instance, made on its first zstd task. */
+let zstdCompressor: Promise<ZstdCompressor> | undefined;
+
+/** Compresses one block (the worker threads' entry point). */
+export async function compressBlock(task: BlockTask): Promise<ArrayBuffer> {
+  const input = new Uint8Array(task.data, 0, task.length);
+  return task.format === 'gzip' ? deflateBlock(input, task) : zstdFrame(input, task.level);
+}
+
+function deflateBlock(input: Uint8Array, task: BlockTask): ArrayBuffer {
+  const output = zlib.deflateRawSync(input, {
+    level: task.level,
+    dictionary: task.dictionary && task.dictionary.byteLength > 0 ? Buffer.from(task.dictionary) : undefined,
+    // A sync flush ends byte-aligned on an empty stored block, so blocks can be concatenated.
+    finishFlush: task.final ? zlib.constants.Z_FINISH : zlib.constants.Z_SYNC_FLUSH,
+  });
+  return ownedArrayBuffer(output);
+}
+
+async function zstdFrame(input: Uint8Array, level: number): Promise<ArrayBuffer> {
+  zstdCompressor ??= loadZstdWasm().then((wasm) => ({ wasm, codec: new wasm.ZstdCodec() }));
+  const { wasm, codec } = await zstdCompressor;
+  const source = new wasm.VectorU8();
+  const dest = new wasm.VectorU8();
+  try {
+    wasm.cloneToVector(source, input);
+    dest.resize(codec.compressBound(input.length), 0);
+    const size = codec.compress(dest, source, level);
+    if (size < 0) throw new Error(`zstd compression failed (code ${size})`);
+    dest.resize(size, 0);
+    return ownedArrayBuffer(wasm.cloneAsTypedArray(dest));
+  } catch (err) {
+    // A failed WebAssembly instance may be left unusable: start the next task on a fresh one.
+    zstdCompressor = undefined;
+    throw err;
+  } finally {
+    if (zstdCompressor) {
+      source.delete();
+      dest.delete();
+    }
+  }
+}

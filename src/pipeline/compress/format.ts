@@ -1,0 +1,48 @@
+/**
+ * Names and magic numbers of the compression formats: which format a bundle file name asks for,
+ * and whether a member's first bytes show it is already compressed (so it is stored, not
+ * compressed a second time for nothing).
+ */
+
+/** A piece of the archive byte stream; `store` marks already-compressed data to keep as is. */
+export interface TaggedChunk {
+  data: Buffer;
+  store: boolean;
+}
+
+export type CompressionFormat = 'gzip' | 'zstd' | 'none';
+
+/** Bundle name suffixes and the compression they imply (longest suffixes first). */
+const SUFFIX_FORMATS: Array<[string, CompressionFormat]> = [
+  ['.tar.gz', 'gzip'],
+  ['.tgz', 'gzip'],
+  ['.tar.zst', 'zstd'],
+  ['.tzst', 'zstd'],
+  ['.tar', 'none'],
+];
+
+/** The compression a bundle file name implies, or undefined for a name with no known suffix. */
+export function compressionFormatOfName(file: string): CompressionFormat | undefined {
+  const lower = file.toLowerCase();
+  return SUFFIX_FORMATS.find(([suffix]) => lower.endsWith(suffix))?.[1];
+}
+
+export const GZIP_MAGIC = Buffer.from([0x1f, 0x8b]);
+export const ZSTD_MAGIC = Buffer.from([0x28, 0xb5, 0x2f, 0xfd]);
+
+const COMPRESSED_MAGICS: Buffer[] = [
+  GZIP_MAGIC,
+  ZSTD_MAGIC,
+  Buffer.from([0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00]), // xz
+  Buffer.from('BZh'), // bzip2
+  Buffer.from('hsqs'), // squashfs, little endian
+  Buffer.from('sqsh'), // squashfs, big endian
+  Buffer.from([0x04, 0x22, 0x4d, 0x18]), // lz4 frame
+  Buffer.from([0x02, 0x21, 0x4c, 0x18]), // lz4 legacy (Linux initramfs)
+  Buffer.from('PK\x03\x04'), // zip
+];
+
+/** True when `head` (the first bytes of a file) starts with the magic of a compressed format. */
+export function looksCompressed(head: Buffer): boolean {
+  return COMPRESSED_MAGICS.some((magic) => head.length >= magic.length && head.subarray(0, magic.length).equals(magic));
+}
