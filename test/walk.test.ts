@@ -102,7 +102,9 @@ t.test('sockets are skipped with a warning naming them', async (t) => {
   t.match(warnings[0][0], /socket .*ctl\.sock/);
 });
 
-t.test('does not descend into another filesystem', async (t) => {
+const canUnshare = spawnSync('unshare', ['-m', 'true']).status === 0;
+
+t.test('does not descend into another filesystem', { skip: !canUnshare && 'no private mount namespace here' }, async (t) => {
   // A tmpfs mounted in a private mount namespace, which vanishes with the child.
   const dir = path.join(tmp, 'xdev');
   fs.mkdirSync(path.join(dir, 'mnt'), { recursive: true });
@@ -113,7 +115,6 @@ t.test('does not descend into another filesystem', async (t) => {
     console.log(JSON.stringify([one.entries.map((e) => e.relPath), all.entries.map((e) => e.relPath)]));`;
   const child = spawnSync('unshare', ['-m', 'sh', '-c', 'mount -t tmpfs tmpfs "$1" && touch "$1/inside" && shift && exec "$@"', 'sh',
     path.join(dir, 'mnt'), process.execPath, ...tsLoader, '--input-type=module', '-e', script], { encoding: 'utf8', env: childEnv });
-  if (child.status !== 0 && /unshare|mount/.test(child.stderr)) return t.skip(`no mount namespace here: ${child.stderr.trim()}`);
   t.equal(child.status, 0, child.stderr);
   const [oneFs, all] = JSON.parse(child.stdout.trim().split('\n').pop()!);
   t.same(oneFs, ['.', 'mnt'], 'the mount point is listed, not its content');
