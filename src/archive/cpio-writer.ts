@@ -1,4 +1,4 @@
-import { BundleError } from '../core/errors.js';
+import { PathError } from '../core/errors.js';
 import type { FileData } from '../pipeline/file-reader.js';
 import { readFilesInOrder } from '../pipeline/file-reader.js';
 import type { EntryKind, TreeEntry } from '../pipeline/walk.js';
@@ -116,7 +116,7 @@ async function* readAgain(entry: TreeEntry): AsyncIterable<Buffer> {
 function checkFits(entry: TreeEntry, p: Placement): void {
   for (const [field, value] of [['size', p.dataSize], ['uid', entry.uid], ['gid', entry.gid], ['mtime', entry.mtime]] as const) {
     if (value < 0 || value > MAX_FIELD) {
-      throw new BundleError(`${entry.absPath}: ${field} ${value} does not fit in a cpio newc header`, p.name);
+      throw new PathError(`cannot archive ${entry.absPath}: its ${field} ${value} does not fit in a cpio newc header`, entry.absPath);
     }
   }
 }
