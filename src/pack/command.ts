@@ -14,7 +14,7 @@ const USAGE = `Usage:
    packimage [-v| --version]
 Options of imgport:
    -j, --threads N         compression threads (default: number of cores)
-   --level N               compression level (gzip 1-9, zstd 1-19, xz 0-9)
+   --level N               compression level (gzip 1-9, default 6; zstd 1-9, default 3; xz 0-9, default 6)
    --progress, --no-progress  progress line on standard error (default: when it is a terminal)
    --verbose               say more about what is packed
    --root DIR, --db FILE   sandbox prefix and table file

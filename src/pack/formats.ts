@@ -1,4 +1,5 @@
 import { UsageError } from '../core/errors.js';
+import { resolveSettings } from '../pipeline/compress/index.js';
 
 /** How the tree is archived (`-m`). */
 export const PACK_METHODS = ['cpio', 'tar', 'squashfs'] as const;
@@ -20,14 +21,6 @@ export const PACKED_FORMS: readonly string[] = [
   'rootimg.gz',
 ];
 
-/** Compression levels each compressor accepts (squashfs takes none: mksquashfs picks its own). */
-const LEVELS: Record<PackCompressor, [number, number]> = {
-  gzip: [1, 9],
-  pigz: [1, 9],
-  xz: [0, 9],
-  zstd: [1, 19],
-};
-
 const EXTENSIONS: Record<PackCompressor, string> = { gzip: 'gz', pigz: 'gz', xz: 'xz', zstd: 'zst' };
 
 export function parseMethod(value: string | undefined): PackMethod {
@@ -46,8 +39,11 @@ export function parseCompressor(value: string | undefined): PackCompressor | und
 export function checkLevel(level: number | undefined, method: PackMethod, compressor: PackCompressor): number | undefined {
   if (level === undefined) return undefined;
   if (method === 'squashfs') throw new UsageError('--level does not apply to the squashfs method');
-  const [min, max] = LEVELS[compressor];
-  if (level < min || level > max) throw new UsageError(`--level for ${compressor} must be from ${min} to ${max}, not ${level}`);
+  if (compressor === 'xz') {
+    if (level < 0 || level > 9) throw new UsageError(`xz compression level must be 0 to 9, not ${level}`);
+  } else {
+    resolveSettings(compressor === 'zstd' ? 'zstd' : 'gzip', level);
+  }
   return level;
 }
 
