@@ -11,6 +11,7 @@ import type { BlockEncoder } from './block-task.js';
 import type { CompressionFormat, TaggedChunk } from './format.js';
 import { GzipBlockEncoder } from './gzip.js';
 import { leasePool, type PoolLease } from './pool.js';
+import { Signal } from './signal.js';
 import { BlockSplitter } from './splitter.js';
 import { ZstdBlockEncoder } from './zstd.js';
 
@@ -95,19 +96,6 @@ function passThrough(): Compressor {
     },
   });
   return { stream, stats: () => ({ ...counts }) };
-}
-
-/** A promise to wait on until someone calls wake() (resolves every waiter so far). */
-class Signal {
-  private waiters: Array<() => void> = [];
-  wait(): Promise<void> {
-    return new Promise((resolve) => this.waiters.push(resolve));
-  }
-  wake(): void {
-    const waiters = this.waiters;
-    this.waiters = [];
-    for (const resolve of waiters) resolve();
-  }
 }
 
 class BlockCompressor extends Duplex {
