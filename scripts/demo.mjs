@@ -19,16 +19,18 @@ function section(title) {
   process.stdout.write(`\n== ${title}\n`);
 }
 
-/** Runs `imgport ARGS --root ROOT`, echoing the command; exits the demo if it fails. */
-function imgport(args, input) {
+/** Runs the compiled command TOOL (imgport, imgexport, ...) with ARGS --root ROOT, echoing it; exits the demo if it fails. */
+function runTool(tool, args, input) {
   const argv = [...args, '--root', root];
-  process.stdout.write(`$ imgport ${argv.join(' ')}\n`);
-  const run = spawnSync(process.execPath, [path.join(dist, 'cli', 'imgport.js'), ...argv], { input, stdio: ['pipe', 'inherit', 'inherit'] });
+  process.stdout.write(`$ ${tool} ${argv.join(' ')}\n`);
+  const run = spawnSync(process.execPath, [path.join(dist, 'cli', `${tool}.js`), ...argv], { input, stdio: ['pipe', 'inherit', 'inherit'] });
   if (run.status !== 0) {
-    process.stderr.write(`demo: imgport ${args[0]} failed (exit ${run.status})\n`);
+    process.stderr.write(`demo: ${tool} ${args[0]} failed (exit ${run.status})\n`);
     process.exit(1);
   }
 }
+
+const imgport = (args, input) => runTool('imgport', args, input);
 
 try {
   section(`build a sample netboot image under ${root}`);
@@ -47,6 +49,15 @@ try {
 
   section('show the image');
   imgport(['lsdef', '-t', 'osimage', '-o', imagename, '-l']);
+
+  section('export the image to a bundle');
+  const bundle = path.join(root, 'bundles', `${imagename}.tgz`);
+  fs.mkdirSync(path.dirname(bundle));
+  runTool('imgexport', [imagename, bundle, '-v']);
+
+  section("the bundle's members (manifest.xml first, SHA256SUMS last)");
+  process.stdout.write(`$ tar -tvzf ${bundle}\n`);
+  spawnSync('tar', ['-tvzf', bundle], { stdio: 'inherit' });
 } finally {
   if (process.env.KEEP_DEMO) process.stdout.write(`\nsandbox kept: ${root}\n`);
   else fs.rmSync(root, { recursive: true, force: true });

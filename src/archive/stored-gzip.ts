@@ -1,4 +1,5 @@
 import zlib from 'node:zlib';
+import { deflateStoredBlocks, gzipHeader, gzipTrailer } from '../pipeline/compress/gzip.js';
 
 /**
  * A gzip file whose deflate data is made of stored (uncompressed) blocks. statelite's
@@ -8,28 +9,14 @@ import zlib from 'node:zlib';
  * the real work.
  */
 const MAX_STORED = 65535;
-const HEADER = Buffer.from([0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3]);
-const FINAL_EMPTY_BLOCK = Buffer.from([1, 0, 0, 0xff, 0xff]);
+const HEADER_SIZE = 10;
+const TRAILER_SIZE = 8;
+/** Each stored block costs a 5-byte header; the stream ends with an empty final block. */
+const BLOCK_HEADER_SIZE = 5;
 
 /** Exact size of the stored gzip of `n` bytes. */
 export function storedGzipSize(n: number): number {
-  return HEADER.length + n + 5 * Math.ceil(n / MAX_STORED) + FINAL_EMPTY_BLOCK.length + 8;
-}
-
-/** Non-final stored blocks holding `data` (any length), header bytes included. */
-export function storedBlocks(data: Buffer): Buffer {
-  const blocks = Math.ceil(data.length / MAX_STORED);
-  const out = Buffer.allocUnsafe(data.length + 5 * blocks);
-  let at = 0;
-  for (let offset = 0; offset < data.length; offset += MAX_STORED) {
-    const len = Math.min(MAX_STORED, data.length - offset);
-    out[at] = 0;
-    out.writeUInt16LE(len, at + 1);
-    out.writeUInt16LE(~len & 0xffff, at + 3);
-    data.copy(out, at + 5, offset, offset + len);
-    at += 5 + len;
-  }
-  return out;
+  return HEADER_SIZE + n + BLOCK_HEADER_SIZE * Math.ceil(n / MAX_STORED) + BLOCK_HEADER_SIZE + TRAILER_SIZE;
 }
 
 /**
@@ -37,7 +24,7 @@ export function storedBlocks(data: Buffer): Buffer {
  * Input of another length is an error: the tar header announced the size already.
  */
 export async function* storedGzipChunks(input: AsyncIterable<Buffer>, expectedSize: number): AsyncIterable<Buffer> {
-  yield Buffer.from(HEADER);
+  yield gzipHeader();
   let crc = 0;
   let total = 0;
   let pending = Buffer.alloc(0);
@@ -47,13 +34,10 @@ export async function* storedGzipChunks(input: AsyncIterable<Buffer>, expectedSi
     // Keep block boundaries at multiples of 65535 input bytes so the size formula holds.
     const joined = pending.length ? Buffer.concat([pending, chunk]) : chunk;
     const whole = joined.length - (joined.length % MAX_STORED);
-    if (whole > 0) yield storedBlocks(joined.subarray(0, whole));
+    if (whole > 0) yield deflateStoredBlocks(joined.subarray(0, whole), false);
     pending = Buffer.from(joined.subarray(whole));
   }
   if (total !== expectedSize) throw new Error(`stored gzip input was ${total} bytes, expected ${expectedSize}`);
-  if (pending.length) yield storedBlocks(pending);
-  const trailer = Buffer.alloc(8);
-  trailer.writeUInt32LE(crc >>> 0, 0);
-  trailer.writeUInt32LE(total % 2 ** 32, 4);
-  yield Buffer.concat([FINAL_EMPTY_BLOCK, trailer]);
+  if (pending.length) yield deflateStoredBlocks(pending, false);
+  yield Buffer.concat([deflateStoredBlocks(Buffer.alloc(0), true), gzipTrailer(crc, total)]);
 }

@@ -102,6 +102,8 @@ export class TarWriter {
   async add(member: TarMember, data?: AsyncIterable<Buffer>): Promise<void> {
     const done = new Promise<void>((resolve, reject) => {
       const sink = this.pack.entry(headerOf(member), (err) => (err ? reject(err) : resolve()));
+      // A failing data source destroys the entry with its error: it is reported through `done`.
+      sink.on('error', reject);
       if (member.kind !== 'file') return;
       void writeAll(sink, data, member.store ? this.stored : undefined).catch((err: Error) => sink.destroy(err));
     });
@@ -129,10 +131,24 @@ export class TarWriter {
 /** The writable side of one tar-stream entry (a streamx stream). */
 type EntrySink = ReturnType<ReturnType<typeof tar.pack>['entry']>;
 
+function drainedOrClosed(sink: EntrySink): Promise<void> {
+  return new Promise((resolve) => {
+    const done = (): void => {
+      sink.off('drain', done);
+      sink.off('close', done);
+      resolve();
+    };
+    sink.on('drain', done);
+    sink.on('close', done);
+  });
+}
+
 async function writeAll(sink: EntrySink, data: AsyncIterable<Buffer> | undefined, stored?: WeakSet<Buffer>): Promise<void> {
   for await (const chunk of data ?? []) {
     stored?.add(chunk);
-    if (!sink.write(chunk)) await new Promise<void>((resolve) => sink.once('drain', () => resolve()));
+    if (!sink.write(chunk)) await drainedOrClosed(sink);
+    // An aborted archive destroys the entry: stop reading, add() has already failed.
+    if (sink.destroyed) return;
   }
   sink.end(null);
 }

@@ -1,14 +1,80 @@
 #!/usr/bin/env node
+import os from 'node:os';
 import { UsageError } from '../core/errors.js';
-import { runCommand } from './command.js';
+import { contextFrom, locationsFrom } from '../core/context.js';
+import { planExport } from '../export/plan.js';
+import { generatedMtime, writeBundle } from '../export/bundle.js';
+import { resolveDestination } from '../export/destination.js';
+import { createFileSink, createSshSink, createStdoutSink, type Sink } from '../pipeline/sink.js';
+import { formatBytes } from '../pipeline/progress.js';
+import { intOption, listOption, runCommand, stringOption } from './command.js';
 
-const USAGE = `Usage: imgexport ... (not available yet)
+const USAGE = `imgexport: Creates a tarball (bundle) of an existing xCAT image
+Usage:
+\timgexport [-h|--help]
+\timgexport <image_name> [destination] [[-e|--extra <file:dir> ] ... ] [-p|--postscripts <node_name>] [-R|--remotehost <userid@host>] [-v]
+Options of imgport:
+\t--format tgz|tzst|tar   compression (default: from destination's suffix, else tgz)
+\t-j, --threads N         compression threads (default: number of cores)
+\t--level N               compression level (gzip 1-9, default 6; zstd 1-9, default 3)
+\t--progress, --no-progress  progress line on standard error (default: when it is a terminal)
+\t--root DIR, --db FILE   sandbox prefix and table file
+\tdestination '-' writes the bundle to standard output; a directory receives <image_name>.tgz
 `;
 
 await runCommand({
   usage: USAGE,
-  options: {},
-  async run() {
-    throw new UsageError('imgexport is not available yet');
+  options: {
+    extra: { type: 'string', short: 'e', multiple: true },
+    postscripts: { type: 'string', short: 'p' },
+    remotehost: { type: 'string', short: 'R' },
+    verbose: { type: 'boolean', short: 'v' },
+    format: { type: 'string' },
+    threads: { type: 'string', short: 'j' },
+    level: { type: 'string' },
+    progress: { type: 'boolean' },
+    'no-progress': { type: 'boolean' },
+  },
+  async run(values, positionals) {
+    const [imagename, dest, ...rest] = positionals;
+    if (!imagename) throw new UsageError('missing image name');
+    if (rest.length) throw new UsageError(`unexpected argument '${rest[0]}'`);
+    const remote = stringOption(values, 'remotehost');
+    const threads = intOption(values, 'threads', os.availableParallelism(), 1, 256);
+    const level = values.level === undefined ? undefined : intOption(values, 'level', 0, 1, 9);
+    const ctx = contextFrom(values);
+    const tables = await ctx.store.read();
+    const loc = locationsFrom(ctx, tables);
+    const destination = resolveDestination(imagename.replace(/\s+/g, '_'), dest, stringOption(values, 'format'), remote !== undefined);
+    // With the bundle on standard output, everything said goes to standard error.
+    const say = (line: string): void => void (destination.kind === 'stdout' ? process.stderr : process.stdout).write(`${line}\n`);
+
+    say(`Exporting ${imagename} to ${remote ?? (destination.kind === 'stdout' ? 'standard output' : destination.path)}...`);
+    const plan = planExport(tables, loc, { imagename, extras: listOption(values, 'extra'), postscriptsNode: stringOption(values, 'postscripts') });
+    plan.messages.forEach(say);
+    const sink: Sink = destination.kind === 'stdout' ? createStdoutSink()
+      : destination.kind === 'remote' ? createSshSink(remote!, destination.path)
+      : createFileSink(destination.path);
+    say(`Compressing ${plan.dirName} bundle.  Please be patient.`);
+    const started = Date.now();
+    try {
+      const stats = await writeBundle(plan, loc, sink, {
+        format: destination.format,
+        threads,
+        level,
+        mtime: generatedMtime(),
+        progress: values['no-progress'] ? false : values.progress ? true : process.stderr.isTTY === true,
+        onWarning: (message) => process.stderr.write(`Warning: ${message}\n`),
+      });
+      await sink.commit();
+      if (values.verbose) {
+        const seconds = (Date.now() - started) / 1000;
+        say(`${stats.members} files, ${formatBytes(stats.bytesIn)} archived into ${formatBytes(stats.bytesOut)} (${formatBytes(stats.storedBytes)} stored as is) in ${seconds.toFixed(1)} s with ${threads} threads: ${sink.description}`);
+      }
+    } catch (err) {
+      await sink.abort();
+      throw err;
+    }
+    say('Done!');
   },
 });

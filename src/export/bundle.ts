@@ -1,0 +1,228 @@
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import { pipeline } from 'node:stream/promises';
+import { Readable, Transform } from 'node:stream';
+import { TarWriter, addTree, treeEntryMember, type TarMember } from '../archive/tar-writer.js';
+import { cpioArchiveSize, cpioChunks } from '../archive/cpio-writer.js';
+import { storedGzipChunks, storedGzipSize } from '../archive/stored-gzip.js';
+import { formatSha256Sums } from '../archive/sha256sums.js';
+import { describeFsError, walkTree, type TreeEntry } from '../pipeline/walk.js';
+import { PathError } from '../core/errors.js';
+import { readFilesInOrder } from '../pipeline/file-reader.js';
+import { createCompressor, looksCompressed, type CompressionFormat } from '../pipeline/compress/index.js';
+import { createProgress } from '../pipeline/progress.js';
+import type { Sink } from '../pipeline/sink.js';
+import type { Locations } from '../core/locations.js';
+import { writeManifestXml } from '../xcat/manifest-writer.js';
+import type { ExportPlan, PlannedMember } from './plan.js';
+
+export interface BundleOptions {
+  format: CompressionFormat;
+  threads: number;
+  level?: number;
+  /** Seconds; the time stamp of generated members (SOURCE_DATE_EPOCH makes bundles reproducible). */
+  mtime: number;
+  progress: boolean;
+  onWarning?: (message: string, path: string) => void;
+}
+
+export interface BundleStats {
+  bytesIn: number;
+  bytesOut: number;
+  storedBytes: number;
+  members: number;
+}
+
+/** A member with everything needed to write it, prepared before any byte is written. */
+type PreparedMember =
+  | { planned: PlannedMember; kind: 'file'; entry: TreeEntry }
+  | { planned: PlannedMember; kind: 'tree'; entries: TreeEntry[] }
+  | { planned: PlannedMember; kind: 'text'; data: Buffer }
+  | { planned: PlannedMember; kind: 'rootimgtree'; entries: TreeEntry[]; cpioSize: number };
+
+/**
+ * Walks every source once, up front: sizes become known (exact tar headers, the stored inner gzip
+ * of rootimgtree.gz, an honest ETA) and a missing or unreadable source fails before any output.
+ */
+async function prepare(plan: ExportPlan, loc: Locations, onWarning: BundleOptions['onWarning']): Promise<PreparedMember[]> {
+  return Promise.all(plan.members.map(async (planned): Promise<PreparedMember> => {
+    const source = planned.source;
+    switch (source.kind) {
+      case 'text':
+        return { planned, kind: 'text', data: Buffer.from(source.text) };
+      case 'file':
+        return { planned, kind: 'file', entry: await fileEntry(loc.sandbox.real(source.path)) };
+      case 'tree': {
+        const { entries } = await walkTree(loc.sandbox.real(source.path), { onWarning });
+        return { planned, kind: 'tree', entries };
+      }
+      case 'rootimgtree': {
+        const { entries } = await walkTree(loc.sandbox.real(source.path), { onWarning });
+        return { planned, kind: 'rootimgtree', entries, cpioSize: cpioArchiveSize(entries, { prefix: 'rootimg' }) };
+      }
+    }
+  }));
+}
+
+/** The walk entry of one file named by the tables; a symbolic link is followed, as xCAT's `cp` does. */
+async function fileEntry(absPath: string): Promise<TreeEntry> {
+  let stat: fs.Stats;
+  try {
+    stat = await fs.promises.stat(absPath);
+  } catch (err) {
+    throw new PathError(`cannot read ${absPath}: ${describeFsError(err)}`, absPath);
+  }
+  if (!stat.isFile()) throw new PathError(`not a regular file: ${absPath}`, absPath);
+  return {
+    relPath: '.', absPath, kind: 'file', mode: stat.mode & 0o7777, uid: stat.uid, gid: stat.gid, size: stat.size,
+    mtime: Math.floor(stat.mtimeMs / 1000), rdevMajor: 0, rdevMinor: 0, ino: stat.ino, nlink: 1,
+  };
+}
+
+function inputBytes(members: PreparedMember[]): number {
+  let total = 0;
+  for (const m of members) {
+    if (m.kind === 'file') total += m.entry.size;
+    else if (m.kind === 'text') total += m.data.length;
+    else for (const e of m.entries) total += e.size;
+  }
+  return total;
+}
+
+/** Passes chunks through while hashing them; the digest is ready when the iteration ends. */
+async function* hashing(chunks: AsyncIterable<Buffer>, onDigest: (hex: string) => void, count: (n: number) => void): AsyncIterable<Buffer> {
+  const hash = crypto.createHash('sha256');
+  for await (const chunk of chunks) {
+    hash.update(chunk);
+    count(chunk.length);
+    yield chunk;
+  }
+  onDigest(hash.digest('hex'));
+}
+
+/**
+ * Looks at a file's first chunk to tell whether its data is already compressed (initrd, packed
+ * root image, rpms): such data is stored, not compressed again.
+ */
+async function withCompressionHint(chunks: AsyncIterable<Buffer>): Promise<{ store: boolean; chunks: AsyncIterable<Buffer> }> {
+  const rest = chunks[Symbol.asyncIterator]();
+  const first = await rest.next();
+  return {
+    store: !first.done && looksCompressed(first.value),
+    chunks: (async function* () {
+      if (first.done) return;
+      yield first.value;
+      for (let next = await rest.next(); !next.done; next = await rest.next()) yield next.value;
+    })(),
+  };
+}
+
+/**
+ * Streams the bundle of a planned export into a sink: manifest.xml first, every member straight
+ * from its source, SHA256SUMS last. Nothing is staged on disk; memory is bounded by the
+ * compressor's blocks in flight and the file reader's read-ahead.
+ */
+export async function writeBundle(plan: ExportPlan, loc: Locations, sink: Sink, opts: BundleOptions): Promise<BundleStats> {
+  const prepared = await prepare(plan, loc, opts.onWarning);
+  const top = `./${plan.dirName}`;
+  const writer = new TarWriter();
+  const sums: { name: string; sha256: string }[] = [];
+  const progress = createProgress({ totalBytes: inputBytes(prepared), enabled: opts.progress });
+  const compressor = createCompressor({ format: opts.format, threads: opts.threads, level: opts.level });
+  let bytesRead = 0;
+  let members = 0;
+  const countRead = (n: number): void => {
+    bytesRead += n;
+    progress.update(bytesRead, compressor.stats().bytesOut);
+  };
+
+  const generated = (name: string, kind: 'dir' | 'file', size = 0): TarMember =>
+    ({ name, kind, mode: kind === 'dir' ? 0o755 : 0o644, uid: 0, gid: 0, uname: 'root', gname: 'root', mtime: opts.mtime, size });
+  const madeDirs = new Set<string>(['.', top]);
+  /** Directory members for every ancestor of `rel` below the image directory not written yet. */
+  const addParents = async (rel: string): Promise<void> => {
+    const parts = rel.split('/').slice(0, -1);
+    for (let i = 1; i <= parts.length; i++) {
+      const dir = `${top}/${parts.slice(0, i).join('/')}`;
+      if (madeDirs.has(dir)) continue;
+      madeDirs.add(dir);
+      await writer.add(generated(dir, 'dir'));
+    }
+  };
+  const addData = async (member: TarMember, data: AsyncIterable<Buffer>, rel: string): Promise<void> => {
+    members++;
+    await writer.add(member, hashing(data, (sha256) => sums.push({ name: rel, sha256 }), countRead));
+  };
+  const addText = (rel: string, text: Buffer): Promise<void> =>
+    addData(generated(`${top}/${rel}`, 'file', text.length), Readable.from([text]), rel);
+
+  const feed = async (): Promise<void> => {
+    await writer.add(generated('.', 'dir'));
+    await writer.add(generated(top, 'dir'));
+    await addText('manifest.xml', Buffer.from(writeManifestXml(plan.manifest)));
+    for (const m of prepared) {
+      const rel = m.planned.name;
+      await addParents(rel);
+      if (m.kind === 'text') {
+        await addText(rel, m.data);
+      } else if (m.kind === 'file') {
+        for await (const file of readFilesInOrder([m.entry])) {
+          const { store, chunks } = await withCompressionHint(file.chunks);
+          await addData({ ...treeEntryMember(m.entry, `${top}/${rel}`), store }, chunks, rel);
+        }
+      } else if (m.kind === 'rootimgtree') {
+        const cpio = cpioChunks(m.entries, readFilesInOrder(m.entries), { prefix: 'rootimg' });
+        await addData(generated(`${top}/${rel}`, 'file', storedGzipSize(m.cpioSize)), storedGzipChunks(cpio, m.cpioSize), rel);
+      } else {
+        await addTreeMember(m.entries, `${top}/${rel}`, rel);
+      }
+    }
+    await addText('SHA256SUMS', Buffer.from(formatSha256Sums(sums)));
+    writer.finish();
+  };
+
+  /** A copied directory: data members hashed like any other file, under their path below the image. */
+  const addTreeMember = async (entries: TreeEntry[], prefix: string, rel: string): Promise<void> => {
+    const fileData = readFilesInOrder(entries);
+    const hashed = (async function* () {
+      for await (const file of fileData) {
+        const name = file.entry.relPath === '.' ? rel : `${rel}/${file.entry.relPath}`;
+        members++;
+        const { store, chunks } = await withCompressionHint(file.chunks);
+        yield { entry: file.entry, store, chunks: hashing(chunks, (sha256) => sums.push({ name, sha256 }), countRead) };
+      }
+    })();
+    await addTree(writer, entries, hashed, prefix);
+    for (const e of entries) if (e.kind === 'dir') madeDirs.add(e.relPath === '.' ? prefix : `${prefix}/${e.relPath}`);
+  };
+
+  const feeding = feed().catch((err: Error) => {
+    writer.abort(err);
+    throw err;
+  });
+  const counter = new Transform({
+    transform(chunk: Buffer, _enc, done) {
+      progress.update(bytesRead, compressor.stats().bytesOut);
+      done(null, chunk);
+    },
+  });
+  // A failing output (a full disk, a closed pipe) stops the feeding too; the feeding's own error
+  // (a file that changed, an unreadable source) is the one worth reporting.
+  const piping = pipeline(Readable.from(writer.chunks()), compressor.stream, counter, sink.stream).catch((err: Error) => {
+    writer.abort(err);
+    throw err;
+  });
+  const [piped, fed] = await Promise.allSettled([piping, feeding]);
+  progress.done();
+  if (fed.status === 'rejected') throw fed.reason;
+  if (piped.status === 'rejected') throw piped.reason;
+  const { bytesIn, bytesOut, storedBytes } = compressor.stats();
+  return { bytesIn, bytesOut, storedBytes, members };
+}
+
+/** SOURCE_DATE_EPOCH when set (reproducible bundles), else now. */
+export function generatedMtime(env: NodeJS.ProcessEnv = process.env): number {
+  const epoch = Number(env.SOURCE_DATE_EPOCH);
+  return env.SOURCE_DATE_EPOCH && Number.isInteger(epoch) && epoch >= 0 ? epoch : Math.floor(Date.now() / 1000);
+}
+

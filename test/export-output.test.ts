@@ -1,0 +1,143 @@
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import zlib from 'node:zlib';
+import t from 'tap';
+import { buildSampleImage } from '../src/sample/sample-image.js';
+import {
+  describeTree, leftoverTemps, put, readBundle, runImgexport, runTool, tempDir, unpackCpioGz, writeTables,
+} from './helpers/export-bundle.js';
+
+/** Output formats and places, reproducibility, stored members, and the statelite tree's special files. */
+
+const work = tempDir(t);
+const root = path.join(work, 'root');
+const statelite = await buildSampleImage({ root, provmethod: 'statelite' });
+const netboot = await buildSampleImage({ root, provmethod: 'netboot', profile: 'stored' });
+const rootimgdir = (image: typeof statelite): string => path.join(root, image.linuximage.rootimgdir!);
+// A socket in the statelite tree: skipped with a warning, never archived.
+const socketPath = path.join(rootimgdir(statelite), 'rootimg/tmp/agent.sock');
+const server = net.createServer().listen(socketPath);
+await new Promise((resolve) => server.once('listening', resolve));
+t.teardown(() => void server.close());
+// 4 MiB of random data, gzip'd: already compressed, so it must be stored, not compressed again.
+const initrd = zlib.gzipSync(crypto.randomBytes(4 * 1024 * 1024), { level: 1 });
+put(path.join(rootimgdir(netboot), 'initrd-stateless.gz'), initrd);
+writeTables(root, { osimage: [statelite.osimage, netboot.osimage], linuximage: [statelite.linuximage, netboot.linuximage] });
+
+/** The format a bundle is in, by its magic bytes. */
+const formatOf = (bundle: Buffer): string =>
+  bundle.subarray(0, 2).toString('hex') === '1f8b' ? 'gzip'
+    : bundle.subarray(0, 4).toString('hex') === '28b52ffd' ? 'zstd'
+      : bundle.subarray(257, 262).toString() === 'ustar' ? 'tar' : 'unknown';
+
+const exportTo = (dest: string, ...args: string[]) =>
+  runImgexport([statelite.imagename, dest, '--root', root, '--no-progress', ...args], { cwd: work });
+
+t.test('gzip, zstd and plain tar by suffix, read by the standard tools', async (t) => {
+  const out = tempDir(t);
+  for (const [file, tester] of [['b.tar.gz', ['gzip', '-t']], ['b.tzst', ['zstd', '-tq']], ['b.tar', undefined]] as const) {
+    const dest = path.join(out, file);
+    const run = await exportTo(dest, '-j2');
+    t.equal(run.code, 0, `${file}: exit 0 (${run.stderr})`);
+    if (tester) await runTool(tester[0], [...tester.slice(1), dest]);
+    const listing = (await runTool('tar', ['-tvf', dest])).stdout.toString();
+    t.match(listing, /\.\/rhels8\.5\.0-x86_64-statelite-compute\/rootimgtree\.gz/, `${file}: tar lists the members`);
+    t.equal(formatOf(fs.readFileSync(dest)), { 'b.tar.gz': 'gzip', 'b.tzst': 'zstd', 'b.tar': 'tar' }[file], `${file}: right format`);
+  }
+  const run = await exportTo(path.join(out, 'forced.tgz'), '--format', 'tar');
+  t.equal(run.code, 0);
+  t.equal(formatOf(fs.readFileSync(path.join(out, 'forced.tgz'))), 'tar', '--format wins over the suffix');
+});
+
+t.test('the statelite tree: hard links stored once, sockets skipped with a warning, special modes kept', async (t) => {
+  const out = tempDir(t);
+  const dest = path.join(out, 'b.tgz');
+  const run = await exportTo(dest);
+  t.equal(run.code, 0);
+  t.match(run.stderr, /Warning: .*skipped socket .*agent\.sock/, 'the socket is named in a warning');
+  const tree = (await readBundle(fs.readFileSync(dest))).find((m) => m.name.endsWith('/rootimgtree.gz'))!;
+  const cpio = zlib.gunzipSync(tree.data);
+  const gzipData = fs.readFileSync(path.join(rootimgdir(statelite), 'rootimg/usr/bin/gzip'));
+  t.equal(cpio.indexOf(gzipData), cpio.lastIndexOf(gzipData), 'the hard-linked file\'s data is in the cpio once');
+  t.ok(cpio.indexOf(gzipData) > 0, 'and it is there');
+  t.notOk(cpio.includes('agent.sock'), 'no socket in the archive');
+  await unpackCpioGz(tree.data, path.join(out, 'tree'));
+  const unpacked = path.join(out, 'tree', 'rootimg');
+  t.equal(fs.statSync(path.join(unpacked, 'usr/bin/gzip')).ino, fs.statSync(path.join(unpacked, 'usr/bin/gunzip')).ino, 'cpio recreates the hard link');
+  const onDisk = describeTree(path.join(rootimgdir(statelite), 'rootimg')).filter((item) => item.type !== 'other');
+  t.same(describeTree(unpacked), onDisk, 'names, types, modes, sizes, digests, links as on disk (but the socket)');
+  t.equal(fs.statSync(path.join(unpacked, 'usr/bin/sudo')).mode & 0o7777, 0o4755, 'setuid kept');
+  t.equal(fs.statSync(path.join(unpacked, 'tmp')).mode & 0o7777, 0o1777, 'sticky kept');
+  t.equal(fs.readlinkSync(path.join(unpacked, 'bin/sh')), 'bash', 'symlink kept');
+});
+
+t.test('reproducible: SOURCE_DATE_EPOCH set, the same bytes with 1 or 2 threads', async (t) => {
+  const out = tempDir(t);
+  for (const suffix of ['tgz', 'tzst']) {
+    const digests = [];
+    for (const threads of ['1', '2']) {
+      const dest = path.join(out, `j${threads}.${suffix}`);
+      const run = await runImgexport([statelite.imagename, dest, '--root', root, '--no-progress', '-j', threads], { cwd: work, env: { SOURCE_DATE_EPOCH: '1700000000' } });
+      t.equal(run.code, 0);
+      digests.push(crypto.createHash('sha256').update(fs.readFileSync(dest)).digest('hex'));
+    }
+    t.equal(digests[0], digests[1], `${suffix}: -j1 and -j2 bundles are byte-identical`);
+  }
+  const members = await readBundle(fs.readFileSync(path.join(out, 'j1.tgz')));
+  t.ok(members.filter((m) => m.name.endsWith('manifest.xml') || m.name.endsWith('SHA256SUMS')).every((m) => m.mtime === 1700000000), 'generated members carry SOURCE_DATE_EPOCH');
+});
+
+t.test('already-compressed members are stored, and -v says how much', async (t) => {
+  const out = tempDir(t);
+  const dest = path.join(out, 'b.tgz');
+  const run = await runImgexport([netboot.imagename, dest, '--root', root, '--no-progress', '-v'], { cwd: work });
+  t.equal(run.code, 0, run.stderr);
+  const stored = /\(([\d.]+) MiB stored as is\)/.exec(run.stdout.toString());
+  t.ok(stored && Number(stored[1]) >= 4, `-v reports the initrd's 4 MiB as stored: ${run.stdout}`);
+  const bundle = fs.readFileSync(dest);
+  const members = await readBundle(bundle);
+  const dataBytes = members.reduce((sum, m) => sum + m.data.length, 0);
+  t.ok(bundle.length < dataBytes * 1.01, `bundle (${bundle.length} bytes) within 1% of its data (${dataBytes} bytes)`);
+  t.ok(bundle.length > initrd.length, 'and holds the incompressible initrd');
+  t.ok(members.find((m) => m.name.endsWith('/initrd-stateless.gz'))!.data.equals(initrd), 'initrd bytes intact');
+});
+
+t.test('- writes the bundle to standard output, messages to standard error', async (t) => {
+  const run = await exportTo('-', '--format', 'tzst');
+  t.equal(run.code, 0);
+  t.match(run.stderr, /Done!/);
+  const members = await readBundle(run.stdout);
+  t.equal(members.at(-1)!.name, `./${statelite.imagename}/SHA256SUMS`, 'a whole bundle on stdout');
+});
+
+t.test('a directory destination receives IMAGE.tgz; no destination: IMAGE.tgz in the working directory', async (t) => {
+  const out = tempDir(t);
+  const run = await exportTo(out);
+  t.equal(run.code, 0);
+  t.same(fs.readdirSync(out), [`${statelite.imagename}.tgz`]);
+  const cwd = tempDir(t);
+  const plain = await runImgexport([statelite.imagename, '--root', root, '--no-progress'], { cwd });
+  t.equal(plain.code, 0);
+  t.same(fs.readdirSync(cwd), [`${statelite.imagename}.tgz`]);
+  t.match(plain.stdout.toString(), new RegExp(`Exporting ${statelite.imagename} to .*\\n(.*\\n)*Done!\\n$`));
+});
+
+t.test('-R streams over ssh to a remote path, safely quoted', async (t) => {
+  const out = tempDir(t);
+  const bin = path.join(out, 'bin');
+  // Stand-in ssh: runs the remote command (its last argument) with a local shell, as sshd would.
+  put(path.join(bin, 'ssh'), '#!/bin/sh\nfor last; do :; done\nexec sh -c "$last"\n', 0o755);
+  const remoteDir = path.join(out, "remote dir $(touch pwned)");
+  fs.mkdirSync(remoteDir);
+  const remote = path.join(remoteDir, "it's here.tgz");
+  const run = await runImgexport([statelite.imagename, remote, '-R', 'root@example', '--root', root, '--no-progress'], {
+    cwd: out, env: { PATH: `${bin}:${process.env.PATH}` },
+  });
+  t.equal(run.code, 0, run.stderr);
+  t.same(fs.readdirSync(remoteDir), ["it's here.tgz"], 'the bundle landed under its name, no temporary left');
+  t.notOk(fs.existsSync(path.join(out, 'pwned')), 'nothing in the path ran as a command');
+  await runTool('gzip', ['-t', remote]);
+  t.equal((await readBundle(fs.readFileSync(remote))).at(-1)!.name, `./${statelite.imagename}/SHA256SUMS`);
+});

@@ -1,0 +1,62 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import t from 'tap';
+import { buildSampleImage } from '../src/sample/sample-image.js';
+import { leftoverTemps, runImgexport, tempDir, writeTables } from './helpers/export-bundle.js';
+
+/** Every image xCAT refuses to export is refused with xCAT's message, exit 1 and nothing written. */
+
+type Rows = Record<string, Record<string, string>[]>;
+
+const work = tempDir(t);
+const root = path.join(work, 'root');
+const image = await buildSampleImage({ root, provmethod: 'netboot' });
+const name = image.imagename;
+const good: Rows = { osimage: [image.osimage], linuximage: [image.linuximage] };
+const withOsimage = (change: Record<string, string | undefined>): Rows => ({
+  osimage: [JSON.parse(JSON.stringify({ ...image.osimage, ...change }))],
+  linuximage: [image.linuximage],
+});
+
+const CASES: { title: string; tables: Rows; args?: string[]; image?: string; messages: string[] }[] = [
+  { title: 'no osimage row', tables: good, image: 'nosuch', messages: ["Cannot find image 'nosuch' from the osimage table."] },
+  { title: 'no linuximage row', tables: { osimage: [image.osimage] }, messages: [`Cannot find image '${name}' from the linuximage table.`] },
+  { title: 'no profile', tables: withOsimage({ profile: undefined }), messages: [`The 'profile' field is not set for '${name}' in the osimage table.`] },
+  { title: 'no osvers', tables: withOsimage({ osvers: undefined }), messages: [`The 'osvers' field is not set for '${name}' in the osimage table.`] },
+  { title: 'no osarch', tables: withOsimage({ osarch: undefined }), messages: [`The 'osarch' field is not set for '${name}' in the osimage table.`] },
+  {
+    title: 'no provmethod',
+    tables: withOsimage({ provmethod: undefined }),
+    messages: [`The 'provmethod' field is not set for '${name}' in the osimage table.`, "Exporting images with 'provemethod'  is not supported. Hint: install, netboot, statelite, or raw"],
+  },
+  { title: 'bad provmethod', tables: withOsimage({ provmethod: 'diskless' }), messages: ["Exporting images with 'provemethod' diskless is not supported. Hint: install, netboot, statelite, or raw"] },
+  { title: 'sysclone off s390x', tables: withOsimage({ provmethod: 'sysclone' }), messages: ["Exporting images with 'provemethod' sysclone is not supported for osarch 'x86_64'"] },
+  {
+    title: 'missing kernel',
+    tables: { osimage: [image.osimage], linuximage: [{ ...image.linuximage, rootimgdir: '/install/netboot/empty' }] },
+    messages: [`Couldn't find ramdisk (initrd-stateless.gz) for  ${name}`, `Couldn't find kernel (kernel) for  ${name}`, `Couldn't find compressed rootimg for ${name}`],
+  },
+  { title: 'missing extra', tables: good, args: ['-e', '/install/nosuch/file'], messages: ['Can not find Extra file /install/nosuch/file.'] },
+  { title: 'unknown -p node', tables: good, args: ['-p', 'nonode'], messages: ['Unable to get postscripts, nonode is not a valide node.'] },
+];
+
+for (const c of CASES) {
+  t.test(c.title, async (t) => {
+    writeTables(root, c.tables);
+    const dest = path.join(work, 'out', 'bundle.tgz');
+    fs.mkdirSync(path.dirname(dest), { recursive: true });
+    const run = await runImgexport([c.image ?? name, dest, ...(c.args ?? []), '--root', root], { cwd: work });
+    t.equal(run.code, 1, 'exit 1');
+    for (const message of c.messages) t.ok(run.stderr.includes(message), `says: ${message}\n(got: ${run.stderr})`);
+    t.notOk(fs.existsSync(dest), 'no bundle');
+    t.same(leftoverTemps(dest), [], 'no temporary file');
+  });
+}
+
+t.test('an image that is refused writes no default bundle in the working directory either', async (t) => {
+  writeTables(root, withOsimage({ provmethod: 'diskless' }));
+  const cwd = tempDir(t);
+  const run = await runImgexport([name, '--root', root], { cwd });
+  t.equal(run.code, 1);
+  t.same(fs.readdirSync(cwd), [], 'working directory untouched');
+});
