@@ -216,6 +216,7 @@ const FORMS: [string[], string][] = [
   [['--method=tar', '--compress=zstd', '--level', '5'], 'rootimg.tar.zst'],
   [['-m', 'tar', '-c', 'xz'], 'rootimg.tar.xz'],
   [['-m', 'squashfs'], 'rootimg.sfs'],
+  [['-m', 'squashfs', '-c', 'zstd'], 'rootimg.sfs'],
 ];
 
 for (const [args, produced] of FORMS) {
