@@ -1,0 +1,98 @@
+/**
+ * Round trip: our imgexport, our imgimport with -f into a fresh sandbox, our imgexport again. The
+ * payload must survive unchanged: the same SHA256SUMS digests (list files renamed for the new
+ * profile, litefile.csv naming the new image) and, for statelite, the same root tree entry by entry.
+ */
+import { spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { Readable } from 'node:stream';
+import zlib from 'node:zlib';
+import t from 'tap';
+import { readCpio } from '../src/archive/cpio-reader.js';
+import { parseSha256Sums } from '../src/archive/sha256sums.js';
+import { renamedForProfile } from '../src/import/plan.js';
+import { buildSampleImage, type SampleProvmethod } from '../src/sample/sample-image.js';
+import { snapshotTree } from './helpers/cpio-craft.js';
+import { readBundle, runImgexport, tempDir, writeTables, type BundleMember } from './helpers/export-bundle.js';
+import { IMGIMPORT } from './helpers/import-sandbox.js';
+
+const NEW_PROFILE = 'roundtrip';
+
+/** A cpio archive's entries in order, with their data's digest; inode numbers left out. */
+async function cpioEntries(gz: Buffer): Promise<object[]> {
+  const entries: object[] = [];
+  for await (const { entry, body } of readCpio(Readable.from([zlib.gunzipSync(gz)]))) {
+    const hash = createHash('sha256');
+    for await (const chunk of body) hash.update(chunk);
+    const { name, mode, uid, gid, nlink, mtime, size, rdevMajor, rdevMinor } = entry;
+    entries.push({ name, mode, uid, gid, nlink, mtime, size, rdevMajor, rdevMinor, sha256: hash.digest('hex') });
+  }
+  return entries;
+}
+
+function member(members: BundleMember[], image: string, rel: string): BundleMember {
+  const found = members.find((m) => m.name === `./${image}/${rel}`);
+  if (!found) throw new Error(`bundle has no member ${image}/${rel}`);
+  return found;
+}
+
+async function exportImage(t: Tap.Test, root: string, image: string, dest: string): Promise<BundleMember[]> {
+  const run = await runImgexport([image, dest, '--root', root, '--no-progress']);
+  t.equal(run.code, 0, `export of ${image}: ${run.stderr}`);
+  return readBundle(fs.readFileSync(dest));
+}
+
+for (const provmethod of ['netboot', 'statelite'] as SampleProvmethod[]) {
+  t.test(`${provmethod}: export, import -f ${NEW_PROFILE}, export again: same payload`, async (t) => {
+    const work = tempDir(t, 'imgport-roundtrip-');
+    const source = path.join(work, 'source');
+    const target = path.join(work, 'target');
+    const sample = await buildSampleImage({ root: source, provmethod });
+    const litefile = [{ image: sample.imagename, file: '/var/log/', options: 'persistent' }];
+    writeTables(source, { osimage: [sample.osimage], linuximage: [sample.linuximage], litefile });
+    writeTables(target, {});
+
+    const first = await exportImage(t, source, sample.imagename, path.join(work, 'first.tgz'));
+    const imported = spawnSync(process.execPath, [IMGIMPORT, path.join(work, 'first.tgz'), '-f', NEW_PROFILE, '--root', target], { encoding: 'utf8' });
+    t.equal(imported.status, 0, imported.stderr);
+    const newImage = `rhels8.5.0-x86_64-${provmethod}-${NEW_PROFILE}`;
+    t.match(imported.stdout, `Successfully imported the image ${newImage}.`);
+    const second = await exportImage(t, target, newImage, path.join(work, 'second.tgz'));
+
+    const firstSums = parseSha256Sums(member(first, sample.imagename, 'SHA256SUMS').data.toString());
+    const secondSums = parseSha256Sums(member(second, newImage, 'SHA256SUMS').data.toString());
+    // Compared separately: the manifest names the new profile, litefile.csv the new image, and a
+    // cpio archive holds inode numbers, which a new tree does not keep.
+    const separately = ['manifest.xml', 'litefile.csv', 'rootimgtree.gz'];
+    const listFile = (name: string) => name.startsWith('compute.');
+    const expected = new Map(
+      [...firstSums].filter(([name]) => !separately.includes(name)).map(([name, digest]) => [listFile(name) ? renamedForProfile(name, 'compute', NEW_PROFILE) : name, digest]),
+    );
+    const got = new Map([...secondSums].filter(([name]) => !separately.includes(name)));
+    t.same(Object.fromEntries(got), Object.fromEntries(expected), 'payload digests, list files renamed for the new profile');
+    t.ok(got.has(`${NEW_PROFILE}.pkglist`) && got.has('kernel'), 'the payload is there');
+    t.equal(got.has('rootimg.cpio.gz'), provmethod === 'netboot', 'packed root image only for netboot');
+
+    const manifest = member(second, newImage, 'manifest.xml').data.toString();
+    t.match(manifest, `<imagename>${newImage}</imagename>`);
+    t.match(manifest, `<profile>${NEW_PROFILE}</profile>`);
+    t.notMatch(manifest, '/compute', 'no path names the old profile');
+
+    if (provmethod === 'statelite') {
+      const csv = (members: BundleMember[], image: string) => member(members, image, 'litefile.csv').data.toString();
+      t.equal(csv(first, sample.imagename), `"${sample.imagename}","/var/log/","persistent",,\n`);
+      t.equal(csv(second, newImage), csv(first, sample.imagename).replaceAll(sample.imagename, newImage), 'litefile.csv names the new image');
+
+      const original = snapshotTree(path.join(source, 'install/netboot/rhels8.5.0/x86_64/compute/rootimg'));
+      const installed = snapshotTree(path.join(target, `install/netboot/rhels8.5.0/x86_64/${NEW_PROFILE}/rootimg`));
+      t.ok(Object.keys(original).length > 15, 'a real tree');
+      t.same(installed, original, 'the import installed the source tree (types, modes, owners, mtimes, digests, links)');
+      const firstEntries = await cpioEntries(member(first, sample.imagename, 'rootimgtree.gz').data);
+      const secondEntries = await cpioEntries(member(second, newImage, 'rootimgtree.gz').data);
+      t.equal(firstEntries.length, Object.keys(original).length, 'one cpio entry per tree entry');
+      t.same(secondEntries, firstEntries, 'rootimgtree.gz: the same entries, in the same order, with the same data');
+    }
+  });
+}
