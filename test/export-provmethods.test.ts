@@ -17,6 +17,7 @@ for (const image of IMAGES) {
   put(path.join(dir, 'b.img'), `disk b of ${image.provmethod}\n`);
   put(path.join(dir, 'a.img'), `disk a of ${image.provmethod}\n`);
   put(path.join(dir, 'notes.txt'), 'not an image file\n');
+  fs.symlinkSync('a.img', path.join(dir, 'c.img')); // followed, as xCAT's cp does
 }
 writeTables(root, {
   osimage: IMAGES,
@@ -33,12 +34,13 @@ for (const image of IMAGES) {
     const members = await readBundle(fs.readFileSync(dest));
     const dir = `/install/${image.provmethod}/sles15/s390x/compute`;
     const manifest = (await xcatReadManifest(members.find((m) => m.name.endsWith('/manifest.xml'))!.data)) as Record<string, any>;
-    t.same(manifest.rawimagefiles, { files: [`${dir}/a.img`, `${dir}/b.img`] }, 'every *.img file, in order, as rawimagefiles');
+    t.same(manifest.rawimagefiles, { files: [`${dir}/a.img`, `${dir}/b.img`, `${dir}/c.img`] }, 'every *.img file, in order, as rawimagefiles');
     t.equal(manifest.postscripts, 'syslog,zsetup', "-p: xcatdefaults' postscripts, then the node's group's");
     t.equal(manifest.postbootscripts, 'zboot');
     t.notOk(manifest.kernel, 'no kernel for s390x');
     const files = members.filter((m) => m.type === 'file').map((m) => m.name.replace(`./${image.imagename}/`, ''));
-    t.same(files, ['manifest.xml', 'a.img', 'b.img', 'SHA256SUMS']);
+    t.same(files, ['manifest.xml', 'a.img', 'b.img', 'c.img', 'SHA256SUMS']);
+    t.equal(members.find((m) => m.name.endsWith('/c.img'))!.data.toString(), `disk a of ${image.provmethod}\n`, 'a symlinked file is exported with its target\'s data');
     t.equal(members.find((m) => m.name.endsWith('/a.img'))!.data.toString(), `disk a of ${image.provmethod}\n`);
   });
 }

@@ -2,7 +2,7 @@
 import os from 'node:os';
 import { UsageError } from '../core/errors.js';
 import { contextFrom, locationsFrom } from '../core/context.js';
-import { planExport } from '../export/plan.js';
+import { bundleDirName, planExport } from '../export/plan.js';
 import { generatedMtime, writeBundle } from '../export/bundle.js';
 import { resolveDestination } from '../export/destination.js';
 import { createFileSink, createSshSink, createStdoutSink, type Sink } from '../pipeline/sink.js';
@@ -13,7 +13,7 @@ const USAGE = `imgexport: Creates a tarball (bundle) of an existing xCAT image
 Usage:
 \timgexport [-h|--help]
 \timgexport <image_name> [destination] [[-e|--extra <file:dir> ] ... ] [-p|--postscripts <node_name>] [-R|--remotehost <userid@host>] [-v]
-Options of imgport:
+Further options:
 \t--format tgz|tzst|tar   compression (default: from destination's suffix, else tgz)
 \t-j, --threads N         compression threads (default: number of cores)
 \t--level N               compression level (gzip 1-9, default 6; zstd 1-9, default 3)
@@ -45,7 +45,7 @@ await runCommand({
     const ctx = contextFrom(values);
     const tables = await ctx.store.read();
     const loc = locationsFrom(ctx, tables);
-    const destination = resolveDestination(imagename.replace(/\s+/g, '_'), dest, stringOption(values, 'format'), remote !== undefined);
+    const destination = resolveDestination(bundleDirName(imagename), dest, stringOption(values, 'format'), remote !== undefined);
     // With the bundle on standard output, everything said goes to standard error.
     const say = (line: string): void => void (destination.kind === 'stdout' ? process.stderr : process.stdout).write(`${line}\n`);
 

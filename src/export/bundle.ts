@@ -65,12 +65,15 @@ async function prepare(plan: ExportPlan, loc: Locations, onWarning: BundleOption
 }
 
 /** The walk entry of one file named by the tables; a symbolic link is followed, as xCAT's `cp` does. */
-async function fileEntry(absPath: string): Promise<TreeEntry> {
+async function fileEntry(named: string): Promise<TreeEntry> {
+  let absPath: string;
   let stat: fs.Stats;
   try {
+    // The reader refuses to follow links (a tree must not lead it elsewhere): give it the target.
+    absPath = await fs.promises.realpath(named);
     stat = await fs.promises.stat(absPath);
   } catch (err) {
-    throw new PathError(`cannot read ${absPath}: ${describeFsError(err)}`, absPath);
+    throw new PathError(`cannot read ${named}: ${describeFsError(err)}`, named);
   }
   if (!stat.isFile()) throw new PathError(`not a regular file: ${absPath}`, absPath);
   return {

@@ -82,6 +82,11 @@ function findBootFile(loc: Locations, file: string, os: Row): string | undefined
   return isFile(loc, candidate) ? candidate : undefined;
 }
 
+/** The bundle's top directory (and default file name) for an image: white space becomes `_`, as in xCAT. */
+export function bundleDirName(imagename: string): string {
+  return imagename.replace(/\s+/g, '_');
+}
+
 /** The osimage/linuximage checks xCAT makes before exporting, every failure reported at once. */
 export function checkImageRows(imagename: string, osimage: Row | undefined, linuximage: Row | undefined): void {
   if (!osimage) throw new ImageError(`Cannot find image '${imagename}' from the osimage table.`, imagename);
@@ -218,7 +223,7 @@ export function planExport(tables: Tables, loc: Locations, request: ExportReques
   }
   if (errors.length) throw new ImageError(errors.join('\n'), imagename);
 
-  const dirName = imagename.replace(/\s+/g, '_');
+  const dirName = bundleDirName(imagename);
   const members: PlannedMember[] = [];
   const addFile = (file: string): void => {
     messages.push(file);
