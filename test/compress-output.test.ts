@@ -74,8 +74,8 @@ const mixed: TaggedChunk[] = [
   { data: random(70_000), store: true },
   { data: text(300_000, 3), store: false },
   { data: random(1), store: true },
-  { data: text(2 * MiB + 5, 4), store: false },
-  { data: random(2 * MiB + 9), store: true },
+  { data: text(MiB + 5, 4), store: false },
+  { data: random(MiB + 9), store: true },
   { data: text(513, 5), store: false },
 ];
 

@@ -1,7 +1,17 @@
 /** Compressor thread: compresses one block per task and transfers the result back. */
-import { move } from 'piscina';
-import { compressBlock, type BlockTask } from '../src/pipeline/compress/block-task.js';
+import { move, transferableSymbol, valueSymbol } from 'piscina';
+import { compressBlock, type BlockTask, type TaskResult } from '../src/pipeline/compress/block-task.js';
 
-export default async function compress(task: BlockTask): Promise<ArrayBuffer> {
-  return move(await compressBlock(task)) as ArrayBuffer;
+export default async function compress(task: BlockTask): Promise<TaskResult> {
+  const result: TaskResult = { output: await compressBlock(task), input: task.data };
+  // Both buffers are transferred back, not copied; the block's own goes back to be refilled.
+  const transferable = {
+    get [transferableSymbol]() {
+      return [result.output, result.input];
+    },
+    get [valueSymbol]() {
+      return result;
+    },
+  };
+  return move(transferable as unknown as Parameters<typeof move>[0]) as unknown as TaskResult;
 }

@@ -20,6 +20,12 @@ export interface BlockTask {
   final: boolean;
 }
 
+/** What a thread sends back: the compressed bytes, and the block's buffer for reuse. */
+export interface TaskResult {
+  output: ArrayBuffer;
+  input: ArrayBuffer;
+}
+
 /** Runs a task on a thread and returns its output, transferred back. */
 export type TaskRunner = (task: BlockTask) => Promise<ArrayBuffer>;
 

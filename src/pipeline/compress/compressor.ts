@@ -7,7 +7,7 @@
  */
 import { Duplex, Transform } from 'node:stream';
 import { UsageError } from '../../core/errors.js';
-import type { BlockEncoder } from './block-task.js';
+import type { BlockEncoder, TaskRunner } from './block-task.js';
 import type { CompressionFormat, TaggedChunk } from './format.js';
 import { GzipBlockEncoder } from './gzip.js';
 import { leasePool, type PoolLease } from './pool.js';
@@ -79,9 +79,16 @@ export function createCompressor(options: CompressorOptions): Compressor {
   }
   if (options.format === 'none') return passThrough();
   const { level, blockSize } = resolveSettings(options.format, options.level, options.blockSize);
+  const window = options.threads * 2;
   const pool = leasePool(options.threads);
-  const encoder = options.format === 'gzip' ? new GzipBlockEncoder(level, pool.run) : new ZstdBlockEncoder(level, pool.run);
-  const stream = new BlockCompressor(encoder, new BlockSplitter(blockSize), pool, options.threads * 2);
+  const splitter = new BlockSplitter(blockSize, window + 1);
+  const run: TaskRunner = async (task) => {
+    const { output, input } = await pool.run(task);
+    splitter.recycle(input);
+    return output;
+  };
+  const encoder = options.format === 'gzip' ? new GzipBlockEncoder(level, run) : new ZstdBlockEncoder(level, run);
+  const stream = new BlockCompressor(encoder, splitter, pool, window);
   return { stream, stats: () => ({ ...stream.counts }) };
 }
 
@@ -139,8 +146,11 @@ class BlockCompressor extends Duplex {
     this.counts.bytesIn += chunk.data.length;
     for (const block of this.splitter.add(chunk)) {
       await this.roomInWindow();
-      if (block.store) this.counts.storedBytes += block.data.length;
       this.enqueue(this.encoder.encode(block, false));
+      if (block.store) {
+        this.counts.storedBytes += block.data.length;
+        this.splitter.recycle(block.data.buffer as ArrayBuffer); // framed already: a copy
+      }
     }
   }
 

@@ -4,7 +4,7 @@
  * process alive after the output is written.
  */
 import { Piscina } from 'piscina';
-import type { BlockTask, TaskRunner } from './block-task.js';
+import type { BlockTask, TaskResult } from './block-task.js';
 
 /** The worker script, compiled next to the sources (dist/workers/compress.js beside dist/src/). */
 function workerUrl(): URL {
@@ -14,14 +14,14 @@ function workerUrl(): URL {
 }
 
 interface SharedPool {
-  pool: Piscina<BlockTask, ArrayBuffer>;
+  pool: Piscina<BlockTask, TaskResult>;
   users: number;
 }
 
 const pools = new Map<number, SharedPool>();
 
 export interface PoolLease {
-  run: TaskRunner;
+  run(task: BlockTask): Promise<TaskResult>;
   /** Ends this user's share; the pool's threads stop when no user is left. Idempotent. */
   release(): void;
 }
@@ -29,11 +29,14 @@ export interface PoolLease {
 export function leasePool(threads: number): PoolLease {
   let shared = pools.get(threads);
   if (!shared) {
-    const pool = new Piscina<BlockTask, ArrayBuffer>({
+    const pool = new Piscina<BlockTask, TaskResult>({
       filename: workerUrl().href,
       minThreads: threads,
       maxThreads: threads,
       concurrentTasksPerWorker: 1,
+      // The worker is compiled JavaScript: module loaders the main thread was started with
+      // (a TypeScript loader costs ~100 MB per thread) have no business there.
+      execArgv: [],
     });
     shared = { pool, users: 0 };
     pools.set(threads, shared);

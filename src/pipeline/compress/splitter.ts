@@ -16,8 +16,18 @@ export class BlockSplitter {
   private current: Buffer | undefined;
   private filled = 0;
   private store = false;
+  /** Buffers of blocks that are done with, to fill again: no new allocation per block. */
+  private readonly spares: Buffer[] = [];
 
-  constructor(private readonly blockSize: number) {}
+  constructor(
+    private readonly blockSize: number,
+    private readonly maxSpares: number,
+  ) {}
+
+  /** Hands back the buffer of a block once its bytes are no longer needed. */
+  recycle(buffer: ArrayBuffer): void {
+    if (buffer.byteLength === this.blockSize && this.spares.length < this.maxSpares) this.spares.push(Buffer.from(buffer));
+  }
 
   /** Adds a chunk; yields (lazily, so the caller can wait between them) the blocks it completes. */
   *add(chunk: TaggedChunk): Generator<Block> {
@@ -25,8 +35,8 @@ export class BlockSplitter {
     while (offset < chunk.data.length) {
       if (this.current && this.store !== chunk.store) yield this.cut();
       if (!this.current) {
-        // A fresh unpooled buffer: it owns its ArrayBuffer (a pooled one shares it).
-        this.current = Buffer.allocUnsafeSlow(this.blockSize);
+        // An unpooled buffer: it owns its ArrayBuffer (a pooled one shares it).
+        this.current = this.spares.pop() ?? Buffer.allocUnsafeSlow(this.blockSize);
         this.store = chunk.store;
       }
       const copied = chunk.data.copy(this.current, this.filled, offset);
