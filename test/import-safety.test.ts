@@ -89,7 +89,7 @@ t.test('a truncated bundle leaves nothing', async (t) => {
   for (const fraction of [0.3, 0.9]) {
     const r = sandbox.run([write(sandbox, 'cut.tgz', whole.subarray(0, Math.floor(whole.length * fraction)))]);
     t.equal(r.code, 1, `cut at ${fraction}`);
-    t.match(r.stderr, /damaged or truncated|unexpected end/);
+    t.match(r.stderr, /truncated/);
     assertUntouched(t, sandbox, before);
   }
 });
