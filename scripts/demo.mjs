@@ -58,6 +58,24 @@ try {
   section("the bundle's members (manifest.xml first, SHA256SUMS last)");
   process.stdout.write(`$ tar -tvzf ${bundle}\n`);
   spawnSync('tar', ['-tvzf', bundle], { stdio: 'inherit' });
+
+  section('verify and inspect the bundle without importing it');
+  imgport(['verify', bundle]);
+  imgport(['inspect', bundle]);
+
+  section('import it back as a copy under a new profile (xCAT\'s -f), after a dry run');
+  runTool('imgimport', [bundle, '-f', 'compute2', '--dry-run']);
+  runTool('imgimport', [bundle, '-f', 'compute2']);
+  imgport(['lsdef', '-t', 'osimage']);
+
+  section('pack the original root image for diskless boot: gzip, then zstd (which replaces the gzip one only once complete)');
+  runTool('packimage', [imagename]);
+  runTool('packimage', ['-c', 'zstd', imagename]);
+  const rootimgdir = path.join(root, image.linuximage.rootimgdir);
+  for (const name of fs.readdirSync(rootimgdir).sort()) {
+    const stat = fs.statSync(path.join(rootimgdir, name));
+    process.stdout.write(`${stat.isDirectory() ? 'dir ' : String(stat.size).padStart(8)}  ${image.linuximage.rootimgdir}/${name}\n`);
+  }
 } finally {
   if (process.env.KEEP_DEMO) process.stdout.write(`\nsandbox kept: ${root}\n`);
   else fs.rmSync(root, { recursive: true, force: true });
