@@ -211,7 +211,7 @@ export async function writeBundle(plan: ExportPlan, loc: Locations, sink: Sink, 
   });
   // A failing output (a full disk, a closed pipe) stops the feeding too; the feeding's own error
   // (a file that changed, an unreadable source) is the one worth reporting.
-  const piping = pipeline(Readable.from(writer.chunks()), compressor.stream, counter, sink.stream).catch((err: Error) => {
+  const piping = pipeline(Readable.from(writer.chunks(), { highWaterMark: 2 }), compressor.stream, counter, sink.stream).catch((err: Error) => {
     writer.abort(err);
     throw err;
   });

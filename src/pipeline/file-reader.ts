@@ -9,7 +9,7 @@ export interface FileData {
 }
 
 export interface ReadOptions {
-  /** bytes of small files read ahead of the consumer (default 32 MiB) */
+  /** bytes of small files read ahead of the consumer (default 8 MiB: enough to keep hundreds of small reads in flight) */
   readAheadBytes?: number;
   /** files up to this size are read whole; bigger ones are streamed in chunks of this size (default 1 MiB) */
   chunkSize?: number;
@@ -38,7 +38,7 @@ interface Pending {
  * owns its memory, so downstream may transfer it to a worker thread.
  */
 export async function* readFilesInOrder(entries: Iterable<TreeEntry>, opts: ReadOptions = {}): AsyncIterable<FileData> {
-  const readAhead = opts.readAheadBytes ?? 32 * 1024 * 1024;
+  const readAhead = opts.readAheadBytes ?? 8 * 1024 * 1024;
   const chunkSize = opts.chunkSize ?? 1024 * 1024;
   const files = entries[Symbol.iterator]();
   const ahead: Pending[] = [];

@@ -119,7 +119,8 @@ class BlockCompressor extends Duplex {
     private readonly pool: PoolLease,
     private readonly window: number,
   ) {
-    super({ writableObjectMode: true });
+    // A couple of chunks queued is enough: the blocks in flight are the real buffer.
+    super({ writableObjectMode: true, writableHighWaterMark: 2 });
     this.enqueue(encoder.header());
     this.pump().catch((err: Error) => this.destroy(err));
   }
