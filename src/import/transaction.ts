@@ -5,10 +5,11 @@
  * so that committing is a rename.
  */
 import { lstatSync, statSync } from 'node:fs';
-import { mkdir, open, readFile, rename, rm, statfs, unlink, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rename, rm, statfs, unlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { ImageError, PathError } from '../core/errors.js';
 import type { Sandbox } from '../core/sandbox.js';
+import { acquirePidLock } from '../core/pid-lock.js';
 import { isUnder } from './plan.js';
 
 /** Where locks and journals live (logical). */
@@ -19,38 +20,10 @@ interface Journal {
   staging: string[];
 }
 
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
-/** Creates the lock file; a lock whose pid is dead is taken over, a live one refuses at once. */
-async function acquireLock(lockPath: string, image: string): Promise<void> {
-  for (let attempt = 0; attempt < 3; attempt++) {
-    try {
-      const handle = await open(lockPath, 'wx', 0o644);
-      await handle.writeFile(`${process.pid}\n`);
-      await handle.close();
-      return;
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-    }
-    const holder = Number.parseInt(await readFile(lockPath, 'utf8').catch(() => ''), 10);
-    if (Number.isInteger(holder) && holder > 0 && isAlive(holder)) {
-      throw new ImageError(`image ${image} is being imported by process ${holder} (lock ${lockPath}); try again when it has finished`, image);
-    }
-    await unlink(lockPath).catch(() => undefined);
-  }
-  throw new ImageError(`cannot take the import lock ${lockPath} for image ${image}`, image);
-}
-
 export class ImportTransaction {
   private readonly journalPath: string;
   private readonly lockPath: string;
+  private releaseLock: () => Promise<void> = async () => undefined;
   private readonly stagingDirs = new Map<string, Promise<string>>();
   private readonly journal: Journal = { pid: process.pid, staging: [] };
   private counter = 0;
@@ -74,7 +47,11 @@ export class ImportTransaction {
   static async begin(sandbox: Sandbox, image: string, roots: string[], log: (line: string) => void): Promise<ImportTransaction> {
     const tx = new ImportTransaction(sandbox, image, roots, log);
     await mkdir(path.dirname(tx.lockPath), { recursive: true });
-    await acquireLock(tx.lockPath, image);
+    const lock = await acquirePidLock(tx.lockPath, 0);
+    if (!lock.acquired) {
+      throw new ImageError(`image ${image} is being imported by process ${lock.holder ?? '?'} (lock ${tx.lockPath}); try again when it has finished`, image);
+    }
+    tx.releaseLock = lock.release;
     await tx.removeLeftovers();
     return tx;
   }
@@ -169,7 +146,7 @@ export class ImportTransaction {
     const homes = await Promise.all([...this.stagingDirs.values()].map((p) => p.catch(() => undefined)));
     await Promise.all(homes.filter((h): h is string => !!h).map((h) => rm(h, { recursive: true, force: true })));
     await unlink(this.journalPath).catch(() => undefined);
-    await unlink(this.lockPath).catch(() => undefined);
+    await this.releaseLock();
   }
 }
 

@@ -1,15 +1,13 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { DataFile } from 'lowdb/node';
 import { TableError } from '../core/errors.js';
+import { acquirePidLock } from '../core/pid-lock.js';
 import { checkColumn, checkTable, TABLES } from './schema.js';
 import type { Row, Tables } from './types.js';
 
 /** How long update() waits for another process's lock before giving up. */
 const LOCK_TIMEOUT_MS = 60_000;
-/** A breaker lock older than this belongs to a process that died while breaking a stale lock. */
-const STALE_BREAKER_MS = 10_000;
 
 /**
  * The table file: `{ "TABLE": [ {col: "value"}, ... ], ... }`, one JSON file. The only code that
@@ -76,72 +74,11 @@ export class TableStore {
   /** Takes the lock file (FILE.lock holding our pid); resolves to its release. */
   private async lock(): Promise<() => Promise<void>> {
     const lockFile = `${this.file}.lock`;
-    // Written whole first, then linked into place: the lock never exists with partial content.
-    const claim = `${lockFile}.${process.pid}.${Math.random().toString(36).slice(2)}`;
-    await fs.writeFile(claim, `${process.pid}\n`);
-    const deadline = Date.now() + LOCK_TIMEOUT_MS;
-    try {
-      for (let attempt = 0; ; attempt++) {
-        try {
-          await fs.link(claim, lockFile);
-          return () => fs.rm(lockFile, { force: true });
-        } catch (err) {
-          if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-        }
-        const holder = await lockHolder(lockFile);
-        if (holder !== undefined && !processAlive(holder)) {
-          await breakStaleLock(lockFile, holder);
-          continue;
-        }
-        if (Date.now() > deadline) {
-          throw new TableError(`the table file ${this.file} stays locked by process ${holder ?? '?'} (${lockFile})`);
-        }
-        await sleep(5 + Math.random() * Math.min(50, 5 * attempt));
-      }
-    } finally {
-      await fs.rm(claim, { force: true });
+    const attempt = await acquirePidLock(lockFile, LOCK_TIMEOUT_MS);
+    if (!attempt.acquired) {
+      throw new TableError(`the table file ${this.file} stays locked by process ${attempt.holder ?? '?'} (${lockFile})`);
     }
-  }
-}
-
-/** The pid in a lock file, or undefined when it vanished meanwhile. */
-async function lockHolder(lockFile: string): Promise<number | undefined> {
-  try {
-    const pid = Number.parseInt(await fs.readFile(lockFile, 'utf8'), 10);
-    return Number.isInteger(pid) && pid > 0 ? pid : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
-/**
- * Removes a lock whose holder died. Two processes may find the same stale lock: the breaker lock
- * lets only one of them remove it, after checking it is still the dead one's (not a fresh lock).
- */
-async function breakStaleLock(lockFile: string, deadPid: number): Promise<void> {
-  const breaker = `${lockFile}.break`;
-  try {
-    await fs.writeFile(breaker, `${process.pid}\n`, { flag: 'wx' });
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-    const stat = await fs.stat(breaker).catch(() => undefined);
-    if (stat && Date.now() - stat.mtimeMs > STALE_BREAKER_MS) await fs.rm(breaker, { force: true });
-    await sleep(5);
-    return;
-  }
-  try {
-    if ((await lockHolder(lockFile)) === deadPid) await fs.rm(lockFile, { force: true });
-  } finally {
-    await fs.rm(breaker, { force: true });
+    return attempt.release;
   }
 }
 
