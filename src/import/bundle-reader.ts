@@ -39,9 +39,12 @@ export interface BundleMember {
   body: Readable;
 }
 
-/** A damaged bundle's error names the bundle; our own typed errors pass through. */
+/**
+ * A damaged bundle's error names the bundle; our own typed errors pass through, but for the
+ * decompressor's, which name no member and so would not say which bundle failed.
+ */
 function asBundleError(err: unknown, label: string): Error {
-  if (err instanceof ImgportError) return err;
+  if (err instanceof ImgportError && !(err instanceof BundleError && err.member === undefined)) return err;
   return new BundleError(`bundle ${label} is damaged or truncated: ${(err as Error)?.message ?? String(err)}`, label);
 }
 

@@ -135,8 +135,10 @@ export async function executeCommit(
   const undoAll = async () => {
     for (const step of undo.reverse()) await step().catch(() => undefined);
   };
+  let current = '';
   try {
     for (const op of ops) {
+      current = op.op === 'place' ? op.unit.dest : op.path;
       if (hooks.aborted()) throw new Error('interrupted');
       if (op.op === 'mkdir') {
         const real = sandbox.real(op.path);
@@ -161,7 +163,7 @@ export async function executeCommit(
     }
   } catch (err) {
     await undoAll();
-    throw err;
+    throw new PathError(`cannot put ${current} in place: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}; everything was put back`, current);
   }
   return { undo: undoAll };
 }

@@ -115,6 +115,8 @@ class ImportSession {
   private readonly digests = new Map<string, string>();
   private sums: Map<string, string> | undefined;
   private readonly seen = new Set<string>();
+  /** Symbolic link members: nothing may be written through one, in staging or at its destination. */
+  private readonly symlinks = new Set<string>();
   private readonly stagedFiles = new Map<string, string>();
   private readonly kept = new Map<string, Buffer>();
   private keptBytes = 0;
@@ -154,7 +156,10 @@ class ImportSession {
       return;
     }
     if (this.seen.has(rel)) throw new BundleError(`member ${name} appears twice in the bundle`, name);
+    const linkParent = [...this.symlinks].find((link) => rel.startsWith(link + '/'));
+    if (linkParent) throw new BundleError(`refusing member ${name}: its parent ${this.memberName(linkParent)} is a symbolic link`, name);
     this.seen.add(rel);
+    if (kind === 'symlink') this.symlinks.add(rel);
     const route = this.plan ? routeMember(this.plan, rel, kind === 'dir') : undefined;
     const staged = await this.stage(rel, name, kind, header, body, route);
     if (route) await this.adopt(staged, route);
@@ -260,6 +265,7 @@ class ImportSession {
     }
     const gunzip = createGunzip();
     const feeding = pipeline(compressed, gunzip).catch((err: unknown) => {
+      if (isUpstreamFailure(err)) throw err; // the bundle broke, not this member
       throw new BundleError(`member ${name}: ${(err as Error).message}`, name);
     });
     try {
@@ -405,6 +411,11 @@ class ImportSession {
   }
 }
 
+/** A raw stream error, or the decompressor's (a BundleError naming no member): the bundle's bytes failed. */
+function isUpstreamFailure(err: unknown): boolean {
+  return !(err instanceof ImgportError) || (err instanceof BundleError && err.member === undefined);
+}
+
 /** Imports one bundle; resolves to the imported image's name. */
 export async function importBundle(req: ImportRequest): Promise<string> {
   const tables = await req.store.read();
@@ -420,8 +431,8 @@ export async function importBundle(req: ImportRequest): Promise<string> {
     imagename = await session.finish(tables, nodes);
   } catch (err) {
     await session.rollback();
-    // Our own refusals stand; a raw stream error means the bundle itself failed upstream.
-    throw err instanceof ImgportError ? err : reader.failure ?? err;
+    // Our own refusals stand; a stream error means the bundle itself failed upstream.
+    throw isUpstreamFailure(err) ? reader.failure ?? err : err;
   }
   await session.close();
   if (!req.dryRun) req.out(`Successfully imported the image ${imagename}.`);
