@@ -6,7 +6,7 @@
  */
 import { lstat, mkdir, rename, rmdir, chmod } from 'node:fs/promises';
 import path from 'node:path';
-import { PathError } from '../core/errors.js';
+import { ImgportError, PathError } from '../core/errors.js';
 import type { Sandbox } from '../core/sandbox.js';
 import { isUnder } from './plan.js';
 
@@ -163,6 +163,7 @@ export async function executeCommit(
     }
   } catch (err) {
     await undoAll();
+    if (hooks.aborted()) throw new ImgportError(`interrupted while putting ${current} in place; everything was put back`);
     throw new PathError(`cannot put ${current} in place: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}; everything was put back`, current);
   }
   return { undo: undoAll };

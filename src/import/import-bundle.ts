@@ -126,7 +126,14 @@ class ImportSession {
   private readonly roots: string[];
   private committing: Promise<void> | undefined;
   private aborted = false;
+  /** Set when a signal's cleanup (not our own failure) rolled the import back. */
+  private interrupted = false;
   private unregisterCleanup: (() => void) | undefined;
+  private beginning: Promise<ImportTransaction> | undefined;
+  private closing: Promise<void> | undefined;
+  private inFlight: Promise<void> | undefined;
+  /** Stops the bundle's flow (set by the caller that owns the source). */
+  stopReading: () => void = () => undefined;
 
   constructor(
     private readonly req: ImportRequest,
@@ -139,13 +146,24 @@ class ImportSession {
     return `${this.imageDir.name}/${rel}`;
   }
 
-  async member(header: tar.Header, body: Readable): Promise<void> {
+  /** Handles one member; a rollback waits for it (and for finish), so nothing is written into staging being removed. */
+  member(header: tar.Header, body: Readable): Promise<void> {
+    this.inFlight = this.aborted ? Promise.reject(new ImgportError('interrupted')) : this.handleMember(header, body);
+    return this.inFlight;
+  }
+
+  private async handleMember(header: tar.Header, body: Readable): Promise<void> {
     const place = this.imageDir.place(header.name);
     if (!place) return;
     const name = header.name.replace(/^\.\//, '').replace(/\/+$/, '');
-    if (!this.tx && !this.req.dryRun) {
-      this.tx = await ImportTransaction.begin(this.req.sandbox, place.image, this.roots, this.req.warn);
-      this.unregisterCleanup = onCleanup(() => this.rollback());
+    if (!this.beginning && !this.req.dryRun) {
+      // Registered before the lock is taken: a signal while taking it still releases it.
+      this.beginning = ImportTransaction.begin(this.req.sandbox, place.image, this.roots, this.req.warn);
+      this.unregisterCleanup = onCleanup(() => {
+        this.interrupted = true;
+        return this.rollback();
+      });
+      this.tx = await this.beginning;
     }
     const kind = kindOf(header, name);
     const { rel } = place;
@@ -316,7 +334,13 @@ class ImportSession {
   }
 
   /** After the last member: checks, then the commit plan (and its execution unless --dry-run). */
-  async finish(tables: Tables, nodes: string[] | undefined): Promise<string> {
+  finish(tables: Tables, nodes: string[] | undefined): Promise<string> {
+    const finishing = this.aborted ? Promise.reject(new ImgportError('interrupted')) : this.verifyAndCommit(tables, nodes);
+    this.inFlight = finishing.then(() => undefined);
+    return finishing;
+  }
+
+  private async verifyAndCommit(tables: Tables, nodes: string[] | undefined): Promise<string> {
     const plan = this.plan;
     if (!this.imageDir.name) throw new BundleError(`bundle ${this.req.bundle} holds no image`, this.req.bundle);
     if (!plan) throw new ManifestError(`bundle ${this.req.bundle} has no ${this.memberName(MANIFEST_MEMBER)}`, this.memberName(MANIFEST_MEMBER));
@@ -397,15 +421,26 @@ class ImportSession {
     if (nodes) this.req.out('Adding postscripts.');
   }
 
-  /** Removes the staging (after a commit, or instead of one). */
-  async close(): Promise<void> {
-    this.unregisterCleanup?.();
-    await this.tx?.close();
+  /** Removes the staging (after a commit, or instead of one). Every caller waits for the removal to end. */
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      this.unregisterCleanup?.();
+      const tx = await this.beginning?.catch(() => undefined);
+      await tx?.close();
+    })();
+    return this.closing;
+  }
+
+  /** Whether a signal's cleanup rolled the import back: it reports the interruption and exits. */
+  wasInterrupted(): boolean {
+    return this.interrupted;
   }
 
   /** On failure or signal: a running commit undoes itself when it sees the abort; then the staging goes. */
   async rollback(): Promise<void> {
     this.aborted = true;
+    this.stopReading();
+    await this.inFlight?.catch(() => undefined);
     await this.committing?.catch(() => undefined);
     await this.close();
   }
@@ -423,6 +458,7 @@ export async function importBundle(req: ImportRequest): Promise<string> {
   const nodes = req.postscripts !== undefined ? postscriptNodes(tables, req.postscripts, req.warn) : undefined;
   const source = await openBundleSource(req.bundle, req.remotehost);
   const session = new ImportSession(req, locations);
+  session.stopReading = () => source.destroy();
   req.out('Unbundling image...');
   let imagename: string;
   const reader: ReaderState = {};
@@ -431,6 +467,8 @@ export async function importBundle(req: ImportRequest): Promise<string> {
     imagename = await session.finish(tables, nodes);
   } catch (err) {
     await session.rollback();
+    // The signal's handler exits once its cleanup is done; an error of ours would only race its message.
+    if (session.wasInterrupted()) await new Promise<never>(() => undefined);
     // Our own refusals stand; a stream error means the bundle itself failed upstream.
     throw isUpstreamFailure(err) ? reader.failure ?? err : err;
   }
