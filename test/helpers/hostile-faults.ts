@@ -1,0 +1,93 @@
+/** Shared pieces of the fault tests: seeded kill points, interrupted runs, trees without leftovers. */
+import { execFileSync, spawn } from 'node:child_process';
+import fs from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { describeTree, type TreeItem } from './export-bundle.js';
+
+/** IMGPORT_HEAVY_TESTS=1: more kill points and bigger data. */
+export const HEAVY = process.env.IMGPORT_HEAVY_TESTS === '1';
+
+/** Numbers in [0, 1), the same sequence for the same seed (mulberry32). */
+export function seededRandom(seed: string): () => number {
+  let state = 0;
+  for (const ch of seed) state = (Math.imul(state, 31) + ch.charCodeAt(0)) | 0;
+  return () => {
+    state = (state + 0x6d2b79f5) | 0;
+    let x = Math.imul(state ^ (state >>> 15), 1 | state);
+    x = (x + Math.imul(x ^ (x >>> 7), 61 | x)) ^ x;
+    return ((x ^ (x >>> 14)) >>> 0) / 2 ** 32;
+  };
+}
+
+export interface Interrupted {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+  /** The command had exited before the signal was due: it was never sent. */
+  finishedFirst: boolean;
+}
+
+export interface InterruptOptions {
+  signal: NodeJS.Signals;
+  /** Milliseconds after the trigger (start, or the first output line) before the signal. */
+  delayMs: number;
+  /** Wait for the command's first output line (its signal handlers are in place by then). */
+  afterFirstOutput?: boolean;
+  /** Bytes written to standard input before the delay starts; stdin is closed when all of `data` went. */
+  feed?: { data: Buffer; upTo: number };
+  env?: NodeJS.ProcessEnv;
+  cwd?: string;
+}
+
+/** Runs `node script args` and sends it a signal at the chosen point; resolves when it has exited. */
+export async function runAndInterrupt(script: string, args: string[], opts: InterruptOptions): Promise<Interrupted> {
+  const child = spawn(process.execPath, [script, ...args], { cwd: opts.cwd, env: { ...process.env, ...opts.env }, stdio: ['pipe', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  let exited = false;
+  const firstOutput = new Promise<void>((resolve) => child.stdout.once('data', () => resolve()));
+  child.stdout.on('data', (c: Buffer) => (stdout += c));
+  child.stderr.on('data', (c: Buffer) => (stderr += c));
+  const done = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.on('close', (code, signal) => {
+      exited = true;
+      resolve({ code, signal });
+    }),
+  );
+  child.stdin.on('error', () => undefined); // a killed command closes its end early
+  if (opts.feed) {
+    const { data, upTo } = opts.feed;
+    if (upTo >= data.length) child.stdin.end(data);
+    else child.stdin.write(data.subarray(0, upTo));
+  } else child.stdin.end();
+  if (opts.afterFirstOutput) await Promise.race([firstOutput, done]);
+  await sleep(opts.delayMs);
+  const finishedFirst = exited;
+  if (!exited) child.kill(opts.signal);
+  child.stdin.destroy();
+  const { code, signal } = await done;
+  return { code, signal, stdout, stderr, finishedFirst };
+}
+
+/** A copy of a directory tree (owners, modes, links kept). */
+export function cloneTree(from: string, to: string): void {
+  execFileSync('cp', ['-a', from, to]);
+}
+
+/** What an interrupted command may leave: our staging directories, temporary files, locks and journals. */
+export function isLeftover(relPath: string): boolean {
+  return relPath.split('/').some((part) => part.startsWith('.imgport-staging-') || /^\..*\.tmp/.test(part)) || relPath.startsWith('var/lib/imgport');
+}
+
+/** The tree below `dir` without leftovers (describeTree's items). */
+export function treeWithoutLeftovers(dir: string): TreeItem[] {
+  return describeTree(dir).filter((item) => !isLeftover(item.path));
+}
+
+/** Every leftover below `dir` but the table file itself. */
+export function leftovers(dir: string): string[] {
+  return describeTree(dir).map((item) => item.path).filter((p) => isLeftover(p) && p !== 'var/lib/imgport' && p !== 'var/lib/imgport/tables.json' && p !== 'var/lib/imgport/imports');
+}
+
+export const fileBytes = (file: string): Buffer | undefined => (fs.existsSync(file) ? fs.readFileSync(file) : undefined);
