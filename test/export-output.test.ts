@@ -140,4 +140,18 @@ t.test('-R streams over ssh to a remote path, safely quoted', async (t) => {
   t.notOk(fs.existsSync(path.join(out, 'pwned')), 'nothing in the path ran as a command');
   await runTool('gzip', ['-t', remote]);
   t.equal((await readBundle(fs.readFileSync(remote))).at(-1)!.name, `./${statelite.imagename}/SHA256SUMS`);
+
+  // A remote directory as DEST receives IMAGE.tgz, as a local one does.
+  const intoDir = await runImgexport([statelite.imagename, remoteDir, '-R', 'root@example', '--root', root, '--no-progress'], {
+    cwd: out, env: { PATH: `${bin}:${process.env.PATH}` },
+  });
+  t.equal(intoDir.code, 0, intoDir.stderr);
+  t.same(fs.readdirSync(remoteDir).sort(), ["it's here.tgz", `${statelite.imagename}.tgz`].sort(), 'IMAGE.tgz inside the remote directory');
+  await runTool('gzip', ['-t', path.join(remoteDir, `${statelite.imagename}.tgz`)]);
+
+  const optionHost = await runImgexport([statelite.imagename, remote, '--remotehost=-oProxyCommand=touch pwned', '--root', root, '--no-progress'], {
+    cwd: out, env: { PATH: `${bin}:${process.env.PATH}` },
+  });
+  t.equal(optionHost.code, 1, 'a host that looks like an ssh option is refused');
+  t.match(optionHost.stderr, /bad remote host/);
 });

@@ -5,10 +5,12 @@ import path from 'node:path';
 import zlib from 'node:zlib';
 import t from 'tap';
 import { storedGzipChunks, storedGzipSize } from '../src/archive/stored-gzip.js';
-import { resolveDestination } from '../src/export/destination.js';
+import { isLocalDirectory, resolveDestination } from '../src/export/destination.js';
 import { formatBytes, formatDuration, progressLine } from '../src/pipeline/progress.js';
-import { shellQuote } from '../src/pipeline/sink.js';
+import { shellQuote } from '../src/core/ssh.js';
 import { tempDir } from './helpers/export-bundle.js';
+import { planExport } from '../src/export/plan.js';
+import { Sandbox } from '../src/core/sandbox.js';
 
 /** The small pure parts of the export: stored gzip, destination rules, progress text, quoting. */
 
@@ -43,7 +45,9 @@ t.test('destination: suffix, --format, directories, stdout, remote', (t) => {
   t.same(resolveDestination('img', `${dir}/x.tar.gz`, undefined, false).format, 'gzip');
   t.same(resolveDestination('img', `${dir}/x.bin`, undefined, false).format, 'gzip', 'unknown suffix: gzip');
   t.same(resolveDestination('img', `${dir}/x.bin`, 'tzst', false).format, 'zstd', '--format wins');
-  t.same(resolveDestination('img', dir, 'tar', false), { kind: 'file', path: `${dir}/img.tar`, format: 'none' }, 'existing directory');
+  t.same(resolveDestination('img', dir, 'tar', false, isLocalDirectory(dir)), { kind: 'file', path: `${dir}/img.tar`, format: 'none' }, 'existing directory');
+  t.equal(isLocalDirectory(`${dir}/x.bin`), false, 'a missing name is no directory');
+  t.same(resolveDestination('img', '/srv/images', undefined, true, true), { kind: 'remote', path: '/srv/images/img.tgz', format: 'gzip' }, 'remote directory');
   t.same(resolveDestination('img', 'later/', undefined, false).path, path.resolve('later/img.tgz'), 'name ending in /');
   t.same(resolveDestination('img', '-', undefined, false), { kind: 'stdout', path: '-', format: 'gzip' });
   t.same(resolveDestination('img', 'bundles/x.tgz', undefined, true), { kind: 'remote', path: 'bundles/x.tgz', format: 'gzip' }, 'remote path kept as given');
@@ -70,5 +74,24 @@ t.test('shell quoting survives a real shell', (t) => {
     t.equal(execFileSync('sh', ['-c', `printf %s ${shellQuote(word)}`], { cwd: dir }).toString(), word, JSON.stringify(word));
   }
   t.same(fs.readdirSync(dir), [], 'nothing ran');
+  t.end();
+});
+
+t.test('a kit directory travels under the kit name, where import looks for it, whatever its kitdir is called', (t) => {
+  const root = tempDir(t);
+  fs.mkdirSync(path.join(root, 'install/kits/other-x86_64/other_files'), { recursive: true });
+  fs.writeFileSync(path.join(root, 'install/kits/other-x86_64/other_files/post.sh'), 'echo\n');
+  fs.mkdirSync(path.join(root, 'install/custom/install/rh'), { recursive: true });
+  fs.writeFileSync(path.join(root, 'install/custom/install/rh/compute.tmpl'), '# kickstart\n');
+  const tables = {
+    osimage: [{ imagename: 'img', provmethod: 'install', profile: 'compute', osvers: 'rhels8', osarch: 'x86_64', kitcomponents: 'comp1' }],
+    linuximage: [{ imagename: 'img' }],
+    kit: [{ kitname: 'other-2.0-1', kitdir: '/install/kits/other-x86_64' }],
+    kitcomponent: [{ kitcompname: 'comp1', kitname: 'other-2.0-1' }],
+  };
+  const plan = planExport(tables, { sandbox: new Sandbox(root), installdir: '/install', xcatroot: '/opt/xcat' }, { imagename: 'img', extras: [] });
+  t.same(plan.members.filter((m) => m.source.kind === 'tree').map((m) => [m.name, m.source.kind === 'tree' && m.source.path]),
+    [['other-2.0-1', '/install/kits/other-x86_64']]);
+  t.equal(plan.manifest.linuximage.template, '/install/custom/install/rh/compute.tmpl', 'the template found by the search');
   t.end();
 });

@@ -5,7 +5,8 @@ import { applyImportToTables, resolveNodes, withoutDefaults } from '../src/impor
 import { assertDestinationsAllowed, allowedRoots, planImport, relocateListFile, renamedForProfile, routeMember } from '../src/import/plan.js';
 import { parseMemberName } from '../src/import/member-names.js';
 import { emptyManifest } from '../src/xcat/manifest.js';
-import { remoteReadArgs, shellQuote } from '../src/import/source.js';
+import { remoteReadArgs } from '../src/import/source.js';
+import { shellQuote } from '../src/core/ssh.js';
 
 const loc = { sandbox: new Sandbox(), installdir: '/install', xcatroot: '/opt/xcat' };
 

@@ -4,8 +4,8 @@ import { UsageError } from '../core/errors.js';
 import { contextFrom, locationsFrom } from '../core/context.js';
 import { bundleDirName, planExport } from '../export/plan.js';
 import { generatedMtime, writeBundle } from '../export/bundle.js';
-import { resolveDestination } from '../export/destination.js';
-import { createFileSink, createSshSink, createStdoutSink, type Sink } from '../pipeline/sink.js';
+import { isLocalDirectory, resolveDestination } from '../export/destination.js';
+import { createFileSink, createSshSink, createStdoutSink, remoteIsDirectory, type Sink } from '../pipeline/sink.js';
 import { formatBytes } from '../pipeline/progress.js';
 import { intOption, listOption, runCommand, stringOption } from './command.js';
 
@@ -45,7 +45,10 @@ await runCommand({
     const ctx = contextFrom(values);
     const tables = await ctx.store.read();
     const loc = locationsFrom(ctx, tables);
-    const destination = resolveDestination(bundleDirName(imagename), dest, stringOption(values, 'format'), remote !== undefined);
+    const destIsDirectory = remote !== undefined
+      ? dest !== undefined && !dest.endsWith('/') && (await remoteIsDirectory(remote, dest))
+      : isLocalDirectory(dest);
+    const destination = resolveDestination(bundleDirName(imagename), dest, stringOption(values, 'format'), remote !== undefined, destIsDirectory);
     // With the bundle on standard output, everything said goes to standard error.
     const say = (line: string): void => void (destination.kind === 'stdout' ? process.stderr : process.stdout).write(`${line}\n`);
 

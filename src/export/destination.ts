@@ -17,9 +17,11 @@ export interface Destination {
 /**
  * Where the bundle goes and how it is compressed: --format, else DEST's suffix, else gzip.
  * No DEST: IMAGE.tgz in the current directory. Unlike xCAT, a directory in DEST is honoured: an
- * existing directory (or a name ending in `/`) receives IMAGE.EXT.
+ * existing directory (`destIsDirectory`, local or on the remote host) or a name ending in `/`
+ * receives IMAGE.EXT.
  */
-export function resolveDestination(dirName: string, dest: string | undefined, formatOption: string | undefined, remote: boolean): Destination {
+export function resolveDestination(dirName: string, dest: string | undefined, formatOption: string | undefined,
+  remote: boolean, destIsDirectory = false): Destination {
   let format: CompressionFormat | undefined;
   if (formatOption !== undefined) {
     format = FORMATS[formatOption];
@@ -29,9 +31,14 @@ export function resolveDestination(dirName: string, dest: string | undefined, fo
     if (remote) throw new UsageError('standard output (-) cannot be combined with -R');
     return { kind: 'stdout', path: '-', format: format ?? 'gzip' };
   }
-  const isDir = dest !== undefined && (dest.endsWith('/') || (!remote && fs.statSync(dest, { throwIfNoEntry: false })?.isDirectory()));
+  const isDir = dest !== undefined && (dest.endsWith('/') || destIsDirectory);
   const chosen = format ?? (dest && !isDir ? compressionFormatOfName(dest) : undefined) ?? 'gzip';
   const fileName = `${dirName}${DEFAULT_SUFFIX[chosen]}`;
   const target = dest === undefined ? fileName : isDir ? path.join(dest, fileName) : dest;
   return { kind: remote ? 'remote' : 'file', path: remote ? target : path.resolve(target), format: chosen };
+}
+
+/** Whether DEST names an existing local directory. */
+export function isLocalDirectory(dest: string | undefined): boolean {
+  return dest !== undefined && dest !== '-' && fs.statSync(dest, { throwIfNoEntry: false })?.isDirectory() === true;
 }

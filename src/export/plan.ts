@@ -249,7 +249,9 @@ export function planExport(tables: Tables, loc: Locations, request: ExportReques
     if (!kit.kitdir) continue;
     messages.push(kit.kitdir);
     if (!isDirectory(loc, kit.kitdir)) throw new ImageError(`Couldn't find file ${kit.kitdir} for ${imagename}.`, imagename);
-    members.push({ name: path.posix.basename(kit.kitdir), source: { kind: 'tree', path: kit.kitdir } });
+    // Named after the kit, which is where xCAT's import looks for it (xCAT's export uses the
+    // kitdir's last part, the same name unless an administrator moved the kit).
+    members.push({ name: kit.kitname, source: { kind: 'tree', path: kit.kitdir } });
   }
   for (const file of manifest.rawimagefiles) {
     messages.push(file);

@@ -2,17 +2,12 @@
 import { spawn } from 'node:child_process';
 import { open } from 'node:fs/promises';
 import { PassThrough, type Readable } from 'node:stream';
-import { BundleError, PathError, UsageError } from '../core/errors.js';
+import { BundleError, PathError } from '../core/errors.js';
+import { shellQuote, sshArgs } from '../core/ssh.js';
 
-/** Quotes one word for a POSIX shell (the remote side of ssh runs its command line through one). */
-export function shellQuote(word: string): string {
-  return `'${word.replace(/'/g, `'\\''`)}'`;
-}
-
-/** ssh's argument array for reading a remote bundle; the host cannot be taken for an ssh option. */
+/** ssh's argument array for reading a remote bundle. */
 export function remoteReadArgs(remotehost: string, bundlePath: string): string[] {
-  if (!remotehost || remotehost.startsWith('-') || /\s/.test(remotehost)) throw new UsageError(`bad remote host '${remotehost}'`);
-  return ['-o', 'BatchMode=yes', '--', remotehost, 'cat', '--', shellQuote(bundlePath)];
+  return sshArgs(remotehost, 'cat', '--', shellQuote(bundlePath));
 }
 
 /** A readable of the bundle. A failing ssh destroys the stream with its stderr as the reason. */

@@ -6,6 +6,7 @@ import { once } from 'node:events';
 import { PassThrough, type Writable } from 'node:stream';
 import { PathError } from '../core/errors.js';
 import { onCleanup } from '../core/cleanup.js';
+import { shellQuote, sshArgs } from '../core/ssh.js';
 
 /**
  * Where an archive goes. The producer writes `stream`, then calls commit() to make the result
@@ -72,16 +73,24 @@ export function createStdoutSink(): Sink {
   };
 }
 
-/** Quotes one word for a POSIX shell: the remote side of ssh always runs one. */
-export function shellQuote(word: string): string {
-  return `'${word.replaceAll("'", `'\\''`)}'`;
+/** Runs one command over ssh; resolves to its exit code (255: ssh itself failed). */
+async function sshExitCode(userHost: string, remoteCommand: string): Promise<number | null> {
+  const child = spawn('ssh', sshArgs(userHost, remoteCommand), { stdio: ['ignore', 'ignore', 'inherit'] });
+  const [code] = (await once(child, 'close')) as [number | null];
+  return code;
 }
 
 /** Runs one command over ssh, resolving when it exits 0. */
-async function sshRun(userHost: string, remoteCommand: string, stdin?: 'pipe'): Promise<void> {
-  const child = spawn('ssh', ['-o', 'BatchMode=yes', userHost, remoteCommand], { stdio: [stdin ?? 'ignore', 'ignore', 'inherit'] });
-  const [code] = (await once(child, 'close')) as [number | null];
+async function sshRun(userHost: string, remoteCommand: string): Promise<void> {
+  const code = await sshExitCode(userHost, remoteCommand);
   if (code !== 0) throw new PathError(`ssh to ${userHost} failed (exit ${code}) running: ${remoteCommand}`, remoteCommand);
+}
+
+/** Whether `remotePath` is a directory on the remote host (a bundle DEST there may be one). */
+export async function remoteIsDirectory(userHost: string, remotePath: string): Promise<boolean> {
+  const code = await sshExitCode(userHost, `test -d ${shellQuote(remotePath)}`);
+  if (code === 0 || code === 1) return code === 0;
+  throw new PathError(`ssh to ${userHost} failed (exit ${code}) while looking at ${remotePath}`, remotePath);
 }
 
 /**
@@ -90,7 +99,7 @@ async function sshRun(userHost: string, remoteCommand: string, stdin?: 'pipe'): 
  */
 export function createSshSink(userHost: string, remotePath: string): Sink {
   const tmp = temporaryNameBeside(remotePath);
-  const child = spawn('ssh', ['-o', 'BatchMode=yes', userHost, `cat > ${shellQuote(tmp)}`], { stdio: ['pipe', 'ignore', 'inherit'] });
+  const child = spawn('ssh', sshArgs(userHost, `cat > ${shellQuote(tmp)}`), { stdio: ['pipe', 'ignore', 'inherit'] });
   const exited = once(child, 'close') as Promise<[number | null]>;
   const removeRemote = (): Promise<void> => sshRun(userHost, `rm -f -- ${shellQuote(tmp)}`).catch(() => undefined);
   const unregister = onCleanup(removeRemote);
