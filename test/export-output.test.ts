@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import net from 'node:net';
@@ -6,7 +7,7 @@ import zlib from 'node:zlib';
 import t from 'tap';
 import { buildSampleImage } from '../src/sample/sample-image.js';
 import {
-  describeTree, leftoverTemps, put, readBundle, runImgexport, runTool, tempDir, unpackCpioGz, writeTables,
+  IMGEXPORT, describeTree, leftoverTemps, put, readBundle, runImgexport, runTool, tempDir, unpackCpioGz, writeTables,
 } from './helpers/export-bundle.js';
 
 /** Output formats and places, reproducibility, stored members, and the statelite tree's special files. */
@@ -102,6 +103,20 @@ t.test('already-compressed members are stored, and -v says how much', async (t) 
   t.ok(bundle.length < dataBytes * 1.01, `bundle (${bundle.length} bytes) within 1% of its data (${dataBytes} bytes)`);
   t.ok(bundle.length > initrd.length, 'and holds the incompressible initrd');
   t.ok(members.find((m) => m.name.endsWith('/initrd-stateless.gz'))!.data.equals(initrd), 'initrd bytes intact');
+});
+
+t.test('on a terminal, a progress line: percent, bytes read of the total, bytes written, rate, ETA', async (t) => {
+  const out = tempDir(t);
+  const dest = path.join(out, 'p.tgz');
+  // A pseudo-terminal for standard error, opened by Python's pty module (the command is an argument list).
+  const run = spawnSync('python3', ['-c', 'import pty, sys; sys.exit(pty.spawn(sys.argv[1:]) >> 8)',
+    process.execPath, IMGEXPORT, statelite.imagename, dest, '--root', root], { cwd: work, encoding: 'utf8' });
+  t.equal(run.status, 0, run.stderr);
+  const lines = run.stdout.split(/[\r\n]+/).filter((l) => l.includes('ETA'));
+  t.ok(lines.length >= 1, `a progress line was drawn: ${JSON.stringify(run.stdout)}`);
+  t.match(lines.at(-1)!, /100%\s+read ([\d.]+ \w+) of \1\s+wrote [\d.]+ \w+\s+[\d.]+ \w+\/s\s+ETA 0:00/, 'ends at 100% of the announced total');
+  const plain = await runImgexport([statelite.imagename, path.join(out, 'q.tgz'), '--root', root], { cwd: work });
+  t.notMatch(plain.stderr, /ETA/, 'no progress line when standard error is not a terminal');
 });
 
 t.test('- writes the bundle to standard output, messages to standard error', async (t) => {
