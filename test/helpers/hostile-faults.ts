@@ -1,6 +1,7 @@
 /** Shared pieces of the fault tests: seeded kill points, interrupted runs, trees without leftovers. */
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
+import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describeTree, type TreeItem } from './export-bundle.js';
 
@@ -62,7 +63,7 @@ export async function runAndInterrupt(script: string, args: string[], opts: Inte
     else child.stdin.write(data.subarray(0, upTo));
   } else child.stdin.end();
   if (opts.afterFirstOutput) await Promise.race([firstOutput, done]);
-  await sleep(opts.delayMs);
+  await Promise.race([sleep(opts.delayMs), done]);
   const finishedFirst = exited;
   if (!exited) child.kill(opts.signal);
   child.stdin.destroy();
@@ -91,3 +92,86 @@ export function leftovers(dir: string): string[] {
 }
 
 export const fileBytes = (file: string): Buffer | undefined => (fs.existsSync(file) ? fs.readFileSync(file) : undefined);
+
+/** A command that writes one output file, for the kill and signal tests. */
+export interface OutputCommand {
+  script: string;
+  args: string[];
+  /** The file it writes (under a temporary name first). */
+  output: string;
+  /** Whether bytes found at `output` are a whole, valid result. */
+  isComplete(data: Buffer): boolean;
+  /** Directories the command only reads: they must not change. */
+  readOnly: string[];
+}
+
+/** Temporary files beside `file` (`.NAME.tmp...`). */
+export function temporariesBeside(file: string): string[] {
+  return fs.readdirSync(path.dirname(file)).filter((name) => name.startsWith(`.${path.basename(file)}.tmp`));
+}
+
+
+/** Runs the command to its end; resolves to its exit code, standard error and duration. */
+export function runWhole(cmd: OutputCommand): { code: number | null; stderr: string; ms: number } {
+  const started = Date.now();
+  const run = spawnSync(process.execPath, [cmd.script, ...cmd.args], { encoding: 'utf8' });
+  return { code: run.status, stderr: run.stderr, ms: Date.now() - started };
+}
+
+/**
+ * SIGKILL, SIGINT and SIGTERM at seeded points of a command that writes `cmd.output`, which holds
+ * a complete earlier result: afterwards the output is that earlier result or a complete new one
+ * (never partial), the sources are unchanged; a caught signal exits 1 saying so and leaves no
+ * temporary file; after SIGKILL the next run succeeds and leaves none.
+ */
+export async function outputFaultSuite(t: Tap.Test, name: string, cmd: OutputCommand, counts: { kill: number; catchable: number }): Promise<void> {
+  const first = runWhole(cmd);
+  t.equal(first.code, 0, `${name} runs: ${first.stderr}`);
+  const nominalMs = first.ms;
+  const sources = cmd.readOnly.map((dir) => describeTree(dir));
+  const assertSafe = (t: Tap.Test, previous: Buffer) => {
+    const now = fs.readFileSync(cmd.output);
+    t.ok(now.equals(previous) || cmd.isComplete(now), 'the output is the earlier result or a complete new one');
+    t.same(cmd.readOnly.map((dir) => describeTree(dir)), sources, 'sources unchanged');
+  };
+  const random = seededRandom(`${name} faults`);
+
+  await t.test(`${name}: SIGKILL at ${counts.kill} seeded points`, async (t) => {
+    for (let i = 0; i < counts.kill; i++) {
+      const delayMs = Math.floor(random() * nominalMs * 1.2);
+      const previous = fs.readFileSync(cmd.output);
+      const run = await runAndInterrupt(cmd.script, cmd.args, { signal: 'SIGKILL', delayMs });
+      t.test(`after ${delayMs} ms${run.finishedFirst ? ' (had finished)' : ''}`, async (t) => {
+        assertSafe(t, previous);
+        const next = runWhole(cmd);
+        t.equal(next.code, 0, `the next run succeeds: ${next.stderr}`);
+        t.ok(cmd.isComplete(fs.readFileSync(cmd.output)), 'and leaves a complete output');
+        t.same(temporariesBeside(cmd.output), [], 'no temporary file left', {
+          todo: run.finishedFirst ? undefined : 'a killed run leaves its temporary file; the next run does not remove it',
+        });
+        for (const name of temporariesBeside(cmd.output)) fs.rmSync(path.join(path.dirname(cmd.output), name));
+      });
+    }
+  });
+
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    await t.test(`${name}: ${signal} at ${counts.catchable} seeded points`, async (t) => {
+      for (let i = 0; i < counts.catchable; i++) {
+        const delayMs = Math.floor(random() * nominalMs * 0.8);
+        const previous = fs.readFileSync(cmd.output);
+        const run = await runAndInterrupt(cmd.script, cmd.args, { signal, delayMs, afterFirstOutput: true });
+        t.test(`${delayMs} ms after the first output${run.finishedFirst ? ' (had finished)' : ''}`, async (t) => {
+          if (run.finishedFirst || run.code === 0) {
+            // The signal came as it was exiting: then it must have finished its work.
+            t.ok(cmd.isComplete(fs.readFileSync(cmd.output)), 'finished before the signal');
+          } else {
+            t.equal(run.code, 1, 'exit code 1');
+            t.match(run.stderr, `interrupted by ${signal}`, 'says so');
+          }
+          assertSafe(t, previous);
+          t.same(temporariesBeside(cmd.output), [], 'no temporary file left');
+        });
+      }
+    });
+  }
+}
