@@ -32,7 +32,7 @@ t.test('-f renames the image, moves image files and relocates share lists', asyn
   t.equal(plan.osimage.synclists, '/install/custom/netboot/rh/new.synclist');
   t.same(plan.files.get('compute.pkglist'), ['/install/custom/netboot/rh/new.pkglist']);
   t.same(plan.requiredMembers, ['kernel', 'initrd-stateless.gz', 'rootimg.cpio.gz']);
-  t.same(plan.kits, [{ name: 'k-1', dest: '/install/kits/k-1' }]);
+  t.same(plan.kits, [{ name: 'k-1', dest: '/install/kits/k-1', bundleNames: ['k-1', 'old-name'] }]);
   t.equal(renamedForProfile('service.rhels8.pkglist', 'service', 'x'), 'x.rhels8.pkglist');
   t.equal(relocateListFile('/opt/xcat/share/xcat/install/sles/c.tmpl', { oldProfile: 'c', newProfile: 'd', osvers: 'sles15', provmethod: 'install', locations: loc }), '/install/custom/install/sles/d.tmpl');
   t.throws(() => planImport(netbootManifest(), 'img', loc, '../x'), /not a plain name/);

@@ -144,16 +144,30 @@ t.test('hostile member names and links are refused', async (t) => {
   assertUntouched(t, sandbox, before);
 });
 
-t.test('a symlink in the destination path is never written through', async (t) => {
+t.test('a symlinked directory of the admin is used; a destination that is itself a link is refused before streaming', async (t) => {
   const sandbox = makeSandbox(t);
   const elsewhere = path.join(sandbox.root, 'elsewhere');
   fs.mkdirSync(elsewhere);
   fs.symlinkSync(elsewhere, path.join(sandbox.root, 'install/custom'));
   const r = sandbox.run([sandbox.bundle('netboot.tgz')]);
-  t.equal(r.code, 1);
-  t.match(r.stderr, '/install/custom is a symbolic link');
-  t.same(fs.readdirSync(elsewhere), []);
-  t.notOk(fs.existsSync(path.join(sandbox.root, 'install/netboot')), 'nothing placed');
+  t.equal(r.code, 0, r.stderr);
+  t.ok(fs.lstatSync(path.join(sandbox.root, 'install/custom')).isSymbolicLink(), 'the link stays');
+  t.ok(fs.readdirSync(path.join(elsewhere, 'netboot/rh')).length > 0, 'files went through the admin link');
+  t.notOk(fs.readdirSync(elsewhere).some((n) => n.startsWith('.imgport')), 'no staging left there');
+
+  const other = makeSandbox(t);
+  const dir = path.join(other.root, 'install/netboot/rhels8.5.0/ppc64le/compute');
+  fs.mkdirSync(dir, { recursive: true });
+  fs.writeFileSync(path.join(other.root, 'target'), 'not a kernel');
+  fs.symlinkSync(path.join(other.root, 'target'), path.join(dir, 'kernel'));
+  const ours = path.join(other.root, 'bundles/ours.tgz');
+  fs.writeFileSync(ours, (await ourBundle('netboot.tgz')).data);
+  const refused = other.run([ours, '-v']);
+  t.equal(refused.code, 1);
+  t.match(refused.stderr, '/install/netboot/rhels8.5.0/ppc64le/compute/kernel is a symbolic link');
+  t.notMatch(refused.stdout, '/kernel (file', 'refused before the members streamed');
+  t.equal(fs.readFileSync(path.join(other.root, 'target'), 'utf8'), 'not a kernel');
+  t.notOk(fs.existsSync(path.join(other.root, 'install/netboot/rhels8.5.0/ppc64le/compute/initrd-stateless.gz')), 'nothing placed');
 });
 
 t.test('an existing image is replaced: files to .ORIG, the rootimg tree to rootimg.ORIG', async (t) => {

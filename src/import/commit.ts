@@ -4,11 +4,10 @@
  * make it safe (no write through a symlink, no file where a directory must be), and its
  * execution with an undo log so that a failure half way puts everything back.
  */
-import { lstat, mkdir, rename, rmdir, chmod } from 'node:fs/promises';
+import { lstat, mkdir, rename, rmdir, chmod, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { ImgportError, PathError } from '../core/errors.js';
 import type { Sandbox } from '../core/sandbox.js';
-import { isUnder } from './plan.js';
 
 const posix = path.posix;
 
@@ -27,54 +26,56 @@ export interface Unit {
   size?: number;
 }
 
-export type EntryKind = 'dir' | 'file' | 'symlink' | 'other';
+/** `dirlink`: a symbolic link that leads to a directory (an admin's link to another filesystem, say). */
+export type EntryKind = 'dir' | 'dirlink' | 'file' | 'symlink' | 'other';
 
 export type CommitOp =
   | { op: 'mkdir'; path: string; mode: number }
-  /** Moves an existing PATH to PATH.ORIG (a directory .ORIG already there goes to the trash first). */
+  /** Moves an existing PATH to PATH.ORIG (a PATH.ORIG already there goes to the trash first, back on undo). */
   | { op: 'backup'; path: string; dropOldBackup: boolean }
   | { op: 'place'; unit: Unit };
 
-/** Logical ancestors of a path, outermost first; `checked` when strictly below `root` (the root and above may be the admin's symlinks). */
-function ancestorsOf(p: string, root: string): { dir: string; checked: boolean }[] {
-  const out: { dir: string; checked: boolean }[] = [];
-  for (let dir = posix.dirname(p); dir !== '/'; dir = posix.dirname(dir)) out.unshift({ dir, checked: dir !== root && isUnder(dir, root) });
+/** Logical ancestors of a path, outermost first. */
+function ancestorsOf(p: string): string[] {
+  const out: string[] = [];
+  for (let dir = posix.dirname(p); dir !== '/'; dir = posix.dirname(dir)) out.unshift(dir);
   return out;
 }
 
 /** Every path whose kind the commit plan needs to know. */
-export function pathsToInspect(units: Unit[], roots: string[]): string[] {
+export function pathsToInspect(units: Unit[]): string[] {
   const paths = new Set<string>();
   for (const unit of units) {
-    const root = roots.find((r) => isUnder(unit.dest, r)) ?? '/';
-    for (const { dir } of ancestorsOf(unit.dest, root)) paths.add(dir);
+    for (const dir of ancestorsOf(unit.dest)) paths.add(dir);
     paths.add(unit.dest);
-    if (unit.type === 'tree') paths.add(unit.dest + '.ORIG');
+    if (unit.type !== 'dir') paths.add(unit.dest + '.ORIG');
   }
   return [...paths];
 }
 
 /**
  * The operations, in order, from the units and what exists now. Refuses (PathError listing all)
- * symlinks or non-directories where a directory is needed: nothing is ever written through a link.
+ * what would write through a link: a directory needed where a link to nowhere, a link the bundle
+ * makes or a non-directory is, and a file or tree to replace that is a link. Links to directories
+ * that already exist above a destination are the admin's (another filesystem): they are used.
  */
-export function planCommit(units: Unit[], roots: string[], existing: Map<string, EntryKind>): CommitOp[] {
+export function planCommit(units: Unit[], existing: Map<string, EntryKind>): CommitOp[] {
   const ops: CommitOp[] = [];
   const problems: string[] = [];
   const made = new Set<string>();
-  const needDir = (dir: string, mode: number, checked = true) => {
+  const bundleLinks = new Set(units.filter((u) => u.type === 'symlink').map((u) => u.dest));
+  const needDir = (dir: string, mode: number) => {
     if (made.has(dir)) return;
     made.add(dir);
     const kind = existing.get(dir);
-    if (kind === undefined) ops.push({ op: 'mkdir', path: dir, mode });
-    else if (!checked) return;
-    else if (kind === 'symlink') problems.push(`${dir} is a symbolic link`);
-    else if (kind !== 'dir') problems.push(`${dir} exists and is not a directory`);
+    if (bundleLinks.has(dir)) problems.push(`${dir} would be written through a symbolic link of the bundle`);
+    else if (kind === undefined) ops.push({ op: 'mkdir', path: dir, mode });
+    else if (kind === 'symlink') problems.push(`${dir} is a symbolic link that does not lead to a directory`);
+    else if (kind !== 'dir' && kind !== 'dirlink') problems.push(`${dir} exists and is not a directory`);
   };
   const ordered = [...units].sort((a, b) => (a.dest < b.dest ? -1 : a.dest > b.dest ? 1 : 0));
   for (const unit of ordered) {
-    const root = roots.find((r) => isUnder(unit.dest, r)) ?? '/';
-    for (const { dir, checked } of ancestorsOf(unit.dest, root)) needDir(dir, 0o755, checked);
+    for (const dir of ancestorsOf(unit.dest)) needDir(dir, 0o755);
     const kind = existing.get(unit.dest);
     if (unit.type === 'dir') {
       needDir(unit.dest, unit.mode ?? 0o755);
@@ -84,23 +85,31 @@ export function planCommit(units: Unit[], roots: string[], existing: Map<string,
       problems.push(`${unit.dest} is a directory, the bundle has a file there`);
       continue;
     }
-    if (kind !== undefined) ops.push({ op: 'backup', path: unit.dest, dropOldBackup: unit.type === 'tree' && existing.has(unit.dest + '.ORIG') });
+    if ((kind === 'symlink' || kind === 'dirlink') && unit.type !== 'symlink') {
+      problems.push(`${unit.dest} is a symbolic link, the bundle would replace it (move it away first)`);
+      continue;
+    }
+    if (kind !== undefined) ops.push({ op: 'backup', path: unit.dest, dropOldBackup: existing.has(unit.dest + '.ORIG') });
     ops.push({ op: 'place', unit });
   }
   if (problems.length) throw new PathError(`refusing to import: ${problems.join('; ')}`, problems[0].split(' ')[0]);
   return ops;
 }
 
-/** lstat of many logical paths at once (sequential awaits are slow here). */
+/** lstat (and, for links, stat) of many logical paths at once (sequential awaits are slow here). */
 export async function inspectPaths(sandbox: Sandbox, paths: string[]): Promise<Map<string, EntryKind>> {
   const kinds = new Map<string, EntryKind>();
   await Promise.all(
     paths.map(async (p) => {
+      const real = sandbox.real(p);
       try {
-        const st = await lstat(sandbox.real(p));
-        kinds.set(p, st.isDirectory() ? 'dir' : st.isSymbolicLink() ? 'symlink' : st.isFile() ? 'file' : 'other');
+        const st = await lstat(real);
+        const leadsToDir = st.isSymbolicLink() && (await stat(real).then((s) => s.isDirectory(), () => false));
+        kinds.set(p, st.isDirectory() ? 'dir' : leadsToDir ? 'dirlink' : st.isSymbolicLink() ? 'symlink' : st.isFile() ? 'file' : 'other');
       } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+        const code = (err as NodeJS.ErrnoException).code;
+        // Missing, or below a non-directory (which is itself reported).
+        if (code !== 'ENOENT' && code !== 'ENOTDIR') throw new PathError(`cannot inspect ${p}: ${code ?? (err as Error).message}`, p);
       }
     }),
   );

@@ -5,20 +5,20 @@
  * are held in a staging directory on INSTALLDIR's filesystem and renamed into place later.
  */
 import { createWriteStream } from 'node:fs';
-import { chmod, copyFile, link, mkdir, stat, symlink } from 'node:fs/promises';
+import { chmod, copyFile, link, mkdir, rmdir, stat, symlink } from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
 import type tar from 'tar-stream';
-import { BundleError, ImageError, ImgportError, ManifestError } from '../core/errors.js';
+import { BundleError, ImageError, ImgportError, ManifestError, PathError } from '../core/errors.js';
 import { onCleanup } from '../core/cleanup.js';
 import type { Locations } from '../core/locations.js';
 import type { Sandbox } from '../core/sandbox.js';
 import { DigestTap, parseSha256Sums } from '../archive/sha256sums.js';
 import { extractCpioTree } from '../archive/tree-extract.js';
 import type { TableStore } from '../tables/store.js';
-import type { Tables } from '../tables/types.js';
+import type { Row, Tables } from '../tables/types.js';
 import { mergeLitefileRows, parseLitefileCsv } from '../xcat/litefile.js';
 import { checkManifest, parseManifest } from '../xcat/manifest-reader.js';
 import { readBundleMembers, type ReaderState } from './bundle-reader.js';
@@ -29,6 +29,7 @@ import {
   allowedRoots,
   assertDestinationsAllowed,
   CHECKSUMS_MEMBER,
+  destinationRefusal,
   manifestDestinations,
   MANIFEST_MEMBER,
   planImport,
@@ -37,8 +38,8 @@ import {
   type Route,
 } from './plan.js';
 import { openBundleSource } from './source.js';
-import { applyImportToTables, changedRows, postscriptNodes } from './table-changes.js';
-import { ImportTransaction } from './transaction.js';
+import { applyImportToTables, postscriptNodes } from './table-changes.js';
+import { ImportTransaction, prepareInstallDir } from './transaction.js';
 
 export interface ImportRequest {
   bundle: string;
@@ -60,7 +61,7 @@ export interface ImportRequest {
 
 /** The (small) SHA256SUMS member is read whole, within this bound. */
 const CHECKSUMS_MAX_BYTES = 16 << 20;
-/** Small top-level members are also kept in memory (litefile.csv is read from there), within these bounds. */
+/** litefile.csv is read from memory: members that may be it are kept, within these bounds. */
 const KEEP_MEMBER_MAX_BYTES = 1 << 20;
 const KEEP_TOTAL_MAX_BYTES = 16 << 20;
 /** A top-level member with this name is the statelite tree, unpacked as it streams. */
@@ -122,6 +123,8 @@ class ImportSession {
   private keptBytes = 0;
   private readonly units: Unit[] = [];
   private readonly kitRoots = new Map<string, string | undefined>();
+  /** The name each kit's directory has in this bundle (KITNAME or basename(kitdir)). */
+  private readonly kitDirNames = new Map<string, string>();
   private readonly copies: { from?: string; dest: string; mode: number; member: string; size: number }[] = [];
   private readonly roots: string[];
   private committing: Promise<void> | undefined;
@@ -134,6 +137,8 @@ class ImportSession {
   private inFlight: Promise<void> | undefined;
   /** Stops the bundle's flow (set by the caller that owns the source). */
   stopReading: () => void = () => undefined;
+  /** INSTALLDIR when this import created it: removed again on rollback if still empty. */
+  createdInstallDir: string | undefined;
 
   constructor(
     private readonly req: ImportRequest,
@@ -152,23 +157,33 @@ class ImportSession {
     return this.inFlight;
   }
 
-  private async handleMember(header: tar.Header, body: Readable): Promise<void> {
-    const place = this.imageDir.place(header.name);
-    if (!place) return;
-    const name = header.name.replace(/^\.\//, '').replace(/\/+$/, '');
-    if (!this.beginning && !this.req.dryRun) {
+  /**
+   * Starts the transaction (lock, journal, staging) under `key`: the image's final name, or the
+   * bundle's directory while members before the manifest must be held (rekeyed once it is read).
+   */
+  private async transaction(key: string): Promise<ImportTransaction | undefined> {
+    if (this.req.dryRun) return undefined;
+    if (!this.beginning) {
       // Registered before the lock is taken: a signal while taking it still releases it.
-      this.beginning = ImportTransaction.begin(this.req.sandbox, place.image, this.roots, this.req.warn);
+      this.beginning = ImportTransaction.begin(this.req.sandbox, key, this.roots, this.req.warn);
       this.unregisterCleanup = onCleanup(() => {
         this.interrupted = true;
         return this.rollback();
       });
       this.tx = await this.beginning;
-    }
+    } else await this.tx?.rekey(key);
+    return this.tx;
+  }
+
+  private async handleMember(header: tar.Header, body: Readable): Promise<void> {
+    const place = this.imageDir.place(header.name);
+    if (!place) return;
+    const name = header.name.replace(/^\.\//, '').replace(/\/+$/, '');
     const kind = kindOf(header, name);
     const { rel } = place;
     if (this.req.verbose) this.req.out(`member ${name} (${kind}${kind === 'file' ? `, ${header.size ?? 0} bytes` : ''})`);
     if (rel === MANIFEST_MEMBER && kind === 'file') return this.readManifest(body, name);
+    if (!this.plan) await this.transaction(place.image);
     if (rel === CHECKSUMS_MEMBER && kind === 'file') {
       this.sums = parseSha256Sums((await readWhole(body, CHECKSUMS_MAX_BYTES, name)).toString('utf8'), name);
       return;
@@ -196,10 +211,26 @@ class ImportSession {
       if (!there) throw new ImageError(`image ${plan.imagename} needs the OS media: ${media} does not exist (copy the distribution media first)`, plan.imagename);
     }
     assertDestinationsAllowed(manifestDestinations(plan), this.roots);
+    await this.checkDestinations(plan);
+    await this.transaction(plan.imagename);
     this.plan = plan;
     const held = this.held;
     this.held = [];
     for (const staged of held) await this.adopt(staged, routeMember(plan, staged.rel, staged.kind === 'dir'));
+    // Only litefile.csv is needed in memory from now on.
+    for (const rel of [...this.kept.keys()]) if (rel !== plan.litefileMember) this.kept.delete(rel);
+  }
+
+  /** What can be checked before the members stream: each destination the manifest names, and its directories. */
+  private async checkDestinations(plan: ImportPlan): Promise<void> {
+    const units: Unit[] = [
+      ...[...plan.files.values()].flat().map((dest): Unit => ({ dest, type: 'file', member: '' })),
+      ...(plan.tree ? [{ dest: path.posix.join(plan.tree.dir, 'rootimg'), type: 'tree', member: '' } as Unit] : []),
+      ...plan.kits.map((kit): Unit => ({ dest: kit.dest, type: 'tree', member: '' })),
+      ...(plan.kits.length ? [{ dest: plan.postscriptsDir, type: 'dir', member: '' } as Unit] : []),
+      ...plan.extras.map((extra): Unit => ({ dest: extra.dest, type: 'dir', member: '' })),
+    ];
+    planCommit(units, await inspectPaths(this.req.sandbox, pathsToInspect(units)));
   }
 
   /** Where a member is written: beside its destination once the plan is known, else held. */
@@ -230,7 +261,19 @@ class ImportSession {
     }
   }
 
+  /** Before the manifest, any top-level member may be litefile.csv; after it, only the one it names. */
+  private mayBeLitefile(rel: string): boolean {
+    return this.plan ? rel === this.plan.litefileMember : !rel.includes('/');
+  }
+
+  /** litefile.csv is read whole to make its rows: one too large to keep is refused, never skipped. */
+  private litefileTooLarge(rel: string): BundleError {
+    const name = this.memberName(rel);
+    return new BundleError(`member ${name} is too large to read as the image's litefile rows (at most ${KEEP_MEMBER_MAX_BYTES} bytes)`, name);
+  }
+
   private async stage(rel: string, name: string, kind0: Kind, header: tar.Header, body: Readable, route: Route | undefined): Promise<Staged> {
+    if (rel === this.plan?.litefileMember && (header.size ?? 0) > KEEP_MEMBER_MAX_BYTES) throw this.litefileTooLarge(rel);
     const isTree = kind0 === 'file' && (route ? route.kind === 'tree' : rel === TREE_MEMBER);
     const kind: Kind = isTree ? 'tree' : kind0;
     const mode = (header.mode ?? 0o644) & 0o7777;
@@ -241,7 +284,7 @@ class ImportSession {
     if (kind === 'file' || kind === 'tree') {
       if (real) await this.tx!.ensureRoom(real, size);
       const tap = new DigestTap();
-      const keep = !rel.includes('/') && size <= KEEP_MEMBER_MAX_BYTES && this.keptBytes + size <= KEEP_TOTAL_MAX_BYTES;
+      const keep = this.mayBeLitefile(rel) && size <= KEEP_MEMBER_MAX_BYTES && this.keptBytes + size <= KEEP_TOTAL_MAX_BYTES;
       const chunks: Buffer[] = [];
       if (keep) tap.on('data', (c: Buffer) => chunks.push(c));
       if (kind === 'tree') await this.unpackTree(body.pipe(tap), real, name);
@@ -317,6 +360,13 @@ class ImportSession {
         else this.units.push({ dest: route.dest, type: kind === 'symlink' ? 'symlink' : 'file', staged: real, member: name, size: staged.size });
         return;
       case 'kit': {
+        const dirName = staged.rel.split('/')[0];
+        const known = this.kitDirNames.get(route.kit.name) ?? dirName;
+        if (known !== dirName) {
+          throw new BundleError(`refusing member ${name}: kit ${route.kit.name} is already in the bundle as ${this.memberName(known)}/`, name);
+        }
+        this.kitDirNames.set(route.kit.name, dirName);
+        if (!this.req.dryRun) assertDestinationsAllowed(route.copies, this.roots, this.plan!.pluginDir);
         // Held kit members already form the kit tree under the held directory.
         if (!this.kitRoots.has(route.kit.name)) {
           const heldRoot = real && (route.sub ? real.slice(0, real.length - route.sub.length - 1) : real);
@@ -326,8 +376,8 @@ class ImportSession {
         return;
       }
       case 'unknown':
-        this.req.warn(`Warning: member ${name} is not named by the manifest; ignored.`);
-        return;
+        // Never dropped silently: it may be data the manifest should have named (a kit directory).
+        throw new BundleError(`refusing member ${name}: the manifest names nothing of that name`, name);
       default:
         return;
     }
@@ -351,8 +401,14 @@ class ImportSession {
     for (const member of plan.files.keys()) {
       if (!this.seen.has(member)) this.req.warn(`Warning: the manifest names ${member}, which is not in the bundle; skipped.`);
     }
+    if (plan.litefileMember && this.seen.has(plan.litefileMember) && !this.kept.has(plan.litefileMember)) throw this.litefileTooLarge(plan.litefileMember);
     for (const kit of plan.kits) {
-      if (this.kitRoots.has(kit.name)) this.units.push({ dest: kit.dest, type: 'tree', staged: this.kitRoots.get(kit.name), member: this.memberName(kit.name) });
+      const dirName = this.kitDirNames.get(kit.name);
+      if (!dirName) {
+        const names = kit.bundleNames.map((n) => `${this.memberName(n)}/`).join(' or ');
+        throw new BundleError(`bundle lacks the directory of kit ${kit.name} (${names}), which the manifest names`, this.memberName(kit.name));
+      }
+      this.units.push({ dest: kit.dest, type: 'tree', staged: this.kitRoots.get(kit.name), member: `${this.memberName(dirName)}/` });
     }
     for (const copy of this.copies) {
       let staged: string | undefined;
@@ -364,9 +420,10 @@ class ImportSession {
       }
       this.units.push({ dest: copy.dest, type: 'file', staged, member: copy.member, size: copy.size });
     }
-    assertDestinationsAllowed(this.units.map((u) => u.dest), this.roots);
-    const existing = await inspectPaths(this.req.sandbox, pathsToInspect(this.units, this.roots));
-    const ops = planCommit(this.units, this.roots, existing);
+    const refusal = destinationRefusal(this.units.map((u) => u.dest), this.roots, plan.pluginDir);
+    if (refusal && !this.req.dryRun) throw refusal;
+    const existing = await inspectPaths(this.req.sandbox, pathsToInspect(this.units));
+    const ops = planCommit(this.units, existing);
 
     const litefileText = plan.litefileMember ? this.kept.get(plan.litefileMember)?.toString('utf8') : undefined;
     const litefile = litefileText !== undefined ? parseLitefileCsv(litefileText, this.memberName(plan.litefileMember!)) : undefined;
@@ -375,6 +432,8 @@ class ImportSession {
 
     if (this.req.dryRun) {
       this.printDryRun(plan, ops, tables, changeTables);
+      // The whole plan is shown, then why a real import would stop.
+      if (refusal) throw refusal;
       return plan.imagename;
     }
     this.committing = this.commit(ops, changeTables, litefileText, nodes);
@@ -386,19 +445,19 @@ class ImportSession {
     if (this.sums) compareChecksums(this.digests, this.sums, this.imageDir.name!);
   }
 
-  private printDryRun(plan: ImportPlan, ops: CommitOp[], tables: Tables, change: (t: Tables) => void): void {
+  private printDryRun(plan: ImportPlan, ops: CommitOp[], tables: Tables, change: (t: Tables) => Written): void {
     const out = this.req.out;
     out(`Dry run: importing image ${plan.imagename} (bundle image ${this.imageDir.name}) would:`);
     for (const op of ops) out(`  ${op.op === 'place' ? 'write ' : ''}${describeOp(op)}`);
-    const after = structuredClone(tables);
-    change(after);
-    for (const { table, row } of changedRows(tables, after)) {
-      out(`  set ${table} row: ${Object.entries(row).map(([k, v]) => `${k}=${v}`).join(' ')}`);
+    const before = new Set(Object.entries(tables).flatMap(([table, rows]) => rows.map((row) => rowKey(table, row))));
+    for (const { table, row } of change(structuredClone(tables))) {
+      const unchanged = before.has(rowKey(table, row)) ? ' (unchanged)' : '';
+      out(`  set ${table} row: ${Object.entries(row).map(([k, v]) => `${k}=${v}`).join(' ')}${unchanged}`);
     }
     out('Nothing was written.');
   }
 
-  private async commit(ops: CommitOp[], change: (t: Tables) => void, litefileText: string | undefined, nodes: string[] | undefined): Promise<void> {
+  private async commit(ops: CommitOp[], change: (t: Tables) => Written, litefileText: string | undefined, nodes: string[] | undefined): Promise<void> {
     const tx = this.tx!;
     const done = await executeCommit(this.req.sandbox, ops, {
       trash: (real) => tx.unitPath(this.req.sandbox.logical(real), 'old'),
@@ -408,7 +467,7 @@ class ImportSession {
       aborted: () => this.aborted,
     });
     try {
-      await this.req.store.update((t) => change(t));
+      await this.req.store.update((t) => void change(t));
     } catch (err) {
       await done.undo();
       throw err;
@@ -443,7 +502,28 @@ class ImportSession {
     await this.inFlight?.catch(() => undefined);
     await this.committing?.catch(() => undefined);
     await this.close();
+    if (this.createdInstallDir) await rmdir(this.req.sandbox.real(this.createdInstallDir)).catch(() => undefined);
   }
+}
+
+type Written = { table: string; row: Row }[];
+
+/** A row's identity for comparing tables: its table and its columns, in order. */
+function rowKey(table: string, row: Row): string {
+  return JSON.stringify([table, row]);
+}
+
+/** A failed filesystem call (it carries the path) as a PathError naming that path, logically. */
+function asPathError(err: unknown, sandbox: Sandbox): unknown {
+  const fsError = err as NodeJS.ErrnoException;
+  if (err instanceof ImgportError || !fsError.code || typeof fsError.path !== 'string') return err;
+  let where = fsError.path;
+  try {
+    where = sandbox.logical(where);
+  } catch {
+    // outside the sandbox: the real path is the name
+  }
+  return new PathError(`cannot ${fsError.syscall ?? 'use'} ${where}: ${fsError.code}`, where);
 }
 
 /** A raw stream error, or the decompressor's (a BundleError naming no member): the bundle's bytes failed. */
@@ -463,9 +543,11 @@ export async function importBundle(req: ImportRequest): Promise<string> {
   let imagename: string;
   const reader: ReaderState = {};
   try {
+    if (await prepareInstallDir(req.sandbox, locations.installdir, req.dryRun)) session.createdInstallDir = locations.installdir;
     for await (const { header, body } of readBundleMembers(source, req.bundle, undefined, reader)) await session.member(header, body);
     imagename = await session.finish(tables, nodes);
-  } catch (err) {
+  } catch (caught) {
+    const err = asPathError(caught, req.sandbox);
     await session.rollback();
     // The signal's handler exits once its cleanup is done; an error of ours would only race its message.
     if (session.wasInterrupted()) await new Promise<never>(() => undefined);

@@ -27,6 +27,8 @@ export interface KitPlacement {
   name: string;
   /** dirname(kitdir)/KITNAME */
   dest: string;
+  /** The names its directory may have in the bundle: KITNAME (xCAT's import), else basename(kitdir) (xCAT's export). */
+  bundleNames: string[];
 }
 
 export interface ImportPlan {
@@ -75,6 +77,11 @@ export function platformOf(osvers: string): string | undefined {
     [/^sles/, 'sles'], [/^SL/, 'SL'], [/^win/, 'windows'], [/^ubuntu/, 'ubuntu'],
   ];
   return prefixes.find(([re]) => re.test(osvers))?.[1];
+}
+
+/** The name a raw image file gets in its repository directory: xCAT adds `.img` when it lacks that suffix. */
+export function rawImageName(fileName: string): string {
+  return fileName.endsWith('.img') ? fileName : `${fileName}.img`;
 }
 
 /** The list file's name for a new profile: the old profile replaced, else NEWPROFILE. prefixed. */
@@ -158,7 +165,8 @@ export function planImport(manifest: Manifest, bundleImage: string, locations: L
     if (key === 'rootimgtree') tree = { member: memberOf(dest), dir: posix.dirname(dest) };
     else addFile(memberOf(dest), dest);
   }
-  for (const file of manifest.rawimagefiles) addFile(memberOf(file), posix.normalize(file));
+  const rawImageDir = posix.join(locations.installdir, provmethod, osvers, osarch, osimage.profile.trim());
+  for (const file of manifest.rawimagefiles) addFile(memberOf(file), posix.join(rawImageDir, rawImageName(memberOf(file))));
 
   const requiredMembers = (REQUIRED_FILE_KEYS[provmethod] ?? []).flatMap((key) => {
     if (key === 'template') return splitList(manifest.linuximage.template).map(memberOf);
@@ -166,11 +174,14 @@ export function planImport(manifest: Manifest, bundleImage: string, locations: L
     return value ? [memberOf(value)] : [];
   });
 
-  const kits = manifest.kit.map((kit): KitPlacement => {
+  const kits = manifest.kit.flatMap((kit): KitPlacement[] => {
     const name = (kit.kitname ?? '').trim();
     assertPlainName(name, 'kit name');
-    if (!kit.kitdir) throw new BundleError(`kit ${name} has no kitdir in the manifest`, 'manifest.xml');
-    return { name, dest: posix.join(posix.dirname(posix.normalize(kit.kitdir)), name) };
+    // xCAT places only the kits that have a kitdir; the others are just rows.
+    const kitdir = (kit.kitdir ?? '').trim();
+    if (!kitdir) return [];
+    const dirName = memberOf(kitdir);
+    return [{ name, dest: posix.join(posix.dirname(posix.normalize(kitdir)), name), bundleNames: [...new Set([name, dirName])] }];
   });
 
   return {
@@ -241,7 +252,7 @@ export function routeMember(plan: ImportPlan, rel: string, isDirectory: boolean)
     if (isDirectory && plan.extras.some((e) => e.src.replace(/^\/+/, '').startsWith(rest + '/'))) return { kind: 'structure' };
     return { kind: 'unknown' };
   }
-  const kit = plan.kits.find((k) => k.name === top);
+  const kit = plan.kits.find((k) => k.bundleNames.includes(top));
   if (kit) return { kind: 'kit', kit, sub: rest, copies: isDirectory ? [] : kitCopies(plan, rest) };
   return { kind: 'unknown' };
 }
@@ -269,13 +280,23 @@ export function manifestDestinations(plan: ImportPlan): string[] {
   ];
 }
 
-/** Refuses, listing every one of them, destinations outside the allowed roots. */
-export function assertDestinationsAllowed(destinations: Iterable<string>, roots: string[]): void {
+/**
+ * The refusal (listing every one of them) of destinations outside the allowed roots, or undefined.
+ * Kit plugins are code xcatd runs: the refusal names the exact --allow-dest that installs them.
+ */
+export function destinationRefusal(destinations: Iterable<string>, roots: string[], pluginDir?: string): PathError | undefined {
   const offending = [...new Set([...destinations].filter((d) => !posix.isAbsolute(d) || !roots.some((r) => isUnder(d, r))))];
-  if (offending.length) {
-    throw new PathError(
-      `refusing to write outside ${roots.join(', ')} (use --allow-dest DIR to allow a directory): ${offending.join(', ')}`,
-      offending[0],
-    );
-  }
+  if (!offending.length) return undefined;
+  const plugins = pluginDir !== undefined && offending.some((d) => isUnder(d, pluginDir));
+  const hint = plugins ? `; kit plugins are code that xcatd runs and are installed only when asked: add --allow-dest ${pluginDir}` : '';
+  return new PathError(
+    `refusing to write outside ${roots.join(', ')} (use --allow-dest DIR to allow a directory): ${offending.join(', ')}${hint}`,
+    offending[0],
+  );
+}
+
+/** Throws destinationRefusal's error, if any. */
+export function assertDestinationsAllowed(destinations: Iterable<string>, roots: string[], pluginDir?: string): void {
+  const refusal = destinationRefusal(destinations, roots, pluginDir);
+  if (refusal) throw refusal;
 }

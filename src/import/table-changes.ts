@@ -42,12 +42,13 @@ export function keepColumns(table: string, row: Row): Row {
   return Object.fromEntries(Object.entries(row).filter(([k, v]) => columns.has(k) && v !== undefined && v !== ''));
 }
 
-/** Creates or updates the row whose key column equals row[key]. */
-export function upsertRow(tables: Tables, table: string, key: string, row: Row): void {
+/** Creates or updates the row whose key column equals row[key]; returns the row as it now is. */
+export function upsertRow(tables: Tables, table: string, key: string, row: Row): Row {
   const rows = (tables[table] ??= []);
   const at = rows.findIndex((r) => r[key] === row[key]);
   if (at < 0) rows.push(row);
   else rows[at] = { ...rows[at], ...row };
+  return at < 0 ? row : rows[at];
 }
 
 export interface TableInputs {
@@ -57,31 +58,30 @@ export interface TableInputs {
   nodes?: string[];
 }
 
-/** Applies the whole import to the tables (mutating them). */
-export function applyImportToTables(tables: Tables, plan: ImportPlan, inputs: TableInputs): void {
-  upsertRow(tables, 'osimage', 'imagename', keepColumns('osimage', plan.osimage));
-  upsertRow(tables, 'linuximage', 'imagename', keepColumns('linuximage', plan.linuximage));
+/**
+ * Applies the whole import to the tables (mutating them). Returns every row it writes, as it is
+ * afterwards (what --dry-run shows), changed or not.
+ */
+export function applyImportToTables(tables: Tables, plan: ImportPlan, inputs: TableInputs): { table: string; row: Row }[] {
+  const written: { table: string; row: Row }[] = [];
+  const upsert = (table: string, key: string, row: Row) => written.push({ table, row: upsertRow(tables, table, key, keepColumns(table, row)) });
+  upsert('osimage', 'imagename', plan.osimage);
+  upsert('linuximage', 'imagename', plan.linuximage);
   const kitTables = [['kit', plan.manifest.kit], ['kitrepo', plan.manifest.kitrepo], ['kitcomponent', plan.manifest.kitcomp]] as const;
   for (const [table, rows] of kitTables) {
-    for (const row of rows) upsertRow(tables, table, TABLES[table].key[0], keepColumns(table, row));
+    for (const row of rows) upsert(table, TABLES[table].key[0], row);
   }
-  if (inputs.litefileRows) tables.litefile = inputs.litefileRows;
+  if (inputs.litefileRows) {
+    tables.litefile = inputs.litefileRows;
+    for (const row of inputs.litefileRows) if (row.image === plan.imagename) written.push({ table: 'litefile', row });
+  }
   if (inputs.nodes?.length) {
     const defaults = (tables.postscripts ?? []).find((r) => r.node === 'xcatdefaults');
     const postscripts = withoutDefaults(plan.manifest.postscripts, defaults?.postscripts);
     const postbootscripts = withoutDefaults(plan.manifest.postbootscripts, defaults?.postbootscripts);
     if (postscripts || postbootscripts) {
-      for (const node of inputs.nodes) upsertRow(tables, 'postscripts', 'node', keepColumns('postscripts', { node, postscripts, postbootscripts }));
+      for (const node of inputs.nodes) upsert('postscripts', 'node', { node, postscripts, postbootscripts });
     }
   }
-}
-
-/** Rows present after and not before, per table: what --dry-run shows. */
-export function changedRows(before: Tables, after: Tables): { table: string; row: Row }[] {
-  const out: { table: string; row: Row }[] = [];
-  for (const [table, rows] of Object.entries(after)) {
-    const old = new Set((before[table] ?? []).map((r) => JSON.stringify(r)));
-    for (const row of rows) if (!old.has(JSON.stringify(row))) out.push({ table, row });
-  }
-  return out;
+  return written;
 }

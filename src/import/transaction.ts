@@ -5,7 +5,7 @@
  * so that committing is a rename.
  */
 import { lstatSync, statSync } from 'node:fs';
-import { mkdir, readFile, rename, rm, statfs, unlink, writeFile } from 'node:fs/promises';
+import { lstat, mkdir, readFile, readlink, rename, rm, stat, statfs, unlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { ImageError, PathError } from '../core/errors.js';
 import type { Sandbox } from '../core/sandbox.js';
@@ -20,9 +20,12 @@ interface Journal {
   staging: string[];
 }
 
+/** Our staging directories' names start with this (then the pid): nothing else is ever removed as leftovers. */
+const STAGING_PREFIX = '.imgport-staging-';
+
 export class ImportTransaction {
-  private readonly journalPath: string;
-  private readonly lockPath: string;
+  private journalPath: string;
+  private lockPath: string;
   private releaseLock: () => Promise<void> = async () => undefined;
   private readonly stagingDirs = new Map<string, Promise<string>>();
   private readonly journal: Journal = { pid: process.pid, staging: [] };
@@ -33,7 +36,8 @@ export class ImportTransaction {
 
   private constructor(
     readonly sandbox: Sandbox,
-    readonly image: string,
+    /** What the lock and journal are named after: the image's final name (or, until the manifest is read, the bundle's directory). */
+    private image: string,
     /** Logical roots under which staging directories may be made (the allowed roots). */
     private readonly roots: string[],
     private readonly log: (line: string) => void,
@@ -47,13 +51,37 @@ export class ImportTransaction {
   static async begin(sandbox: Sandbox, image: string, roots: string[], log: (line: string) => void): Promise<ImportTransaction> {
     const tx = new ImportTransaction(sandbox, image, roots, log);
     await mkdir(path.dirname(tx.lockPath), { recursive: true });
-    const lock = await acquirePidLock(tx.lockPath, 0);
-    if (!lock.acquired) {
-      throw new ImageError(`image ${image} is being imported by process ${lock.holder ?? '?'} (lock ${tx.lockPath}); try again when it has finished`, image);
-    }
-    tx.releaseLock = lock.release;
+    tx.releaseLock = await tx.lock(tx.lockPath, image);
     await tx.removeLeftovers();
     return tx;
+  }
+
+  private async lock(lockPath: string, image: string): Promise<() => Promise<void>> {
+    const lock = await acquirePidLock(lockPath, 0);
+    if (!lock.acquired) {
+      throw new ImageError(`image ${image} is being imported by process ${lock.holder ?? '?'} (lock ${lockPath}); try again when it has finished`, image);
+    }
+    return lock.release;
+  }
+
+  /**
+   * Moves the lock and journal to the image's final name (known once the manifest is read): two
+   * imports that end in the same image are serialised, whatever their bundles are called.
+   */
+  async rekey(image: string): Promise<void> {
+    if (image === this.image) return;
+    const dir = path.dirname(this.lockPath);
+    const lockPath = path.join(dir, `${image}.lock`);
+    const release = await this.lock(lockPath, image);
+    const [oldJournal, oldRelease] = [this.journalPath, this.releaseLock];
+    this.image = image;
+    this.lockPath = lockPath;
+    this.journalPath = path.join(dir, `${image}.json`);
+    this.releaseLock = release;
+    await this.removeLeftovers();
+    await this.writeJournal();
+    await unlink(oldJournal).catch(() => undefined);
+    await oldRelease();
   }
 
   private async removeLeftovers(): Promise<void> {
@@ -65,15 +93,16 @@ export class ImportTransaction {
     }
     for (const dir of old.staging ?? []) {
       // Only our own staging directories are ever removed, whatever the journal says.
-      if (!path.basename(dir).startsWith(this.stagingName())) continue;
+      if (typeof dir !== 'string' || !path.basename(dir).startsWith(STAGING_PREFIX) || this.stagingDirs.has(dir)) continue;
       await rm(dir, { recursive: true, force: true });
       this.log(`Removed the leftovers of an interrupted import of ${this.image}: ${dir}`);
     }
     await unlink(this.journalPath).catch(() => undefined);
   }
 
+  /** Named by the pid, not the image: the name is fixed for the whole import and is a safe file name. */
   private stagingName(): string {
-    return `.imgport-staging-${this.image}`;
+    return `${STAGING_PREFIX}${process.pid}`;
   }
 
   private async writeJournal(): Promise<void> {
@@ -148,6 +177,34 @@ export class ImportTransaction {
     await unlink(this.journalPath).catch(() => undefined);
     await this.releaseLock();
   }
+}
+
+/**
+ * Checks INSTALLDIR before anything streams, and creates it when missing (outside --dry-run) so
+ * that staging lands inside it, not on the filesystem above. Resolves to whether it was created.
+ * A link to nowhere (an unmounted filesystem) or a non-directory is a PathError naming it.
+ */
+export async function prepareInstallDir(sandbox: Sandbox, installdir: string, dryRun: boolean): Promise<boolean> {
+  const real = sandbox.real(installdir);
+  const st = await lstat(real).catch((err: NodeJS.ErrnoException) => {
+    if (err.code === 'ENOENT') return undefined;
+    throw new PathError(`cannot use the install directory ${installdir}: ${err.code ?? err.message}`, installdir);
+  });
+  if (st?.isSymbolicLink()) {
+    const target = await readlink(real).catch(() => '?');
+    const resolved = await stat(real).catch(() => undefined);
+    if (!resolved) throw new PathError(`the install directory ${installdir} is a symbolic link to ${target}, which does not exist (is its filesystem mounted?)`, installdir);
+    if (!resolved.isDirectory()) throw new PathError(`the install directory ${installdir} is a symbolic link to ${target}, which is not a directory`, installdir);
+    return false;
+  }
+  if (st && !st.isDirectory()) throw new PathError(`the install directory ${installdir} exists and is not a directory`, installdir);
+  if (st || dryRun) return false;
+  try {
+    await mkdir(real, { recursive: true, mode: 0o755 });
+  } catch (err) {
+    throw new PathError(`cannot create the install directory ${installdir}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, installdir);
+  }
+  return true;
 }
 
 function existsAsDir(real: string): boolean {

@@ -279,10 +279,13 @@ function notDefined(field: string): string {
   return `The '${field}' field is not defined in manifest.xml.`;
 }
 
-/** Why a name cannot be used as a path component, or undefined when it can. */
-function hostileNameProblem(value: string): string | undefined {
+/**
+ * Why a name cannot be used as a path component, or undefined when it can. An image name may hold
+ * inner spaces, as xCAT allows (its bundle directory gets `_` instead); surrounding ones are trimmed.
+ */
+function hostileNameProblem(value: string, innerSpaces = false): string | undefined {
   if (CONTROL_CHARACTER.test(value)) return 'a control character';
-  if (/\s/.test(value)) return 'white space';
+  if (/\s/.test(innerSpaces ? value.trim().replace(/ /g, '') : value)) return 'white space';
   if (value.includes('/')) return "'/'";
   if (value.includes('..') || value === '.') return "'..' or '.'";
   return undefined;
@@ -324,7 +327,7 @@ export function checkManifest(m: Manifest, member = DEFAULT_MEMBER): void {
   }
   for (const field of PATH_NAME_FIELDS) {
     const value = m.osimage[field];
-    const problem = value === undefined ? undefined : hostileNameProblem(value);
+    const problem = value === undefined ? undefined : hostileNameProblem(value, field === 'imagename');
     if (problem) problems.push(`The '${field}' field ${JSON.stringify(value)} contains ${problem}; refused.`);
   }
   if (problems.length > 0) throw failure(member, problems.join(' '));

@@ -1,0 +1,258 @@
+/**
+ * imgimport, review findings: s390x raw image files under a new profile, kit directories under
+ * either name, admin symlinks and an unmounted INSTALLDIR, image names with spaces, a missing
+ * INSTALLDIR, .ORIG kept on undo, a large litefile.csv, the lock on the final image name, every
+ * table row in --dry-run, kit plugins.
+ */
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import t from 'tap';
+import { Sandbox } from '../src/core/sandbox.js';
+import { executeCommit, inspectPaths, pathsToInspect, planCommit, type Unit } from '../src/import/commit.js';
+import { buildSampleImage } from '../src/sample/sample-image.js';
+import { emptyManifest, type Manifest } from '../src/xcat/manifest.js';
+import { writeManifestXml } from '../src/xcat/manifest-writer.js';
+import { runImgexport, tempDir, writeTables } from './helpers/export-bundle.js';
+import { ourBundle, packBundle, sha256sums, type Member } from './helpers/import-bundles.js';
+import { IMGIMPORT, makeSandbox, type ImportSandbox } from './helpers/import-sandbox.js';
+
+const NETBOOT_IMAGE = 'rhels8.5.0-ppc64le-netboot-compute';
+const KIT_IMAGE = 'rhels8.5.0-x86_64-netboot-service';
+
+/** A bundle the way imgexport writes it: manifest first, the files, SHA256SUMS last. */
+async function bundleOf(image: string, manifest: Manifest, files: Member[]): Promise<Buffer> {
+  const members: Member[] = [{ name: `./${image}/manifest.xml`, data: Buffer.from(writeManifestXml(manifest)) }, ...files];
+  return packBundle([...members, { name: `./${image}/SHA256SUMS`, data: Buffer.from(sha256sums(members, image)) }]);
+}
+
+function save(sandbox: ImportSandbox, name: string, data: Buffer): string {
+  const file = path.join(sandbox.root, 'bundles', name);
+  fs.writeFileSync(file, data);
+  return file;
+}
+
+const read = (sandbox: ImportSandbox, logical: string) => fs.readFileSync(path.join(sandbox.root, logical), 'utf8');
+const exists = (sandbox: ImportSandbox, logical: string) => fs.existsSync(path.join(sandbox.root, logical));
+
+t.test('s390x raw -f NEWPROFILE: raw image files go to INSTALLDIR/raw/OSVERS/s390x/NEWPROFILE, .img added; the original image is untouched', async (t) => {
+  const sandbox = makeSandbox(t);
+  const oldDir = '/install/raw/sles15/s390x/compute';
+  fs.mkdirSync(path.join(sandbox.root, oldDir), { recursive: true });
+  fs.writeFileSync(path.join(sandbox.root, oldDir, 'disk1.img'), 'original disk');
+  const manifest = emptyManifest({ imagename: 'sles15-s390x-raw-compute', profile: 'compute', provmethod: 'raw', osvers: 'sles15', osarch: 's390x' }, { imagename: 'sles15-s390x-raw-compute' });
+  manifest.rawimagefiles = [`${oldDir}/disk1.img`, `${oldDir}/disk2`];
+  const image = 'sles15-s390x-raw-compute';
+  const bundle = save(sandbox, 'raw.tgz', await bundleOf(image, manifest, [
+    { name: `./${image}/disk1.img`, data: Buffer.from('new disk 1') },
+    { name: `./${image}/disk2`, data: Buffer.from('new disk 2') },
+  ]));
+  const r = sandbox.run([bundle, '-f', 'new']);
+  t.equal(r.code, 0, r.stderr);
+  t.equal(read(sandbox, '/install/raw/sles15/s390x/new/disk1.img'), 'new disk 1');
+  t.equal(read(sandbox, '/install/raw/sles15/s390x/new/disk2.img'), 'new disk 2', '.img added as xCAT does');
+  t.equal(read(sandbox, `${oldDir}/disk1.img`), 'original disk', 'the original image keeps its disk');
+  t.notOk(exists(sandbox, `${oldDir}/disk1.img.ORIG`));
+  t.notOk(exists(sandbox, `${oldDir}/disk2`));
+  t.equal(sandbox.tables().linuximage.find((l) => l.imagename === 'sles15-s390x-raw-new')?.rootimgdir, '/install/raw/sles15/s390x/new');
+});
+
+/** The kit fixture as our bundle, with its kit directory renamed and the manifest changed. */
+async function kitBundle(dirName: string, changeManifest: (xml: string) => string = (x) => x): Promise<Buffer> {
+  return (await ourBundle('kit.tgz', (members) => {
+    for (const m of members) m.name = m.name.replace(`/${KIT_IMAGE}/mykit-1.0-1/`, `/${KIT_IMAGE}/${dirName}/`).replace(/\/mykit-1\.0-1$/, `/${dirName}`);
+    const manifest = members.find((m) => m.name.endsWith('/manifest.xml'))!;
+    manifest.data = Buffer.from(changeManifest(manifest.data!.toString()));
+  })).data;
+}
+
+t.test('kit directory: under KITNAME or basename(kitdir), placed at dirname(kitdir)/KITNAME; missing or unnamed members are errors', async (t) => {
+  const sandbox = makeSandbox(t);
+  // basename(kitdir) is not the kit's name: xCAT's export names the member after it.
+  const renamed = save(sandbox, 'kit-dir.tgz', await kitBundle('mykit-dir', (x) => x.replace('<kitdir>/install/kits/mykit-1.0-1</kitdir>', '<kitdir>/install/kits/mykit-dir</kitdir>')));
+  const r = sandbox.run([renamed]);
+  t.equal(r.code, 0, r.stderr);
+  t.ok(exists(sandbox, '/install/kits/mykit-1.0-1/other_files/mykit-post.sh'), 'placed under the kit name');
+  t.ok(exists(sandbox, '/install/postscripts/mykit-post.sh'));
+
+  const other = makeSandbox(t);
+  const missing = save(other, 'kit-missing.tgz', await kitBundle('elsewhere'));
+  const m = other.run([missing]);
+  t.equal(m.code, 1);
+  t.match(m.stderr, 'mykit-1.0-1');
+  t.notOk(exists(other, '/install/netboot'), 'nothing placed');
+  t.same(other.tables().kit ?? [], []);
+
+  const unknown = save(other, 'extra-member.tgz', (await ourBundle('netboot.tgz', (members) => {
+    members.push({ name: `./${NETBOOT_IMAGE}/smuggled`, data: Buffer.from('x') });
+  })).data);
+  const u = other.run([unknown]);
+  t.equal(u.code, 1);
+  t.match(u.stderr, `refusing member ${NETBOOT_IMAGE}/smuggled: the manifest names nothing of that name`);
+});
+
+t.test('INSTALLDIR itself a symbolic link to another filesystem: the import goes through it, staging inside it', async (t) => {
+  const sandbox = makeSandbox(t);
+  const big = path.join(sandbox.root, 'bigdisk/install');
+  fs.mkdirSync(path.dirname(big));
+  fs.renameSync(path.join(sandbox.root, 'install'), big);
+  fs.symlinkSync(big, path.join(sandbox.root, 'install'));
+  fs.mkdirSync(path.join(big, 'netboot'));
+  fs.symlinkSync(path.join(sandbox.root, 'bigdisk/netboot'), path.join(big, 'netboot/rhels8.5.0'));
+  fs.mkdirSync(path.join(sandbox.root, 'bigdisk/netboot'));
+  const r = sandbox.run([sandbox.bundle('netboot.tgz')]);
+  t.equal(r.code, 0, r.stderr);
+  t.equal(fs.statSync(path.join(sandbox.root, 'bigdisk/netboot/ppc64le/compute/kernel')).size, 300000);
+  t.ok(fs.lstatSync(path.join(sandbox.root, 'install')).isSymbolicLink(), 'links kept');
+});
+
+t.test('INSTALLDIR a link to nowhere (NFS not mounted): a message naming it, before any member is read', async (t) => {
+  const sandbox = makeSandbox(t);
+  fs.rmSync(path.join(sandbox.root, 'install'), { recursive: true });
+  fs.symlinkSync(path.join(sandbox.root, 'nfs/install'), path.join(sandbox.root, 'install'));
+  const r = sandbox.run([sandbox.bundle('netboot.tgz'), '-v']);
+  t.equal(r.code, 1);
+  t.match(r.stderr, /^Error: the install directory \/install is a symbolic link to .*nfs\/install, which does not exist \(is its filesystem mounted\?\)\n$/);
+  t.notMatch(r.stdout, 'member ', 'nothing streamed');
+  t.notOk(fs.existsSync(path.join(sandbox.root, 'nfs')));
+});
+
+t.test('a failing filesystem call is a PathError naming the logical path, not a stack', async (t) => {
+  const sandbox = makeSandbox(t);
+  // The place for locks and journals is a file: mkdir fails there.
+  fs.rmSync(path.join(sandbox.root, 'var/lib/imgport/imports'), { recursive: true, force: true });
+  fs.writeFileSync(path.join(sandbox.root, 'var/lib/imgport/imports'), '');
+  const r = sandbox.run([sandbox.bundle('netboot.tgz')]);
+  t.equal(r.code, 1);
+  t.match(r.stderr, /^Error: cannot \w+ \/var\/lib\/imgport\/imports\S*: E[A-Z]+\n$/);
+});
+
+t.test('an image name with a space: exported as my_image/, imported as "my image"', async (t) => {
+  const work = tempDir(t, 'imgport-space-');
+  const source = path.join(work, 'source');
+  const target = path.join(work, 'target');
+  const sample = await buildSampleImage({ root: source, provmethod: 'statelite', name: 'my image' });
+  writeTables(source, { osimage: [sample.osimage], linuximage: [sample.linuximage], litefile: [{ image: 'my image', file: '/var/log/', options: 'persistent' }] });
+  writeTables(target, {});
+  const bundle = path.join(work, 'my image.tgz');
+  const exported = await runImgexport(['my image', bundle, '--root', source, '--no-progress']);
+  t.equal(exported.code, 0, exported.stderr);
+  const r = spawnSync(process.execPath, [IMGIMPORT, bundle, '--root', target], { encoding: 'utf8', env: { ...process.env, XCATROOT: '', IMGPORT_ROOT: '', IMGPORT_DB: '' } });
+  t.equal(r.status, 0, r.stderr);
+  t.match(r.stdout, 'Successfully imported the image my image.');
+  const tables = JSON.parse(fs.readFileSync(path.join(target, 'var/lib/imgport/tables.json'), 'utf8'));
+  t.same(tables.osimage.map((o: { imagename: string }) => o.imagename), ['my image']);
+  t.same(tables.litefile, [{ image: 'my image', file: '/var/log/', options: 'persistent' }]);
+  t.ok(fs.existsSync(path.join(target, 'install/netboot/rhels8.5.0/x86_64/compute/rootimg/etc/my file.conf')));
+  t.same(fs.readdirSync(path.join(target, 'var/lib/imgport/imports')), [], 'lock and journal removed');
+});
+
+/** Starts an import from a pipe, feeds half the bundle, and waits for the journal of `image`. */
+async function startHalfWay(sandbox: ImportSandbox, data: Buffer, image: string, args: string[] = []) {
+  const child = sandbox.start(['-', ...args]);
+  let stderr = '';
+  child.stderr!.on('data', (c) => (stderr += c));
+  const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
+  child.stdin!.write(data.subarray(0, Math.floor(data.length / 2)));
+  const journal = path.join(sandbox.root, 'var/lib/imgport/imports', `${image}.json`);
+  for (let i = 0; i < 200 && !fs.existsSync(journal); i++) await sleep(25);
+  return { child, journal, exited, stderr: () => stderr, finish: () => child.stdin!.end(data.subarray(Math.floor(data.length / 2))) };
+}
+
+t.test('a missing INSTALLDIR is created first (staging inside it), and removed again when the import fails', async (t) => {
+  const sandbox = makeSandbox(t);
+  fs.rmSync(path.join(sandbox.root, 'install'), { recursive: true });
+  const data = fs.readFileSync(sandbox.bundle('netboot.tgz'));
+  const cut = save(sandbox, 'cut.tgz', data.subarray(0, Math.floor(data.length * 0.8)));
+  const failed = sandbox.run([cut]);
+  t.equal(failed.code, 1);
+  t.notOk(exists(sandbox, '/install'), 'the INSTALLDIR it created is gone again');
+
+  const half = await startHalfWay(sandbox, data, NETBOOT_IMAGE);
+  const journal = JSON.parse(fs.readFileSync(half.journal, 'utf8')) as { staging: string[] };
+  t.ok(journal.staging.length > 0);
+  for (const dir of journal.staging) t.ok(dir.startsWith(path.join(sandbox.root, 'install') + '/'), `staging ${dir} inside INSTALLDIR`);
+  half.finish();
+  t.equal(await half.exited, 0, half.stderr());
+  t.ok(exists(sandbox, `/install/netboot/rhels8.5.0/ppc64le/compute/kernel`));
+});
+
+t.test('undo after the renames puts back an earlier PATH.ORIG too', async (t) => {
+  const root = tempDir(t, 'imgport-undo-');
+  const sandbox = new Sandbox(root);
+  const dir = path.join(root, 'install/img');
+  fs.mkdirSync(dir, { recursive: true });
+  fs.writeFileSync(path.join(dir, 'kernel'), 'current');
+  fs.writeFileSync(path.join(dir, 'kernel.ORIG'), 'older');
+  fs.mkdirSync(path.join(root, 'staging'));
+  fs.writeFileSync(path.join(root, 'staging/kernel'), 'new');
+  const units: Unit[] = [{ dest: '/install/img/kernel', type: 'file', staged: path.join(root, 'staging/kernel'), member: 'img/kernel' }];
+  const ops = planCommit(units, await inspectPaths(sandbox, pathsToInspect(units)));
+  let trashed = 0;
+  const done = await executeCommit(sandbox, ops, { trash: async () => path.join(root, 'staging', `old-${++trashed}`), progress: () => undefined, aborted: () => false });
+  t.equal(fs.readFileSync(path.join(dir, 'kernel'), 'utf8'), 'new');
+  t.equal(fs.readFileSync(path.join(dir, 'kernel.ORIG'), 'utf8'), 'current');
+  await done.undo(); // as when the table write fails
+  t.equal(fs.readFileSync(path.join(dir, 'kernel'), 'utf8'), 'current');
+  t.equal(fs.readFileSync(path.join(dir, 'kernel.ORIG'), 'utf8'), 'older', 'the earlier .ORIG is back');
+});
+
+t.test('a litefile.csv too large to read is an error naming it, not rows silently lost', async (t) => {
+  const sandbox = makeSandbox(t);
+  const huge = Buffer.from(Array.from({ length: 40000 }, (_, i) => `"rhels8.5.0-x86_64-statelite-compute","/etc/file${i}","tmpfs",,\n`).join(''));
+  const bundle = save(sandbox, 'huge-litefile.tgz', (await ourBundle('statelite.tgz', (members) => {
+    members.find((m) => m.name.endsWith('/litefile.csv'))!.data = huge;
+  })).data);
+  const before = sandbox.tables();
+  const r = sandbox.run([bundle]);
+  t.equal(r.code, 1);
+  t.match(r.stderr, /member \S+\/litefile\.csv is too large/);
+  t.same(sandbox.tables(), before);
+});
+
+t.test('the lock is the final image name: the same bundle under two profiles at once is fine, two imports ending in one image are not', async (t) => {
+  const sandbox = makeSandbox(t);
+  const data = (await ourBundle('netboot.tgz')).data;
+  const first = await startHalfWay(sandbox, data, 'rhels8.5.0-ppc64le-netboot-one', ['-f', 'one']);
+  t.ok(fs.existsSync(first.journal), 'locked under the final name');
+  const bundle = save(sandbox, 'ours.tgz', data);
+  const other = sandbox.run([bundle, '-f', 'two']);
+  t.equal(other.code, 0, other.stderr);
+  const same = sandbox.run([bundle, '-f', 'one']);
+  t.equal(same.code, 1);
+  t.match(same.stderr, `image rhels8.5.0-ppc64le-netboot-one is being imported by process ${first.child.pid}`);
+  first.finish();
+  t.equal(await first.exited, 0, first.stderr());
+});
+
+t.test('--dry-run prints every table row the import writes, unchanged ones marked', async (t) => {
+  const sandbox = makeSandbox(t);
+  const bundle = sandbox.bundle('statelite.tgz');
+  t.equal(sandbox.run([bundle]).code, 0);
+  const r = sandbox.run([bundle, '--dry-run']);
+  t.equal(r.code, 0, r.stderr);
+  t.match(r.stdout, /set osimage row: imagename=rhels8\.5\.0-x86_64-statelite-compute .* \(unchanged\)\n/);
+  t.match(r.stdout, /set linuximage row: imagename=rhels8\.5\.0-x86_64-statelite-compute .* \(unchanged\)\n/);
+  t.match(r.stdout, /set litefile row: image=rhels8\.5\.0-x86_64-statelite-compute .* \(unchanged\)\n/);
+});
+
+t.test('kit plugins: a real import names the --allow-dest to add; --dry-run shows the plan and the refusal', async (t) => {
+  const sandbox = makeSandbox(t);
+  const bundle = save(sandbox, 'plugin.tgz', (await ourBundle('kit.tgz', (members) => {
+    members.push({ name: `./${KIT_IMAGE}/mykit-1.0-1/plugins/mykit.pm`, data: Buffer.from('package xCAT_plugin::mykit;\n1;\n') });
+  })).data);
+  const hint = '--allow-dest /opt/xcat/lib/perl/xCAT_plugin';
+  const r = sandbox.run([bundle]);
+  t.equal(r.code, 1);
+  t.match(r.stderr, hint);
+  t.notOk(exists(sandbox, '/install/kits'));
+  const dry = sandbox.run([bundle, '--dry-run']);
+  t.equal(dry.code, 1);
+  t.match(dry.stdout, 'write /opt/xcat/lib/perl/xCAT_plugin/mykit.pm');
+  t.match(dry.stdout, /set kit row: .*kitname=mykit-1\.0-1/);
+  t.match(dry.stderr, hint);
+  const allowed = sandbox.run([bundle, '--allow-dest', '/opt/xcat/lib/perl/xCAT_plugin']);
+  t.equal(allowed.code, 0, allowed.stderr);
+  t.ok(exists(sandbox, '/opt/xcat/lib/perl/xCAT_plugin/mykit.pm'));
+});
