@@ -66,7 +66,7 @@ export function memberOf(logicalPath: string): string {
 /** A single path component from the bundle or the command line (image, kit or profile name). */
 export function assertPlainName(name: string, what: string): void {
   if (!name || name === '.' || name === '..' || name.includes('/') || name.includes('\0')) {
-    throw new BundleError(`refusing ${what} '${name}': not a plain name`);
+    throw new BundleError(`refusing ${what} '${name}': not a plain name`, name);
   }
 }
 
