@@ -94,6 +94,9 @@ export async function hostileCases(outside: string): Promise<HostileCase[]> {
   await variant('member name with .. inside the image', /contains '\.\.'/, insert(file(at('extra/../../../etc/passwd'))));
   await variant('absolute member name', /refusing member with an absolute name: \/etc\/passwd/, insert(file('/etc/passwd')));
   await variant('absolute name of an image file', /absolute name/, insert(file(`/${HOSTILE_IMAGE}/kernel`)));
+  await variant('hard link into a second image directory', /outside the image directory|not an earlier file/, (members) => {
+    Object.assign(find(members, 'kernel'), { type: 'link', linkname: './other-image/kernel', data: undefined });
+  });
   await variant('member of a second image directory', /lies outside the image directory/, insert(file('./other-image/kernel')));
   await variant('file at the bundle root', /lies outside the image directory/, insert(file('./evil.sh')));
   await variant('member name with an empty component', /refusing member with a malformed name/, insert(file(`./${HOSTILE_IMAGE}//etc/passwd`)));
@@ -166,6 +169,8 @@ export async function hostileCases(outside: string): Promise<HostileCase[]> {
   await variant('kernel destination outside the install directory', /refusing to write outside .*\/boot\/vmlinuz/, editManifest((xml) => xml.replace(`<kernel>${ROOTIMGDIR}/kernel`, '<kernel>/boot/vmlinuz')));
   await variant('extra destination outside the install directory', /refusing to write outside .*\/etc\/cron\.d/, editManifest((xml) => xml.replace('<dest>/install/postscripts</dest>', '<dest>/etc/cron.d</dest>')));
   await variant('rootimgtree destination escaping with ..', /refusing to write outside/, editManifest((xml) => xml.replace(`<rootimgtree>${ROOTIMGDIR}/`, '<rootimgtree>/install/../etc/')));
+  await variant('list file destination outside the install directory', /refusing to write outside .*\/etc\/cron\.d\/compute\.pkglist/, editManifest((xml) => xml.replace('<pkglist>/install/custom/netboot/rh/compute.pkglist', '<pkglist>/etc/cron.d/compute.pkglist')));
+  await variant('kit name with ..', /refusing kit name '\.\.\/\.\.\/etc': not a plain name/, editManifest((xml) => xml.replace('<xcatimage>', '<xcatimage>\n  <kit>\n    <name>../../etc</name>\n    <kitdir>/install/kits/k1</kitdir>\n  </kit>')));
   await variant('imagename with /', /The 'imagename' field "\.\.\/\.\.\/etc\/evil" contains '\/'; refused/, osimageField('imagename', '../../etc/evil'));
   await variant('imagename ..', /The 'imagename' field "\.\." contains '\.\.'/, osimageField('imagename', '..'));
   await variant('imagename with a newline', /The 'imagename' field "good\\nevil" contains white space/, osimageField('imagename', 'good\nevil'));
