@@ -11,6 +11,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import t from 'tap';
 import { Sandbox } from '../src/core/sandbox.js';
 import { executeCommit, inspectPaths, pathsToInspect, planCommit, type Unit } from '../src/import/commit.js';
+import { planImport } from '../src/import/plan.js';
 import { buildSampleImage } from '../src/sample/sample-image.js';
 import { emptyManifest, type Manifest } from '../src/xcat/manifest.js';
 import { writeManifestXml } from '../src/xcat/manifest-writer.js';
@@ -83,6 +84,11 @@ t.test('kit directory: under KITNAME or basename(kitdir), placed at dirname(kitd
   t.match(m.stderr, 'mykit-1.0-1');
   t.notOk(exists(other, '/install/netboot'), 'nothing placed');
   t.same(other.tables().kit ?? [], []);
+
+  const rowsOnly = save(other, 'kit-no-kitdir.tgz', await kitBundle('mykit-1.0-1', (x) => x.replace('<kitdir>/install/kits/mykit-1.0-1</kitdir>', '')));
+  const n = other.run([rowsOnly]);
+  t.equal(n.code, 1);
+  t.match(n.stderr, /refusing member \S+\/mykit-1\.0-1\/\S+: kit mykit-1\.0-1 has no kitdir in the manifest, so its directory has no place/);
 
   const unknown = save(other, 'extra-member.tgz', (await ourBundle('netboot.tgz', (members) => {
     members.push({ name: `./${NETBOOT_IMAGE}/smuggled`, data: Buffer.from('x') });
@@ -255,4 +261,30 @@ t.test('kit plugins: a real import names the --allow-dest to add; --dry-run show
   const allowed = sandbox.run([bundle, '--allow-dest', '/opt/xcat/lib/perl/xCAT_plugin']);
   t.equal(allowed.code, 0, allowed.stderr);
   t.ok(exists(sandbox, '/opt/xcat/lib/perl/xCAT_plugin/mykit.pm'));
+});
+
+t.test('commit plan: admin links to directories are used; links to nowhere, links of the bundle and links to replace are refused', async (t) => {
+  const file = (dest: string, type: Unit['type'] = 'file'): Unit => ({ dest, type, member: 'm' });
+  const ops = planCommit([file('/install/netboot/img/kernel')], new Map([['/install', 'dirlink'], ['/install/netboot', 'dirlink'], ['/install/netboot/img', 'dir']]));
+  t.same(ops.map((op) => op.op), ['place']);
+  t.throws(() => planCommit([file('/install/x/kernel')], new Map([['/install', 'symlink']])), { message: /\/install is a symbolic link that does not lead to a directory/ });
+  t.throws(() => planCommit([file('/install/link', 'symlink'), file('/install/link/passwd')], new Map([['/install', 'dir']])), {
+    message: /\/install\/link would be written through a symbolic link of the bundle/,
+  });
+  t.throws(() => planCommit([file('/install/img/rootimg', 'tree')], new Map([['/install', 'dir'], ['/install/img', 'dir'], ['/install/img/rootimg', 'dirlink']])), {
+    message: /\/install\/img\/rootimg is a symbolic link, the bundle would replace it/,
+  });
+  const relink = planCommit([file('/install/img/link', 'symlink')], new Map([['/install', 'dir'], ['/install/img', 'dir'], ['/install/img/link', 'symlink'], ['/install/img/link.ORIG', 'symlink']]));
+  t.same(relink.map((op) => op.op), ['backup', 'place'], 'a link of the bundle replaces an earlier link');
+  t.same(relink[0], { op: 'backup', path: '/install/img/link', dropOldBackup: true });
+});
+
+t.test('plan: s390x netboot raw image files go under INSTALLDIR/netboot/OSVERS/s390x/PROFILE', async (t) => {
+  const loc = { sandbox: new Sandbox(), installdir: '/install', xcatroot: '/opt/xcat' };
+  const m = emptyManifest({ imagename: 'i', profile: 'compute', provmethod: 'netboot', osvers: 'rhels7', osarch: 's390x' }, { imagename: 'i' });
+  m.rawimagefiles = ['/elsewhere/disk', '/elsewhere/d.img'];
+  const plan = planImport(m, 'i', loc, 'p2');
+  t.same(plan.files.get('disk'), ['/install/netboot/rhels7/s390x/p2/disk.img']);
+  t.same(plan.files.get('d.img'), ['/install/netboot/rhels7/s390x/p2/d.img']);
+  t.same(planImport(m, 'i', loc).files.get('disk'), ['/install/netboot/rhels7/s390x/compute/disk.img'], 'as xCAT, also without -f');
 });

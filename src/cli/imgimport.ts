@@ -11,6 +11,7 @@ Usage:
 Options of imgport:
 \t--dry-run            print every destination, .ORIG rename and table row; write nothing
 \t--allow-dest DIR     also allow destinations under DIR (repeatable; default: INSTALLDIR and XCATROOT/share)
+\t                     kit plugins (code xcatd runs) need --allow-dest XCATROOT/lib/perl/xCAT_plugin
 \t--root DIR, --db FILE   sandbox prefix and table file
 \tbundle '-' reads standard input; gzip, zstd or plain tar is recognised from the first bytes (-n is accepted and not needed)
 `;

@@ -114,6 +114,7 @@ class ImportSession {
   private plan: ImportPlan | undefined;
   private held: Staged[] = [];
   private readonly digests = new Map<string, string>();
+  private readonly sizes = new Map<string, number>();
   private sums: Map<string, string> | undefined;
   private readonly seen = new Set<string>();
   /** Symbolic link members: nothing may be written through one, in staging or at its destination. */
@@ -218,7 +219,11 @@ class ImportSession {
     this.held = [];
     for (const staged of held) await this.adopt(staged, routeMember(plan, staged.rel, staged.kind === 'dir'));
     // Only litefile.csv is needed in memory from now on.
-    for (const rel of [...this.kept.keys()]) if (rel !== plan.litefileMember) this.kept.delete(rel);
+    for (const [rel, data] of [...this.kept]) {
+      if (rel === plan.litefileMember) continue;
+      this.kept.delete(rel);
+      this.keptBytes -= data.length;
+    }
   }
 
   /** What can be checked before the members stream: each destination the manifest names, and its directories. */
@@ -266,14 +271,17 @@ class ImportSession {
     return this.plan ? rel === this.plan.litefileMember : !rel.includes('/');
   }
 
-  /** litefile.csv is read whole to make its rows: one too large to keep is refused, never skipped. */
-  private litefileTooLarge(rel: string): BundleError {
+  /** litefile.csv is read whole to make its rows: one that could not be kept is refused, never skipped. */
+  private litefileNotKept(rel: string, size: number): BundleError {
     const name = this.memberName(rel);
-    return new BundleError(`member ${name} is too large to read as the image's litefile rows (at most ${KEEP_MEMBER_MAX_BYTES} bytes)`, name);
+    const why = size > KEEP_MEMBER_MAX_BYTES
+      ? `is too large to read as the image's litefile rows (${size} bytes, at most ${KEEP_MEMBER_MAX_BYTES})`
+      : `came after more than ${KEEP_TOTAL_MAX_BYTES} bytes of other members before ${MANIFEST_MEMBER}, too many to keep in memory for its litefile rows`;
+    return new BundleError(`member ${name} ${why}`, name);
   }
 
   private async stage(rel: string, name: string, kind0: Kind, header: tar.Header, body: Readable, route: Route | undefined): Promise<Staged> {
-    if (rel === this.plan?.litefileMember && (header.size ?? 0) > KEEP_MEMBER_MAX_BYTES) throw this.litefileTooLarge(rel);
+    if (rel === this.plan?.litefileMember && (header.size ?? 0) > KEEP_MEMBER_MAX_BYTES) throw this.litefileNotKept(rel, header.size ?? 0);
     const isTree = kind0 === 'file' && (route ? route.kind === 'tree' : rel === TREE_MEMBER);
     const kind: Kind = isTree ? 'tree' : kind0;
     const mode = (header.mode ?? 0o644) & 0o7777;
@@ -296,6 +304,7 @@ class ImportSession {
         for await (const chunk of source) void chunk;
       });
       this.digests.set(rel, tap.sha256);
+      this.sizes.set(rel, size);
       if (keep) {
         this.kept.set(rel, Buffer.concat(chunks));
         this.keptBytes += size;
@@ -375,9 +384,13 @@ class ImportSession {
         if (kind === 'file' || kind === 'hardlink') for (const dest of route.copies) this.copies.push({ from: real, dest, mode: staged.mode, member: name, size: staged.size });
         return;
       }
-      case 'unknown':
+      case 'unknown': {
         // Never dropped silently: it may be data the manifest should have named (a kit directory).
-        throw new BundleError(`refusing member ${name}: the manifest names nothing of that name`, name);
+        const top = staged.rel.split('/')[0];
+        const homeless = this.plan!.manifest.kit.some((kit) => (kit.kitname ?? '').trim() === top && !(kit.kitdir ?? '').trim());
+        const why = homeless ? `kit ${top} has no kitdir in the manifest, so its directory has no place` : 'the manifest names nothing of that name';
+        throw new BundleError(`refusing member ${name}: ${why}`, name);
+      }
       default:
         return;
     }
@@ -401,7 +414,8 @@ class ImportSession {
     for (const member of plan.files.keys()) {
       if (!this.seen.has(member)) this.req.warn(`Warning: the manifest names ${member}, which is not in the bundle; skipped.`);
     }
-    if (plan.litefileMember && this.seen.has(plan.litefileMember) && !this.kept.has(plan.litefileMember)) throw this.litefileTooLarge(plan.litefileMember);
+    const litefileSize = plan.litefileMember && this.seen.has(plan.litefileMember) && !this.kept.has(plan.litefileMember) ? this.sizes.get(plan.litefileMember) : undefined;
+    if (litefileSize !== undefined) throw this.litefileNotKept(plan.litefileMember!, litefileSize);
     for (const kit of plan.kits) {
       const dirName = this.kitDirNames.get(kit.name);
       if (!dirName) {
