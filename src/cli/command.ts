@@ -1,6 +1,6 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { ImgportError, InterruptedError, UsageError } from '../core/errors.js';
-import { runCleanups } from '../core/cleanup.js';
+import { isCommitted, runCleanups } from '../core/cleanup.js';
 
 export type OptionSpec = NonNullable<ParseArgsConfig['options']>;
 export type ParsedValues = Record<string, string | boolean | (string | boolean)[] | undefined>;
@@ -55,7 +55,8 @@ function installSignalHandlers(): void {
   for (const signal of ['SIGINT', 'SIGTERM'] as const) {
     process.once(signal, () => {
       void runCleanups().finally(() => {
-        process.stderr.write(`Error: ${new InterruptedError(signal).message}; nothing was changed\n`);
+        const outcome = isCommitted() ? 'after its result was complete and in place' : 'nothing was changed';
+        process.stderr.write(`Error: ${new InterruptedError(signal).message}; ${outcome}\n`);
         process.exit(1);
       });
     });

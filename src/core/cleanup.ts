@@ -28,3 +28,17 @@ export async function runCleanups(): Promise<void> {
     }
   }
 }
+
+let committed = false;
+
+/**
+ * Marks the command's point of no return: its result is complete and in place (the bundle
+ * renamed, the tables written). A signal after this must not claim that nothing was changed.
+ */
+export function markCommitted(): void {
+  committed = true;
+}
+
+export function isCommitted(): boolean {
+  return committed;
+}

@@ -12,7 +12,7 @@ import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
 import type tar from 'tar-stream';
 import { BundleError, ImageError, ImgportError, ManifestError, PathError } from '../core/errors.js';
-import { onCleanup } from '../core/cleanup.js';
+import { markCommitted, onCleanup } from '../core/cleanup.js';
 import type { Locations } from '../core/locations.js';
 import type { Sandbox } from '../core/sandbox.js';
 import { DigestTap, parseSha256Sums } from '../archive/sha256sums.js';
@@ -30,6 +30,7 @@ import {
   assertDestinationsAllowed,
   CHECKSUMS_MEMBER,
   destinationRefusal,
+  isUnder,
   manifestDestinations,
   MANIFEST_MEMBER,
   planImport,
@@ -39,7 +40,7 @@ import {
 } from './plan.js';
 import { openBundleSource } from './source.js';
 import { applyImportToTables, postscriptNodes } from './table-changes.js';
-import { ImportTransaction, prepareInstallDir } from './transaction.js';
+import { ImportTransaction, prepareRoot } from './transaction.js';
 
 export interface ImportRequest {
   bundle: string;
@@ -138,8 +139,8 @@ class ImportSession {
   private inFlight: Promise<void> | undefined;
   /** Stops the bundle's flow (set by the caller that owns the source). */
   stopReading: () => void = () => undefined;
-  /** INSTALLDIR when this import created it: removed again on rollback if still empty. */
-  createdInstallDir: string | undefined;
+  /** Directories this import created for its allowed roots, deepest first: removed again on rollback if still empty. */
+  readonly createdRoots: string[] = [];
 
   constructor(
     private readonly req: ImportRequest,
@@ -226,8 +227,17 @@ class ImportSession {
     }
   }
 
+  /** Checks (and, when missing, makes) an allowed root before staging goes there; see prepareRoot. */
+  async prepareRoot(root: string, what?: string): Promise<void> {
+    this.createdRoots.unshift(...(await prepareRoot(this.req.sandbox, root, this.req.dryRun, what)));
+  }
+
   /** What can be checked before the members stream: each destination the manifest names, and its directories. */
   private async checkDestinations(plan: ImportPlan): Promise<void> {
+    const destinations = manifestDestinations(plan);
+    for (const root of this.roots) {
+      if (root !== this.locations.installdir && destinations.some((d) => isUnder(d, root))) await this.prepareRoot(root);
+    }
     const units: Unit[] = [
       ...[...plan.files.values()].flat().map((dest): Unit => ({ dest, type: 'file', member: '' })),
       ...(plan.tree ? [{ dest: path.posix.join(plan.tree.dir, 'rootimg'), type: 'tree', member: '' } as Unit] : []),
@@ -486,6 +496,7 @@ class ImportSession {
       await done.undo();
       throw err;
     }
+    markCommitted();
     if (litefileText !== undefined) {
       this.req.out('Updating the litefile table.');
       for (const line of litefileText.split('\n').filter((l) => l.trim())) this.req.out(line);
@@ -516,7 +527,7 @@ class ImportSession {
     await this.inFlight?.catch(() => undefined);
     await this.committing?.catch(() => undefined);
     await this.close();
-    if (this.createdInstallDir) await rmdir(this.req.sandbox.real(this.createdInstallDir)).catch(() => undefined);
+    for (const dir of this.createdRoots) await rmdir(this.req.sandbox.real(dir)).catch(() => undefined);
   }
 }
 
@@ -557,7 +568,7 @@ export async function importBundle(req: ImportRequest): Promise<string> {
   let imagename: string;
   const reader: ReaderState = {};
   try {
-    if (await prepareInstallDir(req.sandbox, locations.installdir, req.dryRun)) session.createdInstallDir = locations.installdir;
+    await session.prepareRoot(locations.installdir, 'the install directory');
     for await (const { header, body } of readBundleMembers(source, req.bundle, undefined, reader)) await session.member(header, body);
     imagename = await session.finish(tables, nodes);
   } catch (caught) {

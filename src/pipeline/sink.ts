@@ -3,9 +3,11 @@ import path from 'node:path';
 import crypto from 'node:crypto';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { PassThrough, type Writable } from 'node:stream';
+import { PassThrough, Writable } from 'node:stream';
 import { PathError } from '../core/errors.js';
-import { onCleanup } from '../core/cleanup.js';
+import { markCommitted, onCleanup } from '../core/cleanup.js';
+import { processAlive } from '../core/pid-lock.js';
+import { describeFsError } from './walk.js';
 import { shellQuote, sshArgs } from '../core/ssh.js';
 
 /**
@@ -27,16 +29,61 @@ export function temporaryNameBeside(finalPath: string): string {
   return path.join(dir, `.${path.basename(finalPath)}.tmp-${process.pid}-${crypto.randomBytes(4).toString('hex')}`);
 }
 
+/**
+ * Removes the temporary files that runs killed outright (SIGKILL, power loss) left beside
+ * finalPath: those whose process is gone. A live process's temporary file is left alone.
+ */
+export function removeStaleTemporaries(finalPath: string): void {
+  const dir = path.dirname(finalPath);
+  const ours = new RegExp(`^\\.${escapeRegExp(path.basename(finalPath))}\\.tmp-(\\d+)-[0-9a-f]{8}$`);
+  for (const name of fs.readdirSync(dir, { withFileTypes: true })) {
+    const pid = ours.exec(name.name)?.[1];
+    if (pid && name.isFile() && !processAlive(Number(pid))) fs.rmSync(path.join(dir, name.name), { force: true });
+  }
+}
+
+function escapeRegExp(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}
+
+/** Writes to a file descriptor; a failed write becomes a PathError naming the final file. */
+class FileWriter extends Writable {
+  constructor(private readonly fd: number, private readonly finalPath: string) {
+    super({ highWaterMark: 1 << 20 });
+  }
+
+  override _write(chunk: Buffer, _encoding: BufferEncoding, done: (err?: Error | null) => void): void {
+    this.writeAll(chunk, 0, done);
+  }
+
+  private writeAll(chunk: Buffer, offset: number, done: (err?: Error | null) => void): void {
+    fs.write(this.fd, chunk, offset, chunk.length - offset, null, (err, written) => {
+      if (err) done(new PathError(`cannot write ${this.finalPath}: ${describeFsError(err)}`, this.finalPath));
+      else if (offset + written < chunk.length) this.writeAll(chunk, offset + written, done);
+      else done();
+    });
+  }
+
+  override _final(done: (err?: Error | null) => void): void {
+    fs.fsync(this.fd, (err) => done(err ? new PathError(`cannot write ${this.finalPath}: ${describeFsError(err)}`, this.finalPath) : null));
+  }
+
+  override _destroy(err: Error | null, done: (err?: Error | null) => void): void {
+    fs.close(this.fd, () => done(err));
+  }
+}
+
 /** Writes to a temporary file beside finalPath and renames it on commit. */
 export function createFileSink(finalPath: string, opts: { mode?: number } = {}): Sink {
   const tmp = temporaryNameBeside(finalPath);
-  let stream: fs.WriteStream;
+  let fd: number;
   try {
-    fs.closeSync(fs.openSync(tmp, 'wx', opts.mode ?? 0o644));
-    stream = fs.createWriteStream(tmp, { flags: 'r+' });
+    removeStaleTemporaries(finalPath);
+    fd = fs.openSync(tmp, 'wx', opts.mode ?? 0o644);
   } catch (err) {
-    throw new PathError(`cannot write ${path.dirname(finalPath)}: ${(err as Error).message}`, finalPath);
+    throw new PathError(`cannot write ${finalPath}: ${describeFsError(err)}`, finalPath);
   }
+  const stream = new FileWriter(fd, finalPath);
   const removeTmp = (): void => fs.rmSync(tmp, { force: true });
   const unregister = onCleanup(removeTmp);
   return {
@@ -47,6 +94,7 @@ export function createFileSink(finalPath: string, opts: { mode?: number } = {}):
       await fs.promises.chmod(tmp, opts.mode ?? 0o644);
       await fs.promises.rename(tmp, finalPath);
       unregister();
+      markCommitted();
     },
     async abort() {
       stream.destroy();
@@ -114,6 +162,7 @@ export function createSshSink(userHost: string, remotePath: string): Sink {
       }
       await sshRun(userHost, `mv -f -- ${shellQuote(tmp)} ${shellQuote(remotePath)}`);
       unregister();
+      markCommitted();
     },
     async abort() {
       child.kill('SIGTERM');

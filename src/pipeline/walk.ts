@@ -201,6 +201,10 @@ export function describeFsError(err: unknown): string {
       return 'not a directory';
     case 'ELOOP':
       return 'it is a symbolic link';
+    case 'ENOSPC':
+      return 'no space left on device';
+    case 'EDQUOT':
+      return 'disk quota exceeded';
     default:
       return e.message;
   }
