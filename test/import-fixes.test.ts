@@ -288,3 +288,30 @@ t.test('plan: s390x netboot raw image files go under INSTALLDIR/netboot/OSVERS/s
   t.same(plan.files.get('d.img'), ['/install/netboot/rhels7/s390x/p2/d.img']);
   t.same(planImport(m, 'i', loc).files.get('disk'), ['/install/netboot/rhels7/s390x/compute/disk.img'], 'as xCAT, also without -f');
 });
+
+t.test('a missing XCATROOT/share is made before staging goes there, and removed with the rest when the import fails', async (t) => {
+  const sandbox = makeSandbox(t);
+  fs.rmSync(path.join(sandbox.root, 'opt'), { recursive: true });
+  const pkglist = `./${KIT_IMAGE}/service.rhels8.5.0.x86_64.pkglist`;
+  // The list file that goes to /opt/xcat/share right after the manifest, the kernel last.
+  const { data } = await ourBundle('kit.tgz', (members) => {
+    const at = members.findIndex((m) => m.name === pkglist);
+    members.splice(1, 0, ...members.splice(at, 1));
+    members.push(...members.splice(members.findIndex((m) => m.name.endsWith('/kernel')), 1));
+  });
+  const cut = save(sandbox, 'cut.tgz', data.subarray(0, Math.floor(data.length * 0.9)));
+  t.equal(sandbox.run([cut]).code, 1);
+  t.notOk(exists(sandbox, '/opt'), 'the directories it made are gone again');
+
+  const half = await startHalfWay(sandbox, data, KIT_IMAGE);
+  let staging: string[] = [];
+  for (let i = 0; i < 200 && !staging.some((d) => d.includes('/opt/')); i++) {
+    staging = (JSON.parse(fs.readFileSync(half.journal, 'utf8')) as { staging: string[] }).staging;
+    if (!staging.some((d) => d.includes('/opt/'))) await sleep(25);
+  }
+  t.same(staging.filter((d) => !d.startsWith(path.join(sandbox.root, 'install') + '/')).map((d) => path.dirname(d)), [path.join(sandbox.root, 'opt/xcat/share')], 'staging inside XCATROOT/share, not above it');
+  half.finish();
+  t.equal(await half.exited, 0, half.stderr());
+  t.equal(fs.statSync(path.join(sandbox.root, 'opt/xcat/share')).mode & 0o7777, 0o755);
+  t.ok(exists(sandbox, '/opt/xcat/share/xcat/netboot/rh/service.rhels8.5.0.x86_64.pkglist'));
+});

@@ -5,7 +5,7 @@
  * so that committing is a rename.
  */
 import { lstatSync, statSync } from 'node:fs';
-import { lstat, mkdir, readFile, readlink, rename, rm, stat, statfs, unlink, writeFile } from 'node:fs/promises';
+import { chmod, lstat, mkdir, readFile, readlink, rename, rm, stat, statfs, unlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { ImageError, PathError } from '../core/errors.js';
 import type { Sandbox } from '../core/sandbox.js';
@@ -180,31 +180,42 @@ export class ImportTransaction {
 }
 
 /**
- * Checks INSTALLDIR before anything streams, and creates it when missing (outside --dry-run) so
- * that staging lands inside it, not on the filesystem above. Resolves to whether it was created.
- * A link to nowhere (an unmounted filesystem) or a non-directory is a PathError naming it.
+ * Checks an allowed root (INSTALLDIR, or another that destinations lie under) before anything
+ * streams into it, and creates it when missing (outside --dry-run) so that staging lands inside
+ * it, not on the filesystem above. Resolves to the directories it created, deepest first, for a
+ * rollback to remove. A link to nowhere (an unmounted filesystem) or a non-directory is a
+ * PathError naming it.
  */
-export async function prepareInstallDir(sandbox: Sandbox, installdir: string, dryRun: boolean): Promise<boolean> {
-  const real = sandbox.real(installdir);
+export async function prepareRoot(sandbox: Sandbox, root: string, dryRun: boolean, what = 'the directory'): Promise<string[]> {
+  const real = sandbox.real(root);
   const st = await lstat(real).catch((err: NodeJS.ErrnoException) => {
-    if (err.code === 'ENOENT') return undefined;
-    throw new PathError(`cannot use the install directory ${installdir}: ${err.code ?? err.message}`, installdir);
+    // ENOTDIR: something above is a file; mkdir below reports it.
+    if (err.code === 'ENOENT' || err.code === 'ENOTDIR') return undefined;
+    throw new PathError(`cannot use ${what} ${root}: ${err.code ?? err.message}`, root);
   });
   if (st?.isSymbolicLink()) {
     const target = await readlink(real).catch(() => '?');
     const resolved = await stat(real).catch(() => undefined);
-    if (!resolved) throw new PathError(`the install directory ${installdir} is a symbolic link to ${target}, which does not exist (is its filesystem mounted?)`, installdir);
-    if (!resolved.isDirectory()) throw new PathError(`the install directory ${installdir} is a symbolic link to ${target}, which is not a directory`, installdir);
-    return false;
+    if (!resolved) throw new PathError(`${what} ${root} is a symbolic link to ${target}, which does not exist (is its filesystem mounted?)`, root);
+    if (!resolved.isDirectory()) throw new PathError(`${what} ${root} is a symbolic link to ${target}, which is not a directory`, root);
+    return [];
   }
-  if (st && !st.isDirectory()) throw new PathError(`the install directory ${installdir} exists and is not a directory`, installdir);
-  if (st || dryRun) return false;
+  if (st && !st.isDirectory()) throw new PathError(`${what} ${root} exists and is not a directory`, root);
+  if (st || dryRun) return [];
+  let first: string | undefined;
   try {
-    await mkdir(real, { recursive: true, mode: 0o755 });
+    first = await mkdir(real, { recursive: true, mode: 0o755 });
   } catch (err) {
-    throw new PathError(`cannot create the install directory ${installdir}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, installdir);
+    throw new PathError(`cannot create ${what} ${root}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, root);
   }
-  return true;
+  const created: string[] = [];
+  for (let dir = root; first !== undefined; dir = path.posix.dirname(dir)) {
+    created.push(dir);
+    if (sandbox.real(dir) === first || dir === '/') break;
+  }
+  // Whatever the umask: the install directory is served to nodes.
+  await Promise.all(created.map((dir) => chmod(sandbox.real(dir), 0o755)));
+  return created;
 }
 
 function existsAsDir(real: string): boolean {
