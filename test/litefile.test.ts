@@ -7,7 +7,7 @@ import { formatLitefileCsv, litefileRowsForImage, mergeLitefileRows, parseLitefi
 import { BundleError, TableError } from '../src/core/errors.js';
 import type { Tables } from '../src/tables/types.js';
 
-const FIXTURES = '/work/shared/fixtures/xcat';
+import { FIXTURES } from './helpers/shared.js';
 const IMAGE = 'rhels8.5.0-x86_64-statelite-compute';
 const source = JSON.parse(readFileSync(join(FIXTURES, 'source-tables.json'), 'utf8')) as Tables;
 

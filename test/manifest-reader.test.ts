@@ -8,7 +8,7 @@ import { writeManifestXml } from '../src/xcat/manifest-writer.js';
 import { emptyManifest, type Manifest } from '../src/xcat/manifest.js';
 import { ManifestError } from '../src/core/errors.js';
 
-const FIXTURES = '/work/shared/fixtures/xcat';
+import { FIXTURES } from './helpers/shared.js';
 const work = mkdtempSync(join(tmpdir(), 'manifest-reader-'));
 t.teardown(() => rmSync(work, { recursive: true, force: true }));
 

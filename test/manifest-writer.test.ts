@@ -8,8 +8,7 @@ import { emptyManifest, type Manifest } from '../src/xcat/manifest.js';
 import { ImageError } from '../src/core/errors.js';
 import type { Row, Tables } from '../src/tables/types.js';
 
-const FIXTURES = '/work/shared/fixtures/xcat';
-const READ_MANIFEST = '/work/shared/tools/xcat-read-manifest';
+import { FIXTURES, READ_MANIFEST } from './helpers/shared.js';
 const source = JSON.parse(readFileSync(join(FIXTURES, 'source-tables.json'), 'utf8')) as Tables;
 
 const work = mkdtempSync(join(tmpdir(), 'manifest-writer-'));

@@ -3,6 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import t from 'tap';
 import { TableStore, formatTables } from '../src/tables/store.js';
+import { FIXTURES } from './helpers/shared.js';
 
 function tempDir(t: { teardown(fn: () => void): void }): string {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'imgport-store-'));
@@ -10,7 +11,7 @@ function tempDir(t: { teardown(fn: () => void): void }): string {
   return dir;
 }
 
-const fixtureTables = JSON.parse(fs.readFileSync('/work/shared/fixtures/xcat/source-tables.json', 'utf8'));
+const fixtureTables = JSON.parse(fs.readFileSync(path.join(FIXTURES, 'source-tables.json'), 'utf8'));
 
 t.test('a missing file holds no tables; the first update creates the directory', async (t) => {
   const file = path.join(tempDir(t), 'a', 'b', 'tables.json');
@@ -25,7 +26,7 @@ t.test('a missing file holds no tables; the first update creates the directory',
 
 t.test('round trip keeps the file shape: every row, column and value', async (t) => {
   const file = path.join(tempDir(t), 'tables.json');
-  fs.copyFileSync('/work/shared/fixtures/xcat/source-tables.json', file);
+  fs.copyFileSync(path.join(FIXTURES, 'source-tables.json'), file);
   const store = new TableStore(file);
   t.same(await store.read(), fixtureTables);
   const result = await store.update(() => 42);

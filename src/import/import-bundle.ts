@@ -31,6 +31,7 @@ import {
   CHECKSUMS_MEMBER,
   destinationRefusal,
   isUnder,
+  linkStaysInside,
   manifestDestinations,
   MANIFEST_MEMBER,
   planImport,
@@ -79,6 +80,8 @@ interface Staged {
   real?: string;
   mode: number;
   size: number;
+  /** Symbolic links: their target. */
+  linkTarget?: string;
 }
 
 function kindOf(header: tar.Header, name: string): Kind {
@@ -297,7 +300,7 @@ class ImportSession {
     const mode = (header.mode ?? 0o644) & 0o7777;
     const size = header.size ?? 0;
     const real = await this.stagingPath(rel, kind, route);
-    const staged: Staged = { rel, name, kind, real, mode, size };
+    const staged: Staged = { rel, name, kind, real, mode, size, linkTarget: header.linkname ?? undefined };
     if (real && kind !== 'tree') await mkdir(path.dirname(real), { recursive: true, mode: 0o700 });
     if (kind === 'file' || kind === 'tree') {
       if (real) await this.tx!.ensureRoom(real, size);
@@ -375,10 +378,12 @@ class ImportSession {
         this.units.push({ dest: path.posix.join(route.dir, 'rootimg'), type: 'tree', staged: real, member: name, size: staged.size });
         return;
       case 'extra':
+        this.refuseEscapingLink(staged, route.dest, route.root);
         if (kind === 'dir') this.units.push({ dest: route.dest, type: 'dir', mode: staged.mode, member: name });
         else this.units.push({ dest: route.dest, type: kind === 'symlink' ? 'symlink' : 'file', staged: real, member: name, size: staged.size });
         return;
       case 'kit': {
+        this.refuseEscapingLink(staged, path.posix.join(route.kit.dest, route.sub), route.kit.dest);
         const dirName = staged.rel.split('/')[0];
         const known = this.kitDirNames.get(route.kit.name) ?? dirName;
         if (known !== dirName) {
@@ -403,6 +408,12 @@ class ImportSession {
       }
       default:
         return;
+    }
+  }
+
+  private refuseEscapingLink(staged: Staged, dest: string, root: string): void {
+    if (staged.kind === 'symlink' && !linkStaysInside(dest, staged.linkTarget ?? '', root)) {
+      throw new BundleError(`refusing symbolic link ${staged.name} -> ${staged.linkTarget}: it points outside ${root}, where a later import could write through it`, staged.name);
     }
   }
 

@@ -212,8 +212,8 @@ export type Route =
   | { kind: 'tree'; dir: string }
   /** A member of a kit directory; `copies` are the extra places xCAT copies it to. */
   | { kind: 'kit'; kit: KitPlacement; sub: string; copies: string[] }
-  /** An extra: a file, or an entry of a directory extra (merged into its destination). */
-  | { kind: 'extra'; dest: string }
+  /** An extra: a file, or an entry of a directory extra (merged into `root`, its destination directory). */
+  | { kind: 'extra'; dest: string; root: string }
   | { kind: 'unknown' };
 
 export const MANIFEST_MEMBER = 'manifest.xml';
@@ -246,8 +246,8 @@ export function routeMember(plan: ImportPlan, rel: string, isDirectory: boolean)
     if (!rest) return { kind: 'structure' };
     for (const extra of plan.extras) {
       const srcRel = extra.src.replace(/^\/+/, '');
-      if (!isDirectory && rest === posix.basename(extra.src) && !rest.includes('/')) return { kind: 'extra', dest: posix.join(extra.dest, rest) };
-      if (rest === srcRel || rest.startsWith(srcRel + '/')) return { kind: 'extra', dest: posix.join(extra.dest, rest.slice(srcRel.length)) };
+      if (!isDirectory && rest === posix.basename(extra.src) && !rest.includes('/')) return { kind: 'extra', dest: posix.join(extra.dest, rest), root: extra.dest };
+      if (rest === srcRel || rest.startsWith(srcRel + '/')) return { kind: 'extra', dest: posix.join(extra.dest, rest.slice(srcRel.length)), root: extra.dest };
     }
     if (isDirectory && plan.extras.some((e) => e.src.replace(/^\/+/, '').startsWith(rest + '/'))) return { kind: 'structure' };
     return { kind: 'unknown' };
@@ -255,6 +255,15 @@ export function routeMember(plan: ImportPlan, rel: string, isDirectory: boolean)
   const kit = plan.kits.find((k) => k.bundleNames.includes(top));
   if (kit) return { kind: 'kit', kit, sub: rest, copies: isDirectory ? [] : kitCopies(plan, rest) };
   return { kind: 'unknown' };
+}
+
+/**
+ * Whether a symbolic link a bundle installs at `linkDest` stays inside `root` (its extra's or kit's
+ * directory). One that points elsewhere (absolute, or climbing out with `..`) is refused: left on
+ * the node, it would look like an administrator's link, and a later bundle could write through it.
+ */
+export function linkStaysInside(linkDest: string, target: string, root: string): boolean {
+  return target !== '' && !posix.isAbsolute(target) && isUnder(posix.join(posix.dirname(linkDest), target), root);
 }
 
 /** Is a logical path inside one of the roots? */

@@ -13,8 +13,8 @@ import tar from 'tar-stream';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 export const IMGEXPORT = path.join(here, '..', '..', 'dist', 'src', 'cli', 'imgexport.js');
-export const FIXTURES = '/work/shared/fixtures/xcat';
-export const READ_MANIFEST = '/work/shared/tools/xcat-read-manifest';
+export { FIXTURES, READ_MANIFEST } from './shared.js';
+import { READ_MANIFEST } from './shared.js';
 export const execFileP = promisify(execFile);
 
 /** A fresh temporary directory, removed when the test ends. */

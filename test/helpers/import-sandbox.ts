@@ -5,7 +5,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 
-export const FIXTURES = '/work/shared/fixtures/xcat';
+export { FIXTURES } from './shared.js';
+import { FIXTURES } from './shared.js';
 export const IMGIMPORT = path.resolve('dist/src/cli/imgimport.js');
 export const IMGPORT = path.resolve('dist/src/cli/imgport.js');
 
