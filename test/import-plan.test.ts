@@ -41,9 +41,9 @@ t.test('-f renames the image, moves image files and relocates share lists', asyn
 t.test('routes: files, extras (file and directory), kits with other_files and plugins, unknown', async (t) => {
   const plan = planImport(netbootManifest(), 'img', loc);
   t.same(routeMember(plan, 'kernel', false), { kind: 'file', dests: ['/install/netboot/rhels8.5.0/x86_64/compute/kernel'] });
-  t.same(routeMember(plan, 'extra/a', false), { kind: 'extra', dest: '/install/postscripts/a' });
+  t.same(routeMember(plan, 'extra/a', false), { kind: 'extra', dest: '/install/postscripts/a', root: '/install/postscripts' });
   t.same(routeMember(plan, 'extra/install', true), { kind: 'structure' });
-  t.same(routeMember(plan, 'extra/install/mydir/sub/b', false), { kind: 'extra', dest: '/install/custom/mydir/sub/b' });
+  t.same(routeMember(plan, 'extra/install/mydir/sub/b', false), { kind: 'extra', dest: '/install/custom/mydir/sub/b', root: '/install/custom/mydir' });
   t.same(routeMember(plan, 'k-1/other_files/post.sh', false).kind === 'kit' && (routeMember(plan, 'k-1/other_files/post.sh', false) as { copies: string[] }).copies, ['/install/postscripts/post.sh']);
   t.same((routeMember(plan, 'k-1/other_files/x.exlist', false) as { copies: string[] }).copies, []);
   t.same((routeMember(plan, 'k-1/other_files/.hidden', false) as { copies: string[] }).copies, []);
