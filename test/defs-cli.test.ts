@@ -1,21 +1,8 @@
-import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import t from 'tap';
+import { defsSandbox } from './helpers/defs-sandbox.js';
 
-const CLI = path.resolve('dist/src/cli/imgport.js');
-
-function sandbox(t: { teardown(fn: () => void): void }) {
-  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'imgport-defs-'));
-  t.teardown(() => fs.rmSync(root, { recursive: true, force: true }));
-  const imgport = (args: string[], input?: string, env: NodeJS.ProcessEnv = {}) => {
-    const r = spawnSync(process.execPath, [CLI, ...args, '--root', root], { input, encoding: 'utf8', env: { ...process.env, ...env } });
-    return { code: r.status, stdout: r.stdout, stderr: r.stderr };
-  };
-  const db = path.join(root, 'var/lib/imgport/tables.json');
-  return { root, imgport, db, tables: () => JSON.parse(fs.readFileSync(db, 'utf8')) };
-}
+const sandbox = defsSandbox;
 
 t.test('mkdef, lsdef short, long and -i, chdef clearing, rmdef', async (t) => {
   const { imgport, tables } = sandbox(t);

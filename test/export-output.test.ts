@@ -7,7 +7,7 @@ import zlib from 'node:zlib';
 import t from 'tap';
 import { buildSampleImage } from '../src/sample/sample-image.js';
 import {
-  IMGEXPORT, describeTree, leftoverTemps, put, readBundle, runImgexport, runTool, tempDir, unpackCpioGz, writeTables,
+  IMGEXPORT, describeTree, put, readBundle, runImgexport, runTool, tempDir, unpackCpioGz, writeTables,
 } from './helpers/export-bundle.js';
 
 /** Output formats and places, reproducibility, stored members, and the statelite tree's special files. */
