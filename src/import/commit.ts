@@ -2,7 +2,8 @@
  * Turning staged members into the installed image: a pure plan of operations (directories to
  * make, existing things to keep as .ORIG, staged things to rename into place), the checks that
  * make it safe (no write through a symlink, no file where a directory must be), and its
- * execution with an undo log so that a failure half way puts everything back.
+ * execution, journaled first, with a rollback that reads the filesystem so that a failure half
+ * way, or a SIGKILL followed by the next import, puts everything back.
  */
 import { lstat, mkdir, rename, rmdir, chmod, stat } from 'node:fs/promises';
 import path from 'node:path';
@@ -132,48 +133,163 @@ export function describeOp(op: CommitOp): string {
 }
 
 /**
- * Runs the operations; on any failure (or when `aborted()` turns true) undoes what was done, in
- * reverse, and rethrows. `trash(real)` gives a path on the same filesystem to move an old .ORIG to.
+ * A commit operation as the journal records it, with everything its undo needs: logical
+ * destinations, real staging paths, and the identity (device:inode) of what each rename moves,
+ * so that a rollback can tell from the filesystem alone which renames were done.
  */
-export async function executeCommit(
-  sandbox: Sandbox,
-  ops: CommitOp[],
-  hooks: { trash: (real: string) => Promise<string>; progress: (op: CommitOp) => void; aborted: () => boolean },
-): Promise<{ undo: () => Promise<void> }> {
-  const undo: (() => Promise<unknown>)[] = [];
-  const undoAll = async () => {
-    for (const step of undo.reverse()) await step().catch(() => undefined);
+export type CommitStep =
+  | { op: 'mkdir'; path: string }
+  /** `trash`: where an older PATH.ORIG goes (in staging); `id`: the identity of the PATH being kept. */
+  | { op: 'backup'; path: string; id: string; trash?: string }
+  /** `id`: the identity of the staged file or tree. */
+  | { op: 'place'; path: string; staged: string; id: string };
+
+/** What the undo of a commit needs to know: where to put an older .ORIG aside, and the journal. */
+export interface CommitHooks {
+  /** A path (not created) on the same filesystem, inside staging, to move an older .ORIG to. */
+  trash: (real: string) => Promise<string>;
+  progress: (op: CommitOp) => void;
+  aborted: () => boolean;
+  /** Called before the first operation; the steps must be on disk (journaled) when it resolves. */
+  record?: (steps: CommitStep[]) => Promise<void>;
+  /** Called after each operation with how many are done (a test seam: a kill between two renames). */
+  afterOp?: (done: number) => Promise<void> | void;
+}
+
+/** device:inode of a path (not following links), or undefined when it does not exist. */
+async function identity(real: string): Promise<string | undefined> {
+  try {
+    const st = await lstat(real, { bigint: true });
+    return `${st.dev}:${st.ino}`;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw err;
+  }
+}
+
+/** The journal's form of the operations, computed (in parallel) before any of them runs. */
+export async function commitSteps(sandbox: Sandbox, ops: CommitOp[], trash: CommitHooks['trash']): Promise<CommitStep[]> {
+  /** `what` says which of dest's paths is meant (it or its staged copy). */
+  const known = async (real: string, dest: string, what: string) => {
+    const id = await identity(real).catch((err: NodeJS.ErrnoException) => {
+      throw new PathError(`cannot inspect ${what}: ${err.code ?? err.message}`, dest);
+    });
+    if (id === undefined) throw new PathError(`${what} vanished before the commit`, dest);
+    return id;
   };
+  return Promise.all(
+    ops.map(async (op): Promise<CommitStep> => {
+      if (op.op === 'mkdir') return { op: 'mkdir', path: op.path };
+      if (op.op === 'backup') {
+        const real = sandbox.real(op.path);
+        const id = await known(real, op.path, op.path);
+        return op.dropOldBackup ? { op: 'backup', path: op.path, id, trash: await trash(real + '.ORIG') } : { op: 'backup', path: op.path, id };
+      }
+      return { op: 'place', path: op.unit.dest, staged: op.unit.staged!, id: await known(op.unit.staged!, op.unit.dest, `the staged copy of ${op.unit.dest}`) };
+    }),
+  );
+}
+
+/** Whether every staged thing is at its destination (the renames of the commit all done). */
+export async function commitPlaced(sandbox: Sandbox, steps: CommitStep[]): Promise<boolean> {
+  const places = steps.filter((s) => s.op === 'place');
+  const ids = await Promise.all(places.map((s) => identity(sandbox.real(s.path))));
+  return places.every((s, i) => ids[i] === s.id);
+}
+
+/** A rename of the rollback; a failure is a PathError naming the path it concerns. */
+async function putBack(from: string, to: string, named: string): Promise<void> {
+  try {
+    await rename(from, to);
+  } catch (err) {
+    throw new PathError(`cannot put ${named} back: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, named);
+  }
+}
+
+/**
+ * Undoes whatever part of a commit was done, judging by the filesystem only (so it works after a
+ * SIGKILL, and a second run does nothing): in reverse, a placed thing goes back to staging, the
+ * kept PATH.ORIG back to PATH and the older .ORIG back from the trash, and directories made are
+ * removed when empty. Resolves to the number of renames it did.
+ */
+export async function rollBackCommit(sandbox: Sandbox, steps: CommitStep[]): Promise<number> {
+  let renamed = 0;
+  for (const step of [...steps].reverse()) {
+    const real = sandbox.real(step.path);
+    if (step.op === 'place') {
+      if ((await identity(real)) !== step.id) continue;
+      await putBack(real, step.staged, step.path);
+      renamed++;
+    } else if (step.op === 'backup') {
+      if ((await identity(real + '.ORIG')) === step.id && (await identity(real)) === undefined) {
+        await putBack(real + '.ORIG', real, step.path);
+        renamed++;
+      }
+      if (step.trash && (await identity(step.trash)) !== undefined) {
+        await putBack(step.trash, real + '.ORIG', step.path + '.ORIG');
+        renamed++;
+      }
+    } else {
+      // Only an empty directory is ours to remove; a missing one was never made.
+      await rmdir(real).catch((err: NodeJS.ErrnoException) => {
+        if (err.code !== 'ENOENT' && err.code !== 'ENOTEMPTY' && err.code !== 'EEXIST') throw new PathError(`cannot remove ${step.path}: ${err.code}`, step.path);
+      });
+    }
+  }
+  return renamed;
+}
+
+/**
+ * Runs the operations, journaling them first (hooks.record); on any failure (or when `aborted()`
+ * turns true) undoes what was done and rethrows. `undo` undoes the whole commit (when the table
+ * write fails).
+ */
+export async function executeCommit(sandbox: Sandbox, ops: CommitOp[], hooks: CommitHooks): Promise<{ undo: () => Promise<void> }> {
+  const steps = await commitSteps(sandbox, ops, hooks.trash);
+  await hooks.record?.(steps);
+  const undo = async () => void (await rollBackCommit(sandbox, steps));
   let current = '';
   try {
-    for (const op of ops) {
-      current = op.op === 'place' ? op.unit.dest : op.path;
+    for (const [index, op] of ops.entries()) {
+      const step = steps[index];
+      current = step.path;
       if (hooks.aborted()) throw new Error('interrupted');
+      const real = sandbox.real(step.path);
       if (op.op === 'mkdir') {
-        const real = sandbox.real(op.path);
         await mkdir(real, { mode: op.mode });
-        undo.push(() => rmdir(real));
         await chmod(real, op.mode); // whatever the umask
-      } else if (op.op === 'backup') {
-        const real = sandbox.real(op.path);
-        if (op.dropOldBackup) {
-          const trashed = await hooks.trash(real + '.ORIG');
-          await rename(real + '.ORIG', trashed);
-          undo.push(() => rename(trashed, real + '.ORIG'));
-        }
+      } else if (step.op === 'backup') {
+        if (step.trash) await rename(real + '.ORIG', step.trash);
         await rename(real, real + '.ORIG');
-        undo.push(() => rename(real + '.ORIG', real));
-      } else {
-        const real = sandbox.real(op.unit.dest);
-        await rename(op.unit.staged!, real);
-        undo.push(() => rename(real, op.unit.staged!));
+      } else if (step.op === 'place') {
+        await rename(step.staged, real);
       }
       hooks.progress(op);
+      await hooks.afterOp?.(index + 1);
     }
   } catch (err) {
-    await undoAll();
+    const reason = hooks.aborted() ? 'interrupted' : (err as NodeJS.ErrnoException).code ?? (err as Error).message;
+    try {
+      await undo();
+    } catch (undoErr) {
+      throw new PathError(`${reason} while putting ${current} in place, and ${(undoErr as Error).message}; the next import of the image finishes putting it back`, current);
+    }
     if (hooks.aborted()) throw new ImgportError(`interrupted while putting ${current} in place; everything was put back`);
-    throw new PathError(`cannot put ${current} in place: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}; everything was put back`, current);
+    throw new PathError(`cannot put ${current} in place: ${reason}; everything was put back`, current);
   }
-  return { undo: undoAll };
+  return { undo };
+}
+
+/**
+ * IMGPORT_TEST_PAUSE_COMMIT_AFTER=N (tests only): after N operations of the commit, says so on
+ * standard error and sleeps a minute, so that a test can kill the import between two renames.
+ */
+export function pauseForTests(value: string | undefined): CommitHooks['afterOp'] {
+  const after = Number(value);
+  if (!value || !Number.isInteger(after)) return undefined;
+  return async (done) => {
+    if (done !== after) return;
+    process.stderr.write(`pausing the commit after ${done} operations (IMGPORT_TEST_PAUSE_COMMIT_AFTER)\n`);
+    await new Promise((resolve) => setTimeout(resolve, 60_000));
+  };
 }

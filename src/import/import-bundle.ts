@@ -23,7 +23,7 @@ import { mergeLitefileRows, parseLitefileCsv } from '../xcat/litefile.js';
 import { checkManifest, parseManifest } from '../xcat/manifest-reader.js';
 import { readBundleMembers, type ReaderState } from './bundle-reader.js';
 import { compareChecksums } from './bundle-scan.js';
-import { describeOp, executeCommit, inspectPaths, pathsToInspect, planCommit, type CommitOp, type Unit } from './commit.js';
+import { describeOp, executeCommit, inspectPaths, pathsToInspect, pauseForTests, planCommit, type CommitOp, type Unit } from './commit.js';
 import { ImageDirectory } from './member-names.js';
 import {
   allowedRoots,
@@ -40,7 +40,7 @@ import {
   type Route,
 } from './plan.js';
 import { openBundleSource } from './source.js';
-import { applyImportToTables, postscriptNodes } from './table-changes.js';
+import { applyImportToTables, keepColumns, postscriptNodes } from './table-changes.js';
 import { ImportTransaction, prepareRoot } from './transaction.js';
 
 export interface ImportRequest {
@@ -170,7 +170,7 @@ class ImportSession {
     if (this.req.dryRun) return undefined;
     if (!this.beginning) {
       // Registered before the lock is taken: a signal while taking it still releases it.
-      this.beginning = ImportTransaction.begin(this.req.sandbox, key, this.roots, this.req.warn);
+      this.beginning = ImportTransaction.begin(this.req.sandbox, key, this.roots, this.req.warn, () => this.req.store.read());
       this.unregisterCleanup = onCleanup(() => {
         this.interrupted = true;
         return this.rollback();
@@ -471,7 +471,7 @@ class ImportSession {
       if (refusal) throw refusal;
       return plan.imagename;
     }
-    this.committing = this.commit(ops, changeTables, litefileText, nodes);
+    this.committing = this.commit(plan, ops, changeTables, litefileText, nodes);
     await this.committing;
     return plan.imagename;
   }
@@ -492,14 +492,21 @@ class ImportSession {
     out('Nothing was written.');
   }
 
-  private async commit(ops: CommitOp[], change: (t: Tables) => Written, litefileText: string | undefined, nodes: string[] | undefined): Promise<void> {
+  private async commit(plan: ImportPlan, ops: CommitOp[], change: (t: Tables) => Written, litefileText: string | undefined, nodes: string[] | undefined): Promise<void> {
     const tx = this.tx!;
+    // The image definition's rows as the write sets them: found in the tables, they show it happened.
+    const marker = [
+      { table: 'osimage', row: keepColumns('osimage', plan.osimage) },
+      { table: 'linuximage', row: keepColumns('linuximage', plan.linuximage) },
+    ];
     const done = await executeCommit(this.req.sandbox, ops, {
       trash: (real) => tx.unitPath(this.req.sandbox.logical(real), 'old'),
       progress: (op) => {
         if (op.op === 'place' || op.op === 'mkdir') this.req.out(op.op === 'mkdir' ? `mkdir ${op.path}` : op.unit.dest);
       },
       aborted: () => this.aborted,
+      record: (steps) => tx.recordCommit(steps, marker),
+      afterOp: pauseForTests(process.env.IMGPORT_TEST_PAUSE_COMMIT_AFTER),
     });
     try {
       await this.req.store.update((t) => void change(t));
@@ -507,6 +514,7 @@ class ImportSession {
       await done.undo();
       throw err;
     }
+    await tx.commitFinished();
     markCommitted();
     if (litefileText !== undefined) {
       this.req.out('Updating the litefile table.');

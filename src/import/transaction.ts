@@ -1,23 +1,31 @@
 /**
  * The import's safety net on disk: a per-image lock (O_EXCL file holding the pid), a journal of
- * the staging directories in use (so the next import can remove what a SIGKILL left), and the
- * staging directories themselves, each placed on the filesystem of the destinations it serves
- * so that committing is a rename.
+ * the staging directories in use and, once the commit starts, of its renames (so the next import
+ * can remove what a SIGKILL left and roll back a commit it cut short), and the staging directories
+ * themselves, each placed on the filesystem of the destinations it serves so that committing is
+ * a rename.
  */
 import { lstatSync, statSync } from 'node:fs';
-import { chmod, lstat, mkdir, readFile, readlink, rename, rm, stat, statfs, unlink, writeFile } from 'node:fs/promises';
+import { chmod, lstat, mkdir, open, readFile, readlink, rename, rm, stat, statfs, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import { ImageError, PathError } from '../core/errors.js';
 import type { Sandbox } from '../core/sandbox.js';
 import { acquirePidLock } from '../core/pid-lock.js';
+import type { Row, Tables } from '../tables/types.js';
+import { commitPlaced, rollBackCommit, type CommitStep } from './commit.js';
 import { isUnder } from './plan.js';
 
 /** Where locks and journals live (logical). */
 export const IMPORTS_STATE_DIR = '/var/lib/imgport/imports';
 
+/** Rows the commit's table write sets (columns it sets, at least): their presence tells that the write happened. */
+export type TableMarker = { table: string; row: Row }[];
+
 interface Journal {
   pid: number;
   staging: string[];
+  /** Written before the commit's first rename; `committed` once its tables are written. */
+  commit?: { ops: CommitStep[]; rows: TableMarker; committed?: boolean };
 }
 
 /** Our staging directories' names start with this (then the pid): nothing else is ever removed as leftovers. */
@@ -33,6 +41,8 @@ export class ImportTransaction {
   /** Free bytes last seen per staging dir, minus what was written since. */
   private readonly room = new Map<string, number>();
   private closed = false;
+  /** Journal writes, one after the other (they share a temporary file). */
+  private journalWrites: Promise<void> = Promise.resolve();
 
   private constructor(
     readonly sandbox: Sandbox,
@@ -41,6 +51,8 @@ export class ImportTransaction {
     /** Logical roots under which staging directories may be made (the allowed roots). */
     private readonly roots: string[],
     private readonly log: (line: string) => void,
+    /** The tables, read when a commit cut short must be judged (did its table write happen?). */
+    private readonly readTables: () => Promise<Tables>,
   ) {
     const dir = sandbox.real(IMPORTS_STATE_DIR);
     this.journalPath = path.join(dir, `${image}.json`);
@@ -48,8 +60,14 @@ export class ImportTransaction {
   }
 
   /** Locks the image and removes whatever an earlier, killed import of it left behind. */
-  static async begin(sandbox: Sandbox, image: string, roots: string[], log: (line: string) => void): Promise<ImportTransaction> {
-    const tx = new ImportTransaction(sandbox, image, roots, log);
+  static async begin(
+    sandbox: Sandbox,
+    image: string,
+    roots: string[],
+    log: (line: string) => void,
+    readTables: () => Promise<Tables>,
+  ): Promise<ImportTransaction> {
+    const tx = new ImportTransaction(sandbox, image, roots, log, readTables);
     await mkdir(path.dirname(tx.lockPath), { recursive: true });
     tx.releaseLock = await tx.lock(tx.lockPath, image);
     await tx.removeLeftovers();
@@ -91,9 +109,19 @@ export class ImportTransaction {
     } catch {
       return;
     }
-    for (const dir of old.staging ?? []) {
+    const staging = (old.staging ?? []).filter((dir) => typeof dir === 'string' && path.basename(dir).startsWith(STAGING_PREFIX));
+    if (old.commit && !old.commit.committed) {
+      const commit = checkedCommit(old.commit, staging, this.journalPath);
+      const settled = await this.settleCommit(commit);
+      this.log(
+        settled.finished
+          ? `The interrupted import of ${this.image} had finished its commit; its image is kept`
+          : `Rolled back the interrupted commit of an earlier import of ${this.image}: ${settled.putBack} files put back`,
+      );
+    }
+    for (const dir of staging) {
       // Only our own staging directories are ever removed, whatever the journal says.
-      if (typeof dir !== 'string' || !path.basename(dir).startsWith(STAGING_PREFIX) || this.stagingDirs.has(dir)) continue;
+      if (this.stagingDirs.has(dir)) continue;
       await rm(dir, { recursive: true, force: true });
       this.log(`Removed the leftovers of an interrupted import of ${this.image}: ${dir}`);
     }
@@ -105,10 +133,48 @@ export class ImportTransaction {
     return `${STAGING_PREFIX}${process.pid}`;
   }
 
-  private async writeJournal(): Promise<void> {
-    const tmp = `${this.journalPath}.tmp`;
-    await writeFile(tmp, JSON.stringify(this.journal) + '\n');
-    await rename(tmp, this.journalPath);
+  /**
+   * A commit that did not reach its table write is rolled back; one whose renames are all done
+   * and whose rows are in the tables had finished (only the marker is missing) and is kept.
+   */
+  private async settleCommit(commit: NonNullable<Journal['commit']>): Promise<{ finished: boolean; putBack: number }> {
+    if ((await commitPlaced(this.sandbox, commit.ops)) && rowsHeld(await this.readTables(), commit.rows)) return { finished: true, putBack: 0 };
+    return { finished: false, putBack: await rollBackCommit(this.sandbox, commit.ops) };
+  }
+
+  /** Atomic (temporary file, fsync, rename) and in order: the journal is what a SIGKILL leaves. */
+  private writeJournal(): Promise<void> {
+    const text = JSON.stringify(this.journal) + '\n';
+    const write = async () => {
+      const tmp = `${this.journalPath}.tmp`;
+      const file = await open(tmp, 'w', 0o600);
+      try {
+        await file.writeFile(text);
+        await file.sync();
+      } finally {
+        await file.close();
+      }
+      await rename(tmp, this.journalPath);
+    };
+    this.journalWrites = this.journalWrites.catch(() => undefined).then(write);
+    return this.journalWrites;
+  }
+
+  /** Journals the commit's steps and the rows its table write sets; resolves once on disk. */
+  async recordCommit(ops: CommitStep[], rows: TableMarker): Promise<void> {
+    this.journal.commit = { ops, rows };
+    await this.writeJournal();
+  }
+
+  /**
+   * After the table write: the commit stands. The mark on disk only spares the next import the
+   * table check should this one be killed before its journal is removed, so failing to write it
+   * is no error.
+   */
+  async commitFinished(): Promise<void> {
+    if (!this.journal.commit) return;
+    this.journal.commit.committed = true;
+    await this.writeJournal().catch(() => undefined);
   }
 
   /**
@@ -168,10 +234,24 @@ export class ImportTransaction {
     this.room.set(home, free - bytes);
   }
 
-  /** Removes every staging directory, the journal and the lock. Safe to call twice. */
+  /**
+   * Removes every staging directory, the journal and the lock. A commit that was started and
+   * neither finished nor undone is rolled back first; if that fails, staging and journal stay for
+   * the next import. Safe to call twice.
+   */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    const commit = this.journal.commit;
+    if (commit && !commit.committed) {
+      try {
+        await this.settleCommit(commit);
+      } catch (err) {
+        this.log(`Warning: ${(err as Error).message}; the next import of ${this.image} puts it back (journal ${this.journalPath})`);
+        await this.releaseLock();
+        return;
+      }
+    }
     const homes = await Promise.all([...this.stagingDirs.values()].map((p) => p.catch(() => undefined)));
     await Promise.all(homes.filter((h): h is string => !!h).map((h) => rm(h, { recursive: true, force: true })));
     await unlink(this.journalPath).catch(() => undefined);
@@ -216,6 +296,31 @@ export async function prepareRoot(sandbox: Sandbox, root: string, dryRun: boolea
   // Whatever the umask: the install directory is served to nodes.
   await Promise.all(created.map((dir) => chmod(sandbox.real(dir), 0o755)));
   return created;
+}
+
+/** Whether every marker row is in the tables (a row holding at least its columns and values). */
+export function rowsHeld(tables: Tables, rows: TableMarker): boolean {
+  return rows.every(({ table, row }) => (tables[table] ?? []).some((held) => Object.entries(row).every(([k, v]) => held[k] === v)));
+}
+
+/**
+ * The journal's commit, checked before it is acted on: logical destinations, and staged and trash
+ * paths inside the journal's own staging directories (a rollback moves things only there).
+ */
+function checkedCommit(commit: unknown, staging: string[], journalPath: string): NonNullable<Journal['commit']> {
+  const inStaging = (p: unknown) => typeof p === 'string' && staging.some((dir) => p.startsWith(dir + path.sep)) && !p.split(path.sep).includes('..');
+  const logical = (p: unknown) => typeof p === 'string' && path.posix.isAbsolute(p) && !p.split('/').includes('..');
+  const c = commit as NonNullable<Journal['commit']>;
+  const stepOk = (s: CommitStep) =>
+    logical(s?.path) &&
+    (s.op === 'mkdir' ||
+      (s.op === 'backup' && typeof s.id === 'string' && (s.trash === undefined || inStaging(s.trash))) ||
+      (s.op === 'place' && typeof s.id === 'string' && inStaging(s.staged)));
+  const rowsOk = Array.isArray(c?.rows) && c.rows.every((r) => typeof r?.table === 'string' && typeof r.row === 'object' && r.row !== null);
+  if (!Array.isArray(c?.ops) || !c.ops.every(stepOk) || !rowsOk) {
+    throw new PathError(`the journal ${journalPath} of an interrupted import holds a commit that cannot be undone safely; check the image by hand, then remove the journal`, journalPath);
+  }
+  return c;
 }
 
 function existsAsDir(real: string): boolean {

@@ -1,0 +1,262 @@
+/**
+ * The import's commit is journaled before its first rename, so that a SIGKILL between two renames
+ * (or before the table write) is undone by the next import of the image: every point of a small
+ * commit is cut short in-process (the undo kept in memory abandoned, as a kill does), then a new
+ * transaction recovers; and the real imgimport is killed while it pauses inside its commit.
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import t from 'tap';
+import { Sandbox } from '../src/core/sandbox.js';
+import { executeCommit, inspectPaths, pathsToInspect, planCommit, rollBackCommit, type CommitOp, type CommitStep, type Unit } from '../src/import/commit.js';
+import { ImportTransaction, IMPORTS_STATE_DIR, type TableMarker } from '../src/import/transaction.js';
+import type { Tables } from '../src/tables/types.js';
+import { tempDir } from './helpers/export-bundle.js';
+import { cloneTree, leftovers, treeWithoutLeftovers } from './helpers/hostile-faults.js';
+import { HOSTILE_IMAGE } from './helpers/hostile-bundles.js';
+import { ourBundle } from './helpers/import-bundles.js';
+import { IMGIMPORT, makeSandbox } from './helpers/import-sandbox.js';
+
+const IMAGE = 'img-compute';
+const MARKER: TableMarker = [{ table: 'osimage', row: { imagename: IMAGE, osvers: 'new' } }];
+/** How many operations the commit below has (the first test checks the plan). */
+const OPERATIONS = 11;
+const never = () => new Promise<never>(() => undefined);
+
+/**
+ * An installed image: a kernel with an older kernel.ORIG, an initrd, a rootimg tree; the
+ * incoming one replaces those three, adds a file, a link and a file in two new directories.
+ */
+function installedImage(root: string): void {
+  const dir = path.join(root, 'install/img');
+  fs.mkdirSync(path.join(root, IMPORTS_STATE_DIR), { recursive: true });
+  fs.mkdirSync(path.join(dir, 'rootimg/etc'), { recursive: true });
+  fs.writeFileSync(path.join(dir, 'kernel'), 'old kernel');
+  fs.writeFileSync(path.join(dir, 'kernel.ORIG'), 'older kernel');
+  fs.writeFileSync(path.join(dir, 'initrd'), 'old initrd');
+  fs.chmodSync(path.join(dir, 'initrd'), 0o600);
+  fs.writeFileSync(path.join(dir, 'rootimg/etc/hosts'), 'old hosts');
+}
+
+/** Stages the incoming image through the transaction, as an import does. */
+async function stageIncoming(tx: ImportTransaction): Promise<Unit[]> {
+  const file = async (dest: string, data: string): Promise<Unit> => {
+    const staged = await tx.unitPath(dest, path.posix.basename(dest));
+    fs.writeFileSync(staged, data);
+    return { dest, type: 'file', staged, member: dest };
+  };
+  const tree = await tx.unitPath('/install/img/rootimg', 'rootimg');
+  fs.mkdirSync(path.join(tree, 'etc'), { recursive: true });
+  fs.writeFileSync(path.join(tree, 'etc/hosts'), 'new hosts');
+  const link = await tx.unitPath('/install/img/current', 'current');
+  fs.symlinkSync('kernel', link);
+  return [
+    await file('/install/img/kernel', 'new kernel'),
+    await file('/install/img/initrd', 'new initrd'),
+    await file('/install/img/README', 'new file'),
+    await file('/install/img/sub/deep/notes', 'in new directories'),
+    { dest: '/install/img/rootimg', type: 'tree', staged: tree, member: 'rootimgtree.gz' },
+    { dest: '/install/img/current', type: 'symlink', staged: link, member: 'current' },
+  ];
+}
+
+interface Cut {
+  root: string;
+  sandbox: Sandbox;
+  ops: CommitOp[];
+  steps: CommitStep[];
+  before: ReturnType<typeof treeWithoutLeftovers>;
+}
+
+/**
+ * Runs a commit that stops for good after `after` operations (0: right after its journal): the
+ * process goes on, but the commit's in-memory undo is never run, as after a SIGKILL. `finished`:
+ * all operations and the table write done, the journal not yet marked.
+ */
+async function cutCommit(t: Tap.Test, after: number | 'marked'): Promise<Cut> {
+  const root = tempDir(t, 'imgport-commit-journal-');
+  const sandbox = new Sandbox(root);
+  installedImage(root);
+  const before = treeWithoutLeftovers(root);
+  const tx = await ImportTransaction.begin(sandbox, IMAGE, ['/install'], () => undefined, async () => ({}));
+  const units = await stageIncoming(tx);
+  const ops = planCommit(units, await inspectPaths(sandbox, pathsToInspect(units)));
+  let steps: CommitStep[] = [];
+  let reached!: () => void;
+  const stopped = new Promise<void>((resolve) => (reached = resolve));
+  const stopAt = (done: number) => {
+    if (done !== after) return;
+    reached();
+    return never();
+  };
+  const running = executeCommit(sandbox, ops, {
+    trash: (real) => tx.unitPath(sandbox.logical(real), 'old'),
+    progress: () => undefined,
+    aborted: () => false,
+    record: async (recorded) => {
+      steps = recorded;
+      await tx.recordCommit(recorded, MARKER);
+      await stopAt(0);
+    },
+    afterOp: stopAt,
+  });
+  if (after === 'marked') {
+    await running;
+    await tx.commitFinished();
+  } else await stopped;
+  // The killed process's lock is broken by the next import; here the process lives on.
+  fs.rmSync(path.join(root, IMPORTS_STATE_DIR, `${IMAGE}.lock`));
+  return { root, sandbox, ops, steps, before };
+}
+
+/** The next import's transaction: it recovers, then (nothing imported) closes. */
+async function recover(cut: Cut, tables: Tables): Promise<string[]> {
+  const lines: string[] = [];
+  const tx = await ImportTransaction.begin(cut.sandbox, IMAGE, ['/install'], (line) => lines.push(line), async () => tables);
+  await tx.close();
+  return lines;
+}
+
+/** Renames the first `count` operations did (a backup that moves an older .ORIG aside does two). */
+function renamesOf(steps: CommitStep[], count: number): number {
+  return steps.slice(0, count).reduce((n, s) => n + (s.op === 'place' ? 1 : s.op === 'backup' ? (s.trash ? 2 : 1) : 0), 0);
+}
+
+const file = (root: string, rel: string) => fs.readFileSync(path.join(root, rel), 'utf8');
+
+t.test('a commit cut short after any number of operations is rolled back by the next import, byte for byte', async (t) => {
+  const probe = await cutCommit(t, 0);
+  const total = probe.ops.length;
+  t.equal(total, OPERATIONS);
+  t.same(
+    probe.ops.map((op) => op.op),
+    ['place', 'place', 'backup', 'place', 'backup', 'place', 'backup', 'place', 'mkdir', 'mkdir', 'place'],
+    'the plan: kept .ORIGs, new files, new directories',
+  );
+  t.ok(probe.steps.some((s) => s.op === 'backup' && s.trash), 'the older kernel.ORIG has its place in staging before the commit starts');
+  const journal = JSON.parse(fs.readFileSync(path.join(probe.root, IMPORTS_STATE_DIR, `${IMAGE}.json`), 'utf8'));
+  t.same(journal.commit, { ops: probe.steps, rows: MARKER }, 'the steps and the table rows are journaled before the first rename');
+  for (let after = 0; after <= total; after++) {
+    await t.test(`after ${after} of ${total} operations`, async (t) => {
+      const cut = after === 0 ? probe : await cutCommit(t, after);
+      if (after === total) t.equal(file(cut.root, 'install/img/kernel'), 'new kernel', 'every rename was done');
+      const lines = await recover(cut, {});
+      t.same(lines.filter((l) => l.startsWith('Rolled back')), [`Rolled back the interrupted commit of an earlier import of ${IMAGE}: ${renamesOf(cut.steps, after)} files put back`]);
+      t.same(treeWithoutLeftovers(cut.root), cut.before, 'files, .ORIG files, links, directories and modes as before');
+      t.same(leftovers(cut.root), [], 'no staging, journal or lock left');
+      t.equal(await rollBackCommit(cut.sandbox, cut.steps), 0, 'a second rollback finds nothing to do');
+    });
+  }
+});
+
+t.test('a rollback cut short is finished by the one after it', async (t) => {
+  const cut = await cutCommit(t, 9);
+  const partial = cut.steps.slice(5); // the later half undone, the earlier not
+  t.ok((await rollBackCommit(cut.sandbox, partial)) > 0);
+  await recover(cut, {});
+  t.same(treeWithoutLeftovers(cut.root), cut.before);
+  t.same(leftovers(cut.root), []);
+});
+
+t.test('a commit whose table write happened but was not marked is kept', async (t) => {
+  const cut = await cutCommit(t, OPERATIONS);
+  const lines = await recover(cut, { osimage: [{ imagename: IMAGE, osvers: 'new', profile: 'compute' }] });
+  t.match(lines.join('\n'), `The interrupted import of ${IMAGE} had finished its commit`);
+  t.equal(file(cut.root, 'install/img/kernel'), 'new kernel');
+  t.equal(file(cut.root, 'install/img/kernel.ORIG'), 'old kernel', 'the image it replaced kept as .ORIG');
+  t.equal(file(cut.root, 'install/img/rootimg/etc/hosts'), 'new hosts');
+  t.equal(file(cut.root, 'install/img/rootimg.ORIG/etc/hosts'), 'old hosts');
+  t.equal(file(cut.root, 'install/img/sub/deep/notes'), 'in new directories');
+  t.equal(fs.readlinkSync(path.join(cut.root, 'install/img/current')), 'kernel');
+  t.same(leftovers(cut.root), [], 'its staging (with the older kernel.ORIG) removed');
+});
+
+t.test('a commit marked finished is kept without looking at the tables', async (t) => {
+  const cut = await cutCommit(t, 'marked');
+  const lines = await recover(cut, {});
+  t.same(lines.filter((l) => /Rolled back|had finished/.test(l)), []);
+  t.equal(file(cut.root, 'install/img/kernel'), 'new kernel');
+  t.same(leftovers(cut.root), []);
+});
+
+t.test('rows that differ from the journaled ones mean the table write never happened', async (t) => {
+  const cut = await cutCommit(t, OPERATIONS);
+  await recover(cut, { osimage: [{ imagename: IMAGE, osvers: 'old' }] });
+  t.same(treeWithoutLeftovers(cut.root), cut.before);
+});
+
+t.test('a journal whose commit would move things outside its staging is refused, nothing moved', async (t) => {
+  const cut = await cutCommit(t, 4);
+  const journalPath = path.join(cut.root, IMPORTS_STATE_DIR, `${IMAGE}.json`);
+  const journal = JSON.parse(fs.readFileSync(journalPath, 'utf8'));
+  const place = journal.commit.ops.find((s: CommitStep) => s.op === 'place');
+  place.staged = path.join(cut.root, 'elsewhere');
+  fs.writeFileSync(journalPath, JSON.stringify(journal));
+  const during = treeWithoutLeftovers(cut.root);
+  await t.rejects(recover(cut, {}), { name: 'PathError', path: journalPath, message: /cannot be undone safely; check the image by hand/ });
+  t.same(treeWithoutLeftovers(cut.root), during, 'nothing moved');
+  t.ok(fs.existsSync(journalPath), 'the journal stays');
+});
+
+t.test('imgimport killed inside its commit: the next import rolls it back, then imports whole', async (t) => {
+  const sandbox = makeSandbox(t);
+  const work = tempDir(t, 'imgport-commit-kill-');
+  fs.writeFileSync(path.join(work, 'old.tgz'), (await ourBundle('statelite.tgz')).data);
+  t.equal(sandbox.run([path.join(work, 'old.tgz')]).code, 0, 'the previous image is installed');
+  const { data } = await ourBundle('statelite.tgz', (members) => {
+    members.find((m) => m.name.endsWith(`${HOSTILE_IMAGE}/kernel`))!.data = Buffer.from('another kernel');
+    const manifest = members.find((m) => m.name.endsWith(`${HOSTILE_IMAGE}/manifest.xml`))!;
+    manifest.data = Buffer.from(manifest.data!.toString().replace('<osname>Linux</osname>', '<osname>Linux 2</osname>'));
+  });
+  const bundle = path.join(work, 'new.tgz');
+  fs.writeFileSync(bundle, data);
+  // Fails right after its manifest: its transaction recovers, then it rolls itself back.
+  const truncated = path.join(work, 'truncated.tgz');
+  fs.writeFileSync(truncated, data.subarray(0, Math.floor(data.length * 0.6)));
+
+  const dry = sandbox.run([bundle, '--dry-run']);
+  t.equal(dry.code, 0, dry.stderr);
+  const total = dry.stdout.split('\n').filter((l) => /^ {2}(write|mkdir|rename|replace) /.test(l)).length;
+  t.ok(total >= 3, `${total} operations in the commit`);
+  const before = { tree: treeWithoutLeftovers(sandbox.root), tables: fs.readFileSync(sandbox.db) };
+  const reference = path.join(work, 'reference');
+  cloneTree(sandbox.root, reference);
+  const env = { ...process.env, XCATROOT: '', IMGPORT_ROOT: '', IMGPORT_DB: '' };
+  t.equal(spawnSync(process.execPath, [IMGIMPORT, bundle, '--root', reference], { env }).status, 0);
+  const after = { tree: treeWithoutLeftovers(reference), tables: fs.readFileSync(path.join(reference, 'var/lib/imgport/tables.json')) };
+
+  // The first and last operations and some between (every point is covered in-process above).
+  const pauses = [...new Set([1, ...[1, 2, 3, 4, 5].map((i) => Math.round((i * total) / 6)), total])];
+  for (const pause of pauses) {
+    await t.test(`killed after ${pause} of ${total} operations`, async (t) => {
+      const root = path.join(work, `run-${pause}`);
+      cloneTree(sandbox.root, root);
+      const child = spawn(process.execPath, [IMGIMPORT, bundle, '--root', root], { env: { ...env, IMGPORT_TEST_PAUSE_COMMIT_AFTER: String(pause) } });
+      const exited = new Promise((resolve) => child.on('close', resolve));
+      await new Promise<void>((resolve) => {
+        let stderr = '';
+        child.stderr.on('data', (chunk) => {
+          stderr += chunk;
+          if (stderr.includes('pausing the commit')) resolve();
+        });
+        child.on('close', () => resolve());
+      });
+      child.kill('SIGKILL');
+      await exited;
+      t.notSame(treeWithoutLeftovers(root), before.tree, 'the kill left a half-committed image');
+      const run = (file: string) => spawnSync(process.execPath, [IMGIMPORT, file, '--root', root], { env, encoding: 'utf8' });
+      const recovering = run(truncated);
+      t.equal(recovering.status, 1, 'the truncated bundle fails');
+      t.match(recovering.stderr, `Rolled back the interrupted commit of an earlier import of ${HOSTILE_IMAGE}:`);
+      t.same(treeWithoutLeftovers(root), before.tree, 'the previous image, whole');
+      t.ok(fs.readFileSync(path.join(root, 'var/lib/imgport/tables.json')).equals(before.tables), 'the previous tables');
+      t.same(leftovers(root), [], 'no staging, journal or lock left');
+      const next = run(bundle);
+      t.equal(next.status, 0, next.stderr);
+      t.same(treeWithoutLeftovers(root), after.tree, 'the new image as an uninterrupted import makes it (its .ORIG files the previous image)');
+      t.ok(fs.readFileSync(path.join(root, 'var/lib/imgport/tables.json')).equals(after.tables), 'the new tables');
+      fs.rmSync(root, { recursive: true, force: true });
+    });
+  }
+});
