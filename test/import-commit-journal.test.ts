@@ -186,6 +186,36 @@ t.test('rows that differ from the journaled ones mean the table write never happ
   t.same(treeWithoutLeftovers(cut.root), cut.before);
 });
 
+t.test('a failing commit undoes what it did, but leaves a directory another import made meanwhile, and then nothing is left to recover', async (t) => {
+  const root = tempDir(t, 'imgport-commit-journal-');
+  const sandbox = new Sandbox(root);
+  installedImage(root);
+  const before = treeWithoutLeftovers(root);
+  const tx = await ImportTransaction.begin(sandbox, IMAGE, ['/install'], () => undefined, async () => ({}));
+  const units = await stageIncoming(tx);
+  const ops = planCommit(units, await inspectPaths(sandbox, pathsToInspect(units)));
+  fs.mkdirSync(path.join(root, 'install/img/sub')); // by an import of another image, after the plan
+  fs.chmodSync(path.join(root, 'install/img/sub'), 0o755);
+  let done = 0;
+  await t.rejects(
+    executeCommit(sandbox, ops, {
+      trash: (real) => tx.unitPath(sandbox.logical(real), 'old'),
+      progress: () => void done++,
+      aborted: () => done === OPERATIONS - 1, // the last place, into sub/deep
+      record: (steps) => tx.recordCommit(steps, MARKER),
+      undone: () => tx.commitUndone(),
+    }),
+    { message: 'interrupted while putting /install/img/sub/deep/notes in place; everything was put back' },
+  );
+  t.same(
+    treeWithoutLeftovers(root),
+    [...before, { path: 'install/img/sub', type: 'dir', mode: 0o755, size: 0 }].sort((a, b) => (a.path < b.path ? -1 : 1)),
+    'everything as before, the other import\'s directory kept',
+  );
+  await tx.close();
+  t.same(leftovers(root), [], 'the undone commit leaves nothing for the next import');
+});
+
 t.test('a journal whose commit would move things outside its staging is refused, nothing moved', async (t) => {
   const cut = await cutCommit(t, 4);
   const journalPath = path.join(cut.root, IMPORTS_STATE_DIR, `${IMAGE}.json`);

@@ -152,6 +152,8 @@ export interface CommitHooks {
   aborted: () => boolean;
   /** Called before the first operation; the steps must be on disk (journaled) when it resolves. */
   record?: (steps: CommitStep[]) => Promise<void>;
+  /** Called once what was done is undone (nothing of the commit is left to roll back). */
+  undone?: () => void;
   /** Called after each operation with how many are done (a test seam: a kill between two renames). */
   afterOp?: (done: number) => Promise<void> | void;
 }
@@ -239,6 +241,17 @@ export async function rollBackCommit(sandbox: Sandbox, steps: CommitStep[]): Pro
   return renamed;
 }
 
+/** mkdir; false when a directory is there already (made since the plan, by an import of another image). */
+async function madeDirectory(real: string, mode: number): Promise<boolean> {
+  try {
+    await mkdir(real, { mode });
+    return true;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'EEXIST' && (await lstat(real)).isDirectory()) return false;
+    throw err;
+  }
+}
+
 /**
  * Runs the operations, journaling them first (hooks.record); on any failure (or when `aborted()`
  * turns true) undoes what was done and rethrows. `undo` undoes the whole commit (when the table
@@ -247,7 +260,13 @@ export async function rollBackCommit(sandbox: Sandbox, steps: CommitStep[]): Pro
 export async function executeCommit(sandbox: Sandbox, ops: CommitOp[], hooks: CommitHooks): Promise<{ undo: () => Promise<void> }> {
   const steps = await commitSteps(sandbox, ops, hooks.trash);
   await hooks.record?.(steps);
-  const undo = async () => void (await rollBackCommit(sandbox, steps));
+  // What this run reached: renames are undone only when the filesystem shows them done, but an
+  // empty directory is removed only when this run made it (another import may be filling it).
+  const reached: CommitStep[] = [];
+  const undo = async () => {
+    await rollBackCommit(sandbox, reached);
+    hooks.undone?.();
+  };
   let current = '';
   try {
     for (const [index, op] of ops.entries()) {
@@ -256,12 +275,16 @@ export async function executeCommit(sandbox: Sandbox, ops: CommitOp[], hooks: Co
       if (hooks.aborted()) throw new Error('interrupted');
       const real = sandbox.real(step.path);
       if (op.op === 'mkdir') {
-        await mkdir(real, { mode: op.mode });
-        await chmod(real, op.mode); // whatever the umask
+        if (await madeDirectory(real, op.mode)) {
+          reached.push(step);
+          await chmod(real, op.mode); // whatever the umask
+        }
       } else if (step.op === 'backup') {
+        reached.push(step);
         if (step.trash) await rename(real + '.ORIG', step.trash);
         await rename(real, real + '.ORIG');
       } else if (step.op === 'place') {
+        reached.push(step);
         await rename(step.staged, real);
       }
       hooks.progress(op);

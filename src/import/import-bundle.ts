@@ -506,6 +506,7 @@ class ImportSession {
       },
       aborted: () => this.aborted,
       record: (steps) => tx.recordCommit(steps, marker),
+      undone: () => tx.commitUndone(),
       afterOp: pauseForTests(process.env.IMGPORT_TEST_PAUSE_COMMIT_AFTER),
     });
     try {

@@ -5,6 +5,7 @@
  * themselves, each placed on the filesystem of the destinations it serves so that committing is
  * a rename.
  */
+import { randomBytes } from 'node:crypto';
 import { lstatSync, statSync } from 'node:fs';
 import { chmod, lstat, mkdir, open, readFile, readlink, rename, rm, stat, statfs, unlink } from 'node:fs/promises';
 import path from 'node:path';
@@ -109,6 +110,7 @@ export class ImportTransaction {
     } catch {
       return;
     }
+    // Only staging directories (by their name) are ever removed or moved into, whatever the journal says.
     const staging = (old.staging ?? []).filter((dir) => typeof dir === 'string' && path.basename(dir).startsWith(STAGING_PREFIX));
     if (old.commit && !old.commit.committed) {
       const commit = checkedCommit(old.commit, staging, this.journalPath);
@@ -120,18 +122,18 @@ export class ImportTransaction {
       );
     }
     for (const dir of staging) {
-      // Only our own staging directories are ever removed, whatever the journal says.
-      if (this.stagingDirs.has(dir)) continue;
       await rm(dir, { recursive: true, force: true });
       this.log(`Removed the leftovers of an interrupted import of ${this.image}: ${dir}`);
     }
     await unlink(this.journalPath).catch(() => undefined);
   }
 
-  /** Named by the pid, not the image: the name is fixed for the whole import and is a safe file name. */
-  private stagingName(): string {
-    return `${STAGING_PREFIX}${process.pid}`;
-  }
+  /**
+   * Named by the pid and a random part, not the image: a safe file name, fixed for the whole
+   * import, and never one of a killed import's (a reused pid), whose commit may be rolled back
+   * into its staging.
+   */
+  private readonly stagingName = `${STAGING_PREFIX}${process.pid}-${randomBytes(4).toString('hex')}`;
 
   /**
    * A commit that did not reach its table write is rolled back; one whose renames are all done
@@ -163,7 +165,17 @@ export class ImportTransaction {
   /** Journals the commit's steps and the rows its table write sets; resolves once on disk. */
   async recordCommit(ops: CommitStep[], rows: TableMarker): Promise<void> {
     this.journal.commit = { ops, rows };
-    await this.writeJournal();
+    try {
+      await this.writeJournal();
+    } catch (err) {
+      this.journal.commit = undefined; // not journaled, so not started
+      throw err;
+    }
+  }
+
+  /** The commit failed and was undone whole: nothing is left for the next import to roll back. */
+  commitUndone(): void {
+    this.journal.commit = undefined;
   }
 
   /**
@@ -194,7 +206,7 @@ export class ImportTransaction {
       if (!existsAsDir(this.sandbox.real(parent)) || statSync(this.sandbox.real(parent)).dev !== dev) break;
       dir = parent;
     }
-    return path.join(this.sandbox.real(dir), this.stagingName());
+    return path.join(this.sandbox.real(dir), this.stagingName);
   }
 
   /** The staging directory for a destination, created (journalled first) on first use. */
@@ -236,21 +248,16 @@ export class ImportTransaction {
 
   /**
    * Removes every staging directory, the journal and the lock. A commit that was started and
-   * neither finished nor undone is rolled back first; if that fails, staging and journal stay for
-   * the next import. Safe to call twice.
+   * neither finished nor undone (its undo failed) keeps staging and journal: the next import of
+   * the image rolls it back. Safe to call twice.
    */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    const commit = this.journal.commit;
-    if (commit && !commit.committed) {
-      try {
-        await this.settleCommit(commit);
-      } catch (err) {
-        this.log(`Warning: ${(err as Error).message}; the next import of ${this.image} puts it back (journal ${this.journalPath})`);
-        await this.releaseLock();
-        return;
-      }
+    if (this.journal.commit && !this.journal.commit.committed) {
+      this.log(`Warning: the next import of ${this.image} puts back what the failed commit left (journal ${this.journalPath})`);
+      await this.releaseLock();
+      return;
     }
     const homes = await Promise.all([...this.stagingDirs.values()].map((p) => p.catch(() => undefined)));
     await Promise.all(homes.filter((h): h is string => !!h).map((h) => rm(h, { recursive: true, force: true })));
