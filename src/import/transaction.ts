@@ -29,7 +29,7 @@ interface Journal {
   commit?: { ops: CommitStep[]; rows: TableMarker; committed?: boolean };
 }
 
-/** Our staging directories' names start with this (then the pid): nothing else is ever removed as leftovers. */
+/** Our staging directories' names start with this (then the pid and a random part): nothing else is ever removed as leftovers. */
 const STAGING_PREFIX = '.imgport-staging-';
 
 export class ImportTransaction {
@@ -113,7 +113,7 @@ export class ImportTransaction {
     // Only staging directories (by their name) are ever removed or moved into, whatever the journal says.
     const staging = (old.staging ?? []).filter((dir) => typeof dir === 'string' && path.basename(dir).startsWith(STAGING_PREFIX));
     if (old.commit && !old.commit.committed) {
-      const commit = checkedCommit(old.commit, staging, this.journalPath);
+      const commit = checkedCommit(old.commit, staging, this.sandbox.logical(this.journalPath));
       const settled = await this.settleCommit(commit);
       this.log(
         settled.finished
@@ -255,7 +255,7 @@ export class ImportTransaction {
     if (this.closed) return;
     this.closed = true;
     if (this.journal.commit && !this.journal.commit.committed) {
-      this.log(`Warning: the next import of ${this.image} puts back what the failed commit left (journal ${this.journalPath})`);
+      this.log(`Warning: the next import of ${this.image} puts back what the failed commit left (journal ${this.sandbox.logical(this.journalPath)})`);
       await this.releaseLock();
       return;
     }
@@ -314,7 +314,7 @@ export function rowsHeld(tables: Tables, rows: TableMarker): boolean {
  * The journal's commit, checked before it is acted on: logical destinations, and staged and trash
  * paths inside the journal's own staging directories (a rollback moves things only there).
  */
-function checkedCommit(commit: unknown, staging: string[], journalPath: string): NonNullable<Journal['commit']> {
+function checkedCommit(commit: unknown, staging: string[], journal: string): NonNullable<Journal['commit']> {
   const inStaging = (p: unknown) => typeof p === 'string' && staging.some((dir) => p.startsWith(dir + path.sep)) && !p.split(path.sep).includes('..');
   const logical = (p: unknown) => typeof p === 'string' && path.posix.isAbsolute(p) && !p.split('/').includes('..');
   const c = commit as NonNullable<Journal['commit']>;
@@ -325,7 +325,7 @@ function checkedCommit(commit: unknown, staging: string[], journalPath: string):
       (s.op === 'place' && typeof s.id === 'string' && inStaging(s.staged)));
   const rowsOk = Array.isArray(c?.rows) && c.rows.every((r) => typeof r?.table === 'string' && typeof r.row === 'object' && r.row !== null);
   if (!Array.isArray(c?.ops) || !c.ops.every(stepOk) || !rowsOk) {
-    throw new PathError(`the journal ${journalPath} of an interrupted import holds a commit that cannot be undone safely; check the image by hand, then remove the journal`, journalPath);
+    throw new PathError(`the journal ${journal} of an interrupted import holds a commit that cannot be undone safely; check the image by hand, then remove the journal`, journal);
   }
   return c;
 }
