@@ -457,6 +457,16 @@ class ImportSession {
     }
     const refusal = destinationRefusal(this.units.map((u) => u.dest), this.roots, plan.pluginDir);
     if (refusal && !this.req.dryRun) throw refusal;
+    const releaseCommits = this.req.dryRun ? undefined : await this.tx!.lockCommits();
+    try {
+      return await this.planAndCommit(plan, tables, nodes, refusal);
+    } finally {
+      await releaseCommits?.();
+    }
+  }
+
+  /** From what is on disk now (under the commit lock), the commit's operations; then the commit. */
+  private async planAndCommit(plan: ImportPlan, tables: Tables, nodes: string[] | undefined, refusal: Error | undefined): Promise<string> {
     const existing = await inspectPaths(this.req.sandbox, pathsToInspect(this.units));
     const ops = planCommit(this.units, existing);
 

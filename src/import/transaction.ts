@@ -18,6 +18,8 @@ import { isUnder } from './plan.js';
 
 /** Where locks and journals live (logical). */
 export const IMPORTS_STATE_DIR = '/var/lib/imgport/imports';
+/** How long an import waits for another one's commit. */
+const COMMIT_LOCK_WAIT_MS = 10 * 60_000;
 
 /** Rows the commit's table write sets (columns it sets, at least): their presence tells that the write happened. */
 export type TableMarker = { table: string; row: Row }[];
@@ -79,6 +81,20 @@ export class ImportTransaction {
     const lock = await acquirePidLock(lockPath, 0);
     if (!lock.acquired) {
       throw new ImageError(`image ${image} is being imported by process ${lock.holder ?? '?'} (lock ${lockPath}); try again when it has finished`, image);
+    }
+    return lock.release;
+  }
+
+  /**
+   * Imports of different images may share destinations (an extra, a list file, a kit's
+   * other_files): what is there is looked at and replaced by one import at a time. Only this part
+   * is serialised, and it takes milliseconds; waiting for it is not a refusal.
+   */
+  async lockCommits(): Promise<() => Promise<void>> {
+    const lockPath = path.join(path.dirname(this.lockPath), 'commit.lock');
+    const lock = await acquirePidLock(lockPath, COMMIT_LOCK_WAIT_MS);
+    if (!lock.acquired) {
+      throw new ImageError(`another import (process ${lock.holder ?? '?'}) has been putting files in place for ${COMMIT_LOCK_WAIT_MS / 60_000} minutes (lock ${lockPath})`, this.image);
     }
     return lock.release;
   }
