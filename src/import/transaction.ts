@@ -74,6 +74,9 @@ export class ImportTransaction {
     await mkdir(path.dirname(tx.lockPath), { recursive: true });
     tx.releaseLock = await tx.lock(tx.lockPath, image);
     await tx.removeLeftovers();
+    // A commit lock left by a killed import is taken over and dropped (a live one is left alone).
+    const stale = await acquirePidLock(tx.commitLockPath(), 0);
+    if (stale.acquired) await stale.release();
     return tx;
   }
 
@@ -85,13 +88,17 @@ export class ImportTransaction {
     return lock.release;
   }
 
+  private commitLockPath(): string {
+    return path.join(path.dirname(this.lockPath), 'commit.lock');
+  }
+
   /**
    * Imports of different images may share destinations (an extra, a list file, a kit's
    * other_files): what is there is looked at and replaced by one import at a time. Only this part
    * is serialised, and it takes milliseconds; waiting for it is not a refusal.
    */
   async lockCommits(): Promise<() => Promise<void>> {
-    const lockPath = path.join(path.dirname(this.lockPath), 'commit.lock');
+    const lockPath = this.commitLockPath();
     const lock = await acquirePidLock(lockPath, COMMIT_LOCK_WAIT_MS);
     if (!lock.acquired) {
       throw new ImageError(`another import (process ${lock.holder ?? '?'}) has been putting files in place for ${COMMIT_LOCK_WAIT_MS / 60_000} minutes (lock ${lockPath})`, this.image);
