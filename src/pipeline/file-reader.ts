@@ -92,7 +92,8 @@ async function readWholeFile(entry: TreeEntry): Promise<Buffer> {
   try {
     const buf = Buffer.allocUnsafeSlow(entry.size + 1);
     let got = 0;
-    for (let n = -1; n !== 0 && got <= entry.size; got += n) {
+    // Reading stops at the walk's size: a file grown since shows in the spare byte or in fstat's size.
+    for (let n = -1; n !== 0 && got < entry.size; got += n) {
       ({ bytesRead: n } = await readInto(fd, buf, got, buf.length - got, got));
     }
     await checkUnchanged(fd, entry, got);
