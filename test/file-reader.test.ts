@@ -35,7 +35,7 @@ async function readAll(entries: Iterable<TreeEntry>, opts?: Parameters<typeof re
   return got;
 }
 
-t.test('every file in order with its content; small files read ahead, big ones in chunks', async (t) => {
+t.test('every file in order with its content; small files whole, big ones in chunks', async (t) => {
   const dir = path.join(tmp, 'many');
   const sizes = [0, 1, 4095, 4096, 4097, 65536, 65537, 200_000, 3, 150_000, 0, 70_000];
   for (let i = 0; i < 300; i++) sizes.push(i * 37);
@@ -46,7 +46,7 @@ t.test('every file in order with its content; small files read ahead, big ones i
   const files = entries.filter((e) => e.kind === 'file');
   t.equal(files.length, sizes.length);
 
-  const got = await readAll(entries, { chunkSize: 65536, readAheadBytes: 100_000 });
+  const got = await readAll(entries, { chunkSize: 65536 });
   t.same(got.map((g) => g.relPath), files.map((f) => f.relPath), 'every regular file, in walk order, nothing else');
   got.forEach((g, i) => {
     t.equal(g.digest, sha256(fs.readFileSync(files[i].absPath)), `${g.relPath}: content`);
@@ -106,19 +106,13 @@ t.test('a file modified with the same size after the walk is refused', async (t)
   await t.rejects(readAll(entries), { message: `file changed while being read: ${entries[1].absPath} (modified since the walk)` });
 });
 
-t.test('read-ahead is bounded: the consumer pace bounds memory', async (t) => {
-  const dir = path.join(tmp, 'bounded');
-  makeFiles(dir, Array.from({ length: 64 }, () => 60_000));
+t.test('files are read only when the consumer reaches them: memory is one chunk whatever the tree', async (t) => {
+  const dir = path.join(tmp, 'lazy');
+  makeFiles(dir, Array.from({ length: 8 }, () => 60_000));
   const { entries } = await walkTree(dir);
-  const reader = readFilesInOrder(entries, { readAheadBytes: 200_000, chunkSize: 65536 })[Symbol.asyncIterator]();
+  const reader = readFilesInOrder(entries, { chunkSize: 65536 })[Symbol.asyncIterator]();
   t.equal((await reader.next()).value.entry.relPath, 'f0000');
-  // While the consumer idles, read-ahead may only fill its budget; files not yet read then vanish.
-  await new Promise((resolve) => setTimeout(resolve, 300));
-  for (let i = 1; i < 64; i++) fs.rmSync(path.join(dir, `f${String(i).padStart(4, '0')}`));
-  let received = 1;
-  const err = await (async () => {
-    for (let next = await reader.next(); !next.done; next = await reader.next()) received++;
-  })().catch((e: unknown) => e);
-  t.type(err, PathError, 'files beyond the budget were not read early');
-  t.ok(received >= 2 && received <= 4, `${received} files of 60 kB were read with a 200 kB budget`);
+  // Files removed after the first was handed out were never read: each one is reported missing.
+  for (let i = 1; i < 8; i++) fs.rmSync(path.join(dir, `f${String(i).padStart(4, '0')}`));
+  await t.rejects(reader.next(), { constructor: PathError, path: path.join(dir, 'f0001') });
 });

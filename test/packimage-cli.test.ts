@@ -45,6 +45,8 @@ async function makeFixture(t: Test, provmethod: 'netboot' | 'statelite' = 'netbo
   put('opt/keep/file', 'kept\n');
   put('usr/bin/wall', crypto.randomBytes(3000), 0o2755);
   put('usr/lib/random.bin', crypto.randomBytes(300_000));
+  // Already compressed and big enough to be stored as is, not compressed a second time.
+  put('usr/lib/firmware/blob.xz', Buffer.concat([Buffer.from([0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00]), crypto.randomBytes(400_000)]));
   put('var/empty-file', '');
   put('.statelite/litefile.save', 'x\n');
   put('.default/etc/x', 'x\n');
@@ -234,6 +236,11 @@ for (const [args, produced] of FORMS) {
     t.same(treePaths(fx.tree), before, 'the tree is not modified');
     // GNU cpio -idum sets a directory's mtime before filling it, so only tar and squashfs show them.
     assertPackedTree(t, fx, file, { dirMtimes: !produced.includes('.cpio.') });
+    const stored = /, ([\d.]+) KiB of it stored as is\)/.exec(r.stdout);
+    if (produced.endsWith('.gz') || produced.endsWith('.zst')) {
+      // The 400 kB .xz file is stored; the other files compress (the 300 kB of random data goes through the compressor).
+      t.ok(stored && Number(stored[1]) >= 390 && Number(stored[1]) < 500, `the .xz file is stored as is, nothing more: ${r.stdout}`);
+    } else t.equal(stored, null, 'an external program compressed: no stored figure');
   });
 }
 

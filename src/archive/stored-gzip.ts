@@ -1,4 +1,5 @@
 import zlib from 'node:zlib';
+import { isMarkedCompressed, markCompressed } from '../pipeline/compress/format.js';
 import { deflateStoredBlocks, gzipHeader, gzipTrailer } from '../pipeline/compress/gzip.js';
 
 /**
@@ -21,20 +22,30 @@ export function storedGzipSize(n: number): number {
 
 /**
  * Wraps `expectedSize` bytes of input into a stored gzip stream of exactly storedGzipSize bytes.
- * Input of another length is an error: the tar header announced the size already.
+ * Input of another length is an error: the tar header announced the size already. Blocks made
+ * of chunks marked compressed keep the mark; a block that also holds unmarked input loses it.
  */
 export async function* storedGzipChunks(input: AsyncIterable<Buffer>, expectedSize: number): AsyncIterable<Buffer> {
   yield gzipHeader();
   let crc = 0;
   let total = 0;
   let pending = Buffer.alloc(0);
+  /** Every byte in `pending` came from chunks marked compressed. */
+  let pendingMarked = false;
   for await (const chunk of input) {
+    const marked = isMarkedCompressed(chunk);
     crc = zlib.crc32(chunk, crc);
     total += chunk.length;
     // Keep block boundaries at multiples of 65535 input bytes so the size formula holds.
     const joined = pending.length ? Buffer.concat([pending, chunk]) : chunk;
     const whole = joined.length - (joined.length % MAX_STORED);
-    if (whole > 0) yield deflateStoredBlocks(joined.subarray(0, whole), false);
+    const plainHead = marked && pending.length > 0 && !pendingMarked ? Math.min(MAX_STORED, whole) : 0;
+    if (plainHead > 0) yield deflateStoredBlocks(joined.subarray(0, plainHead), false);
+    if (whole > plainHead) {
+      const blocks = deflateStoredBlocks(joined.subarray(plainHead, whole), false);
+      yield marked ? markCompressed(blocks) : blocks;
+    }
+    pendingMarked = marked && (whole > 0 || pending.length === 0 || pendingMarked);
     pending = Buffer.from(joined.subarray(whole));
   }
   if (total !== expectedSize) throw new Error(`stored gzip input was ${total} bytes, expected ${expectedSize}`);

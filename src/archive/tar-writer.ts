@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import tar from 'tar-stream';
 import type { EntryKind, TreeEntry } from '../pipeline/walk.js';
 import type { FileData } from '../pipeline/file-reader.js';
-import type { TaggedChunk } from '../pipeline/compress/format.js';
+import { tagged, type TaggedChunk } from '../pipeline/compress/format.js';
 
 /** One tar member to write. Paths are full member names (`./IMAGE/kernel`). */
 export interface TarMember {
@@ -20,8 +20,6 @@ export interface TarMember {
   linkTarget?: string;
   rdevMajor?: number;
   rdevMinor?: number;
-  /** Data already compressed: the compressor should store it rather than compress it again. */
-  store?: boolean;
   /** Owner names written in the header (xCAT's bundles say root/root); numeric only when absent. */
   uname?: string;
   gname?: string;
@@ -90,13 +88,12 @@ function ownerNames(): NonNullable<typeof owners> {
 
 /**
  * A tar stream writer whose output carries, for every chunk, whether it is worth compressing.
- * tar-stream passes each data Buffer we write through to its output as the same object, so the
- * chunks of members flagged `store` are recognised by identity; headers and padding are small
- * and always compressed.
+ * tar-stream passes each data Buffer we write through to its output as the same object, so
+ * chunks marked compressed (markCompressed) keep their mark; headers and padding are small and
+ * always compressed.
  */
 export class TarWriter {
   private readonly pack = tar.pack();
-  private readonly stored = new WeakSet<Buffer>();
 
   /** Adds one member; for a file, its data must total exactly member.size bytes. Resolves once written. */
   async add(member: TarMember, data?: AsyncIterable<Buffer>): Promise<void> {
@@ -105,7 +102,7 @@ export class TarWriter {
       // A failing data source destroys the entry with its error: it is reported through `done`.
       sink.on('error', reject);
       if (member.kind !== 'file') return;
-      void writeAll(sink, data, member.store ? this.stored : undefined).catch((err: Error) => sink.destroy(err));
+      void writeAll(sink, data).catch((err: Error) => sink.destroy(err));
     });
     return done;
   }
@@ -122,9 +119,7 @@ export class TarWriter {
 
   /** The archive bytes, tagged for the compressor. */
   async *chunks(): AsyncIterable<TaggedChunk> {
-    for await (const data of this.pack as AsyncIterable<Buffer>) {
-      yield { data, store: this.stored.has(data) };
-    }
+    for await (const data of this.pack as AsyncIterable<Buffer>) yield tagged(data);
   }
 }
 
@@ -143,9 +138,8 @@ function drainedOrClosed(sink: EntrySink): Promise<void> {
   });
 }
 
-async function writeAll(sink: EntrySink, data: AsyncIterable<Buffer> | undefined, stored?: WeakSet<Buffer>): Promise<void> {
+async function writeAll(sink: EntrySink, data: AsyncIterable<Buffer> | undefined): Promise<void> {
   for await (const chunk of data ?? []) {
-    stored?.add(chunk);
     if (!sink.write(chunk)) await drainedOrClosed(sink);
     // An aborted archive destroys the entry: stop reading, add() has already failed.
     if (sink.destroyed) return;
@@ -170,14 +164,11 @@ export function treeEntryMember(entry: TreeEntry, prefix: string): TarMember {
   };
 }
 
-/** A file's data as the tar writer takes it: `store` when the data is already compressed. */
-export type TarFileData = FileData & { store?: boolean };
-
 /**
  * Adds every entry of a walked tree to the writer, data read by `files` (readFilesInOrder over
  * the same entries, so both advance together).
  */
-export async function addTree(writer: TarWriter, entries: TreeEntry[], files: AsyncIterable<TarFileData>, prefix: string): Promise<void> {
+export async function addTree(writer: TarWriter, entries: TreeEntry[], files: AsyncIterable<FileData>, prefix: string): Promise<void> {
   const fileData = files[Symbol.asyncIterator]();
   for (const entry of entries) {
     const member = treeEntryMember(entry, prefix);
@@ -187,7 +178,7 @@ export async function addTree(writer: TarWriter, entries: TreeEntry[], files: As
     }
     const next = await fileData.next();
     if (next.done || next.value.entry !== entry) throw new Error(`file reader out of step at ${entry.relPath}`);
-    await writer.add({ ...member, store: next.value.store }, next.value.chunks);
+    await writer.add(member, next.value.chunks);
   }
 }
 

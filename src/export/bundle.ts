@@ -9,7 +9,7 @@ import { formatSha256Sums } from '../archive/sha256sums.js';
 import { describeFsError, walkTree, type TreeEntry } from '../pipeline/walk.js';
 import { PathError } from '../core/errors.js';
 import { readFilesInOrder } from '../pipeline/file-reader.js';
-import { createCompressor, looksCompressed, type CompressionFormat } from '../pipeline/compress/index.js';
+import { createCompressor, type CompressionFormat } from '../pipeline/compress/index.js';
 import { createProgress } from '../pipeline/progress.js';
 import type { Sink } from '../pipeline/sink.js';
 import type { Locations } from '../core/locations.js';
@@ -106,23 +106,6 @@ async function* hashing(chunks: AsyncIterable<Buffer>, onDigest: (hex: string) =
 }
 
 /**
- * Looks at a file's first chunk to tell whether its data is already compressed (initrd, packed
- * root image, rpms): such data is stored, not compressed again.
- */
-async function withCompressionHint(chunks: AsyncIterable<Buffer>): Promise<{ store: boolean; chunks: AsyncIterable<Buffer> }> {
-  const rest = chunks[Symbol.asyncIterator]();
-  const first = await rest.next();
-  return {
-    store: !first.done && looksCompressed(first.value),
-    chunks: (async function* () {
-      if (first.done) return;
-      yield first.value;
-      for (let next = await rest.next(); !next.done; next = await rest.next()) yield next.value;
-    })(),
-  };
-}
-
-/**
  * Streams the bundle of a planned export into a sink: manifest.xml first, every member straight
  * from its source, SHA256SUMS last. Nothing is staged on disk; memory is bounded by the
  * compressor's blocks in flight and the file reader's read-ahead.
@@ -172,8 +155,7 @@ export async function writeBundle(plan: ExportPlan, loc: Locations, sink: Sink, 
         await addText(rel, m.data);
       } else if (m.kind === 'file') {
         for await (const file of readFilesInOrder([m.entry])) {
-          const { store, chunks } = await withCompressionHint(file.chunks);
-          await addData({ ...treeEntryMember(m.entry, `${top}/${rel}`), store }, chunks, rel);
+          await addData(treeEntryMember(m.entry, `${top}/${rel}`), file.chunks, rel);
         }
       } else if (m.kind === 'rootimgtree') {
         const cpio = cpioChunks(m.entries, readFilesInOrder(m.entries), { prefix: 'rootimg' });
@@ -193,8 +175,7 @@ export async function writeBundle(plan: ExportPlan, loc: Locations, sink: Sink, 
       for await (const file of fileData) {
         const name = file.entry.relPath === '.' ? rel : `${rel}/${file.entry.relPath}`;
         members++;
-        const { store, chunks } = await withCompressionHint(file.chunks);
-        yield { entry: file.entry, store, chunks: hashing(chunks, (sha256) => sums.push({ name, sha256 }), countRead) };
+        yield { entry: file.entry, chunks: hashing(file.chunks, (sha256) => sums.push({ name, sha256 }), countRead) };
       }
     })();
     await addTree(writer, entries, hashed, prefix);

@@ -85,8 +85,9 @@ export const packimageCommand: CommandSpec = {
       warn: (message) => void process.stderr.write(`Warning: ${message}\n`),
     });
     const seconds = (Date.now() - started) / 1000;
+    const stored = result.storedBytes === undefined ? '' : `, ${formatBytes(result.storedBytes)} of it stored as is`;
     say(
-      `Packed ${result.entries} entries (${formatBytes(result.fileBytes)} of file data) into ${result.file} (${formatBytes(result.archiveBytes)}) in ${seconds.toFixed(1)} s`,
+      `Packed ${result.entries} entries (${formatBytes(result.fileBytes)} of file data) into ${result.file} (${formatBytes(result.archiveBytes)}${stored}) in ${seconds.toFixed(1)} s`,
     );
     return 0;
   },

@@ -9,7 +9,7 @@ import { walkTree, type TreeEntry } from '../pipeline/walk.js';
 import { readFilesInOrder, type FileData } from '../pipeline/file-reader.js';
 import { cpioChunks } from '../archive/cpio-writer.js';
 import { treeTarChunks } from '../archive/tar-writer.js';
-import { createCompressor, type TaggedChunk } from '../pipeline/compress/index.js';
+import { createCompressor, tagged, type Compressor, type TaggedChunk } from '../pipeline/compress/index.js';
 import { createFileSink, temporaryNameBeside } from '../pipeline/sink.js';
 import { createProgress } from '../pipeline/progress.js';
 import { exclusionTest, loadPackRules } from './exlist.js';
@@ -38,6 +38,8 @@ export interface PackResult {
   entries: number;
   fileBytes: number;
   archiveBytes: number;
+  /** Bytes of already-compressed files kept as they were by our compressors (undefined: an external program compressed). */
+  storedBytes?: number;
 }
 
 /** Members are named as `find .` prints them, as in xCAT's archives. */
@@ -67,7 +69,29 @@ export async function packImage(target: PackTarget, sandbox: Sandbox, opts: Pack
       : compressor === 'xz'
         ? requireProgram('xz', 'for xz compression', 'xz-utils (xz)')
         : undefined;
+  // Our compressor's threads start up while the tree is walked.
+  const compress =
+    opts.method === 'squashfs' || program
+      ? undefined
+      : createCompressor({ format: compressor === 'zstd' ? 'zstd' : 'gzip', threads: opts.threads, level: opts.level });
+  try {
+    return await packTree(treeReal, target, sandbox, { ...opts, compressor }, program, compress);
+  } finally {
+    compress?.stream.destroy(); // after a failure before it was used: its threads must stop
+  }
+}
 
+/** The pack itself, once the tree is known to exist and the tools are there. */
+async function packTree(
+  treeReal: string,
+  target: PackTarget,
+  sandbox: Sandbox,
+  opts: PackOptions,
+  program: string | undefined,
+  compress: Compressor | undefined,
+): Promise<PackResult> {
+  const { compressor } = opts;
+  const treeLogical = path.posix.join(target.rootimgdir, 'rootimg');
   const rules = await loadPackRules(target.exlist, sandbox, opts.warn);
   const excluded = exclusionTest(rules);
   const walk = await walkTree(treeReal, { oneFileSystem: true, include: (relPath) => !excluded(relPath), onWarning: opts.warn });
@@ -92,6 +116,7 @@ export async function packImage(target: PackTarget, sandbox: Sandbox, opts: Pack
     report();
   };
 
+  let storedBytes: number | undefined;
   if (opts.method === 'squashfs') {
     await writeSquashfs(program!, finalReal, walk.entries, files, compressor, opts.threads);
     counts.written = (await fs.stat(finalReal)).size;
@@ -103,8 +128,8 @@ export async function packImage(target: PackTarget, sandbox: Sandbox, opts: Pack
       if (program) {
         await Promise.all([runFilter(program, xzArgs(opts.threads, opts.level), untag(archive), out), pipeline(out, sink.stream)]);
       } else {
-        const compress = createCompressor({ format: compressor === 'zstd' ? 'zstd' : 'gzip', threads: opts.threads, level: opts.level });
-        await pipeline(Readable.from(archive), compress.stream, out, sink.stream);
+        await pipeline(Readable.from(archive), compress!.stream, out, sink.stream);
+        storedBytes = compress!.stats().storedBytes;
       }
       await sink.commit();
     } catch (err) {
@@ -114,7 +139,7 @@ export async function packImage(target: PackTarget, sandbox: Sandbox, opts: Pack
   }
   progress.done();
   await removeOtherForms(path.dirname(finalReal), name, opts.warn);
-  return { file: path.posix.join(target.rootimgdir, name), entries: walk.entries.length, fileBytes: walk.totalFileBytes, archiveBytes: counts.written };
+  return { file: path.posix.join(target.rootimgdir, name), entries: walk.entries.length, fileBytes: walk.totalFileBytes, archiveBytes: counts.written, storedBytes };
 }
 
 function xzArgs(threads: number, level: number | undefined): string[] {
@@ -166,7 +191,7 @@ async function removeOtherForms(dir: string, keep: string, warn: (line: string) 
 }
 
 async function* tagAll(chunks: AsyncIterable<Buffer>): AsyncIterable<TaggedChunk> {
-  for await (const data of chunks) yield { data, store: false };
+  for await (const data of chunks) yield tagged(data);
 }
 
 async function* untag(chunks: AsyncIterable<TaggedChunk>): AsyncIterable<Buffer> {

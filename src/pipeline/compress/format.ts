@@ -46,3 +46,25 @@ const COMPRESSED_MAGICS: Buffer[] = [
 export function looksCompressed(head: Buffer): boolean {
   return COMPRESSED_MAGICS.some((magic) => head.length >= magic.length && head.subarray(0, magic.length).equals(magic));
 }
+
+/**
+ * Chunks of already-compressed data, known by identity. Archive stages (tar-stream, the cpio
+ * writer, the stored-gzip wrapper) pass big data chunks on as the same Buffer objects, so a mark
+ * set where a file is read reaches the compressor, which stores those bytes instead of
+ * compressing them a second time.
+ */
+const compressedChunks = new WeakSet<Buffer>();
+
+export function markCompressed(chunk: Buffer): Buffer {
+  compressedChunks.add(chunk);
+  return chunk;
+}
+
+export function isMarkedCompressed(chunk: Buffer): boolean {
+  return compressedChunks.has(chunk);
+}
+
+/** A chunk of the archive byte stream tagged for the compressor by its mark. */
+export function tagged(data: Buffer): TaggedChunk {
+  return { data, store: compressedChunks.has(data) };
+}
