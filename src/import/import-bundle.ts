@@ -17,6 +17,7 @@ import type { Locations } from '../core/locations.js';
 import type { Sandbox } from '../core/sandbox.js';
 import { DigestTap, parseSha256Sums } from '../archive/sha256sums.js';
 import { extractCpioTree } from '../archive/tree-extract.js';
+import { INFLATE_CHUNK_SIZE } from '../pipeline/decompress.js';
 import type { TableStore } from '../tables/store.js';
 import type { Row, Tables } from '../tables/types.js';
 import { mergeLitefileRows, parseLitefileCsv } from '../xcat/litefile.js';
@@ -346,7 +347,7 @@ class ImportSession {
       for await (const chunk of compressed) void chunk;
       return;
     }
-    const gunzip = createGunzip();
+    const gunzip = createGunzip({ chunkSize: INFLATE_CHUNK_SIZE });
     const feeding = pipeline(compressed, gunzip).catch((err: unknown) => {
       if (isUpstreamFailure(err)) throw err; // the bundle broke, not this member
       throw new BundleError(`member ${name}: ${(err as Error).message}`, name);

@@ -27,13 +27,19 @@ export function detectFormat(head: Buffer): DetectedFormat {
 export function createDecompressor(format: DetectedFormat): Duplex {
   switch (format) {
     case 'gzip':
-      return new CheckedGunzip();
+      return new CheckedGunzip({ chunkSize: INFLATE_CHUNK_SIZE });
     case 'zstd':
       return new ZstdDecompressor();
     case 'none':
       return new PassThrough();
   }
 }
+
+/**
+ * Output chunk size for inflating: zlib's default 16 KiB chunks cost a hash update, a parse step
+ * and a file write each; 1 MiB ones made a netboot import twice as fast.
+ */
+export const INFLATE_CHUNK_SIZE = 1024 * 1024;
 
 const TRAILING_DATA = 'trailing data after the compressed stream';
 const TRUNCATED = 'bundle is truncated';
@@ -76,7 +82,10 @@ class CheckedGunzip extends Gunzip {
     const code = (error as NodeJS.ErrnoException).code;
     if (code === 'Z_BUF_ERROR') return new BundleError(TRUNCATED);
     if (code === 'Z_DATA_ERROR' || code === 'Z_STREAM_ERROR') {
-      const trailing = this.bytesOut > 0 && GZIP_HEADER_ERRORS.includes(error.message);
+      // The first member's magic was checked before this stream was made, so a bad magic is in
+      // data after a member; output of that member may still be unpushed (a 1 MiB chunk).
+      const badMagic = error.message === 'incorrect header check';
+      const trailing = badMagic || (this.bytesOut > 0 && GZIP_HEADER_ERRORS.includes(error.message));
       return new BundleError(trailing ? TRAILING_DATA : `corrupt gzip data: ${error.message}`);
     }
     return error;
