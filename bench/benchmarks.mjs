@@ -6,7 +6,8 @@ import { fileURLToPath } from 'node:url';
 import { NETBOOT_IMAGE, STATELITE_IMAGE } from './datasets.mjs';
 
 const cli = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', 'dist', 'src', 'cli');
-const ours = (command, ...args) => [process.execPath, path.join(cli, `${command}.js`), ...args];
+// Run as an installed command is: the script itself, so the Node options of its #! line apply.
+const ours = (command, ...args) => [path.join(cli, `${command}.js`), ...args];
 
 // Peer pipelines: fixed script texts, every path and number passed as a positional argument.
 const PACK_CPIO_PIGZ = 'set -o pipefail; cd "$1" && find . -xdev -print0 | cpio -H newc -o -0 --quiet | pigz -p "$2" > "$3"';

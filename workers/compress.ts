@@ -3,7 +3,8 @@ import { move, transferableSymbol, valueSymbol } from 'piscina';
 import { compressBlock, type BlockTask, type TaskResult } from '../src/pipeline/compress/block-task.js';
 
 export default async function compress(task: BlockTask): Promise<TaskResult> {
-  const result: TaskResult = { output: await compressBlock(task), input: task.data };
+  const output = await compressBlock(task);
+  const result: TaskResult = { output: output.buffer as ArrayBuffer, outputLength: output.byteLength, input: task.data };
   // Both buffers are transferred back, not copied; the block's own goes back to be refilled.
   const transferable = {
     get [transferableSymbol]() {

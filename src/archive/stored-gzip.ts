@@ -1,6 +1,6 @@
 import zlib from 'node:zlib';
 import { isMarkedCompressed, markCompressed } from '../pipeline/compress/format.js';
-import { deflateStoredBlocks, gzipHeader, gzipTrailer } from '../pipeline/compress/gzip.js';
+import { gzipHeader, gzipTrailer, storedBlockHeader, STORED_BLOCK_MAX } from '../pipeline/compress/gzip.js';
 
 /**
  * A gzip file whose deflate data is made of stored (uncompressed) blocks. statelite's
@@ -9,7 +9,6 @@ import { deflateStoredBlocks, gzipHeader, gzipTrailer } from '../pipeline/compre
  * give an exact size from the cpio size, need no temporary file, and the outer compression does
  * the real work.
  */
-const MAX_STORED = 65535;
 const HEADER_SIZE = 10;
 const TRAILER_SIZE = 8;
 /** Each stored block costs a 5-byte header; the stream ends with an empty final block. */
@@ -17,38 +16,38 @@ const BLOCK_HEADER_SIZE = 5;
 
 /** Exact size of the stored gzip of `n` bytes. */
 export function storedGzipSize(n: number): number {
-  return HEADER_SIZE + n + BLOCK_HEADER_SIZE * Math.ceil(n / MAX_STORED) + BLOCK_HEADER_SIZE + TRAILER_SIZE;
+  return HEADER_SIZE + n + BLOCK_HEADER_SIZE * Math.ceil(n / STORED_BLOCK_MAX) + BLOCK_HEADER_SIZE + TRAILER_SIZE;
 }
 
 /**
- * Wraps `expectedSize` bytes of input into a stored gzip stream of exactly storedGzipSize bytes.
- * Input of another length is an error: the tar header announced the size already. Blocks made
- * of chunks marked compressed keep the mark; a block that also holds unmarked input loses it.
+ * Wraps `expectedSize` bytes of input into a stored gzip stream of exactly storedGzipSize bytes,
+ * without copying: the output is block headers and views of the input chunks, and a view keeps
+ * its chunk's compressed mark (so do the headers between marked views). Input of another length
+ * is an error: the tar header announced the size already.
  */
 export async function* storedGzipChunks(input: AsyncIterable<Buffer>, expectedSize: number): AsyncIterable<Buffer> {
   yield gzipHeader();
   let crc = 0;
   let total = 0;
-  let pending = Buffer.alloc(0);
-  /** Every byte in `pending` came from chunks marked compressed. */
-  let pendingMarked = false;
   for await (const chunk of input) {
-    const marked = isMarkedCompressed(chunk);
+    if (total + chunk.length > expectedSize) throw sizeMismatch(total + chunk.length, expectedSize);
     crc = zlib.crc32(chunk, crc);
-    total += chunk.length;
-    // Keep block boundaries at multiples of 65535 input bytes so the size formula holds.
-    const joined = pending.length ? Buffer.concat([pending, chunk]) : chunk;
-    const whole = joined.length - (joined.length % MAX_STORED);
-    const plainHead = marked && pending.length > 0 && !pendingMarked ? Math.min(MAX_STORED, whole) : 0;
-    if (plainHead > 0) yield deflateStoredBlocks(joined.subarray(0, plainHead), false);
-    if (whole > plainHead) {
-      const blocks = deflateStoredBlocks(joined.subarray(plainHead, whole), false);
-      yield marked ? markCompressed(blocks) : blocks;
+    const marked = isMarkedCompressed(chunk);
+    const withMark = (piece: Buffer): Buffer => (marked ? markCompressed(piece) : piece);
+    // Blocks start at multiples of STORED_BLOCK_MAX input bytes, so the size formula holds.
+    for (let at = 0; at < chunk.length; ) {
+      const intoBlock = total % STORED_BLOCK_MAX;
+      if (intoBlock === 0) yield withMark(storedBlockHeader(Math.min(STORED_BLOCK_MAX, expectedSize - total), false));
+      const take = Math.min(chunk.length - at, STORED_BLOCK_MAX - intoBlock);
+      yield withMark(chunk.subarray(at, at + take));
+      at += take;
+      total += take;
     }
-    pendingMarked = marked && (whole > 0 || pending.length === 0 || pendingMarked);
-    pending = Buffer.from(joined.subarray(whole));
   }
-  if (total !== expectedSize) throw new Error(`stored gzip input was ${total} bytes, expected ${expectedSize}`);
-  if (pending.length) yield deflateStoredBlocks(pending, false);
-  yield Buffer.concat([deflateStoredBlocks(Buffer.alloc(0), true), gzipTrailer(crc, total)]);
+  if (total !== expectedSize) throw sizeMismatch(total, expectedSize);
+  yield Buffer.concat([storedBlockHeader(0, true), gzipTrailer(crc, total)]);
+}
+
+function sizeMismatch(got: number, expected: number): Error {
+  return new Error(`stored gzip input was ${got} bytes, expected ${expected}`);
 }

@@ -20,14 +20,15 @@ export interface BlockTask {
   final: boolean;
 }
 
-/** What a thread sends back: the compressed bytes, and the block's buffer for reuse. */
+/** What a thread sends back: the compressed bytes (output[0, outputLength)), and the block's buffer for reuse. */
 export interface TaskResult {
   output: ArrayBuffer;
+  outputLength: number;
   input: ArrayBuffer;
 }
 
 /** Runs a task on a thread and returns its output, transferred back. */
-export type TaskRunner = (task: BlockTask) => Promise<ArrayBuffer>;
+export type TaskRunner = (task: BlockTask) => Promise<Buffer>;
 
 /** Turns the blocks of one stream, in order, into compressed bytes. */
 export interface BlockEncoder {
@@ -68,23 +69,31 @@ interface ZstdCompressor {
 /** This thread's zstd instance, made on its first zstd task. */
 let zstdCompressor: Promise<ZstdCompressor> | undefined;
 
-/** Compresses one block (the worker threads' entry point). */
-export async function compressBlock(task: BlockTask): Promise<ArrayBuffer> {
+/**
+ * Compresses one block (the worker threads' entry point). The result starts at offset 0 of an
+ * ArrayBuffer that nothing else uses, which may be longer than the result: it is transferred
+ * whole, so the thread keeps no garbage behind.
+ */
+export async function compressBlock(task: BlockTask): Promise<Uint8Array> {
   const input = new Uint8Array(task.data, 0, task.length);
-  return task.format === 'gzip' ? deflateBlock(input, task) : zstdFrame(input, task.level);
+  const output = task.format === 'gzip' ? deflateBlock(input, task) : await zstdFrame(input, task.level);
+  // Below 4 KiB a Buffer may live in Node's shared pool: those few bytes are copied.
+  return output.byteOffset === 0 && output.byteLength >= 4096 ? output : new Uint8Array(output);
 }
 
-function deflateBlock(input: Uint8Array, task: BlockTask): ArrayBuffer {
-  const output = zlib.deflateRawSync(input, {
+function deflateBlock(input: Uint8Array, task: BlockTask): Uint8Array {
+  return zlib.deflateRawSync(input, {
     level: task.level,
     dictionary: task.dictionary && task.dictionary.byteLength > 0 ? Buffer.from(task.dictionary) : undefined,
     // A sync flush ends byte-aligned on an empty stored block, so blocks can be concatenated.
     finishFlush: task.final ? zlib.constants.Z_FINISH : zlib.constants.Z_SYNC_FLUSH,
+    // Room for the whole output in zlib's first chunk: no 16 KiB pieces to join and leave as
+    // garbage (a thread's heap sees too little work to collect them soon).
+    chunkSize: input.length + (input.length >> 8) + 1024,
   });
-  return ownedArrayBuffer(output);
 }
 
-async function zstdFrame(input: Uint8Array, level: number): Promise<ArrayBuffer> {
+async function zstdFrame(input: Uint8Array, level: number): Promise<Uint8Array> {
   zstdCompressor ??= loadZstdWasm().then((wasm) => ({ wasm, codec: new wasm.ZstdCodec() }));
   const { wasm, codec } = await zstdCompressor;
   const source = new wasm.VectorU8();
@@ -95,7 +104,7 @@ async function zstdFrame(input: Uint8Array, level: number): Promise<ArrayBuffer>
     const size = codec.compress(dest, source, level);
     if (size < 0) throw new Error(`zstd compression failed (code ${size})`);
     dest.resize(size, 0);
-    return ownedArrayBuffer(wasm.cloneAsTypedArray(dest));
+    return wasm.cloneAsTypedArray(dest);
   } catch (err) {
     // A failed WebAssembly instance may be left unusable: start the next task on a fresh one.
     zstdCompressor = undefined;

@@ -49,11 +49,12 @@ interface FormatRules {
 const RULES: Record<'gzip' | 'zstd', FormatRules> = {
   gzip: { levels: [1, 9], defaultLevel: 6, maxBlockSize: () => 64 * MiB, defaultBlockSize: () => MiB },
   // Measured: a 4 MiB block compresses in the 16 MiB heap up to level 5, a 2 MiB one up to 9.
+  // 2 MiB by default: 4 MiB ones made output 0.3% smaller and peak RSS 35 MB larger.
   zstd: {
     levels: [1, 9],
     defaultLevel: 3,
     maxBlockSize: (level) => (level <= 5 ? 4 * MiB : 2 * MiB),
-    defaultBlockSize: (level) => (level <= 5 ? 4 * MiB : 2 * MiB),
+    defaultBlockSize: () => 2 * MiB,
   },
 };
 
@@ -83,9 +84,9 @@ export function createCompressor(options: CompressorOptions): Compressor {
   const pool = leasePool(options.threads);
   const splitter = new BlockSplitter(blockSize, window + 1);
   const run: TaskRunner = async (task) => {
-    const { output, input } = await pool.run(task);
+    const { output, outputLength, input } = await pool.run(task);
     splitter.recycle(input);
-    return output;
+    return Buffer.from(output, 0, outputLength);
   };
   const encoder = options.format === 'gzip' ? new GzipBlockEncoder(level, run) : new ZstdBlockEncoder(level, run);
   const stream = new BlockCompressor(encoder, splitter, pool, window);

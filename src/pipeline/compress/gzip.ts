@@ -11,7 +11,8 @@ import type { Block } from './splitter.js';
 /** Deflate's back-reference distance: the dictionary a block needs from its predecessors. */
 const DEFLATE_WINDOW = 32 * 1024;
 /** Largest payload of one stored deflate block (LEN is 16 bits). */
-const STORED_BLOCK_MAX = 0xffff;
+export const STORED_BLOCK_MAX = 0xffff;
+const STORED_HEADER_SIZE = 5;
 
 /** The 10-byte member header: deflate, no name, mtime 0 (reproducible), OS Unix. */
 export function gzipHeader(): Buffer {
@@ -33,15 +34,26 @@ export function gzipTrailer(crc: number, size: number): Buffer {
  */
 export function deflateStoredBlocks(data: Buffer, final: boolean): Buffer {
   const count = Math.max(1, Math.ceil(data.length / STORED_BLOCK_MAX));
-  const out = Buffer.allocUnsafe(data.length + count * 5);
+  const out = Buffer.allocUnsafe(data.length + count * STORED_HEADER_SIZE);
   let at = 0;
   for (let i = 0; i < count; i++) {
     const part = data.subarray(i * STORED_BLOCK_MAX, (i + 1) * STORED_BLOCK_MAX);
-    out[at] = final && i === count - 1 ? 1 : 0;
-    out.writeUInt16LE(part.length, at + 1);
-    out.writeUInt16LE(~part.length & 0xffff, at + 3);
-    at += 5 + part.copy(out, at + 5);
+    writeStoredHeader(out, at, part.length, final && i === count - 1);
+    at += STORED_HEADER_SIZE + part.copy(out, at + STORED_HEADER_SIZE);
   }
+  return out;
+}
+
+/** The header of one stored block of `length` bytes (at most STORED_BLOCK_MAX). */
+export function storedBlockHeader(length: number, final: boolean): Buffer {
+  return writeStoredHeader(Buffer.allocUnsafe(STORED_HEADER_SIZE), 0, length, final);
+}
+
+/** BFINAL and BTYPE 00 in the first byte (the rest of it is padding to the byte boundary), LEN, NLEN. */
+function writeStoredHeader(out: Buffer, at: number, length: number, final: boolean): Buffer {
+  out[at] = final ? 1 : 0;
+  out.writeUInt16LE(length, at + 1);
+  out.writeUInt16LE(~length & 0xffff, at + 3);
   return out;
 }
 
@@ -67,7 +79,7 @@ export class GzipBlockEncoder implements BlockEncoder {
     this.size += block.data.length;
     this.history = lastBytes(this.history, block.data, DEFLATE_WINDOW);
     if (block.store) return deflateStoredBlocks(block.data, last);
-    return this.run(taskOf(block, 'gzip', this.level, last, dictionary)).then((output) => Buffer.from(output));
+    return this.run(taskOf(block, 'gzip', this.level, last, dictionary));
   }
 
   trailer(): Buffer {

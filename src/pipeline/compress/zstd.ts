@@ -52,7 +52,7 @@ export class ZstdBlockEncoder implements BlockEncoder {
     if (!block) return last && this.empty ? zstdRawFrame(Buffer.alloc(0)) : Buffer.alloc(0); // a .zst holds at least one frame
     this.empty = false;
     if (block.store) return zstdRawFrame(block.data);
-    return this.run(taskOf(block, 'zstd', this.level, last)).then((output) => Buffer.from(output));
+    return this.run(taskOf(block, 'zstd', this.level, last));
   }
 
   trailer(): Buffer {
