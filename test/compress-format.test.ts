@@ -2,7 +2,7 @@
 import crypto from 'node:crypto';
 import zlib from 'node:zlib';
 import t from 'tap';
-import { compressionFormatOfName, looksCompressed } from '../src/pipeline/compress/format.js';
+import { compressionFormatOfName, looksCompressed, looksIncompressible } from '../src/pipeline/compress/format.js';
 import { deflateStoredBlocks, gzipHeader, gzipTrailer } from '../src/pipeline/compress/gzip.js';
 import { BlockSplitter } from '../src/pipeline/compress/splitter.js';
 
@@ -23,6 +23,16 @@ t.test('compressed data is recognised by its magic', async (t) => {
   t.ok(looksCompressed(Buffer.from('hsqs\x01\x00\x00\x00')), 'squashfs');
   t.notOk(looksCompressed(Buffer.from('070701')), 'cpio');
   t.notOk(looksCompressed(Buffer.from([0x1f])), 'too short to tell');
+});
+
+t.test('data with no magic that does not shrink is found by a trial on its end', async (t) => {
+  const text = (n: number) => Buffer.from('the quick brown fox jumps over the lazy dog. '.repeat(Math.ceil(n / 45))).subarray(0, n);
+  t.ok(looksIncompressible(crypto.randomBytes(1 << 20)), 'random data');
+  t.notOk(looksIncompressible(text(1 << 20)), 'text');
+  // A compressed kernel: uncompressed setup code, then the compressed payload.
+  t.ok(looksIncompressible(Buffer.concat([text(30_000), crypto.randomBytes(1 << 20)])), 'setup code, then a payload');
+  t.notOk(looksIncompressible(Buffer.concat([crypto.randomBytes(1 << 20), text(70_000)])), 'only the last 64 KiB are tried');
+  t.ok(looksIncompressible(crypto.randomBytes(100)), 'a short sample is tried whole');
 });
 
 t.test('blocks are cut at the block size and where the tag changes, whatever the chunking', async (t) => {

@@ -1,9 +1,11 @@
 import t from 'tap';
 import crypto from 'node:crypto';
+import zlib from 'node:zlib';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { PathError } from '../src/core/errors.js';
+import { isMarkedCompressed } from '../src/pipeline/compress/format.js';
 import { readFilesInOrder } from '../src/pipeline/file-reader.js';
 import { walkTree, type TreeEntry } from '../src/pipeline/walk.js';
 
@@ -115,4 +117,33 @@ t.test('files are read only when the consumer reaches them: memory is one chunk 
   // Files removed after the first was handed out were never read: each one is reported missing.
   for (let i = 1; i < 8; i++) fs.rmSync(path.join(dir, `f${String(i).padStart(4, '0')}`));
   await t.rejects(reader.next(), { constructor: PathError, path: path.join(dir, 'f0001') });
+});
+
+t.test('chunks of compressed files of 64 KiB or more carry the compressed mark', async (t) => {
+  const dir = path.join(tmp, 'marks');
+  fs.mkdirSync(dir);
+  const text = Buffer.from('a line of text that compresses well\n'.repeat(20_000));
+  const files: Record<string, Buffer> = {
+    'a-small.gz': zlib.gzipSync(crypto.randomBytes(10_000)), // too small to be worth a block of its own
+    'b-medium.gz': zlib.gzipSync(crypto.randomBytes(100_000)), // magic
+    'c-big.xz': Buffer.concat([Buffer.from([0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00]), crypto.randomBytes(300_000)]),
+    'd-big-random': crypto.randomBytes(300_000), // no magic: a trial says it does not shrink
+    'e-medium-random': crypto.randomBytes(100_000), // no magic, read whole: no trial
+    'f-big-text': text,
+  };
+  for (const [name, data] of Object.entries(files)) fs.writeFileSync(path.join(dir, name), data);
+  const { entries } = await walkTree(dir);
+  const marked: Record<string, boolean[]> = {};
+  for await (const { entry, chunks } of readFilesInOrder(entries, { chunkSize: 65536 * 2 })) {
+    marked[entry.relPath] = [];
+    for await (const chunk of chunks) marked[entry.relPath].push(isMarkedCompressed(chunk));
+  }
+  t.same(marked, {
+    'a-small.gz': [false],
+    'b-medium.gz': [true],
+    'c-big.xz': [true, true, true],
+    'd-big-random': [true, true, true],
+    'e-medium-random': [false],
+    'f-big-text': [false, false, false, false, false, false],
+  });
 });

@@ -9,7 +9,7 @@ import { walkTree, type TreeEntry } from '../pipeline/walk.js';
 import { readFilesInOrder, type FileData } from '../pipeline/file-reader.js';
 import { cpioChunks } from '../archive/cpio-writer.js';
 import { treeTarChunks } from '../archive/tar-writer.js';
-import { createCompressor, tagged, type Compressor, type TaggedChunk } from '../pipeline/compress/index.js';
+import { createCompressor, tagged, type TaggedChunk } from '../pipeline/compress/index.js';
 import { createFileSink, temporaryNameBeside } from '../pipeline/sink.js';
 import { createProgress } from '../pipeline/progress.js';
 import { exclusionTest, loadPackRules } from './exlist.js';
@@ -69,29 +69,7 @@ export async function packImage(target: PackTarget, sandbox: Sandbox, opts: Pack
       : compressor === 'xz'
         ? requireProgram('xz', 'for xz compression', 'xz-utils (xz)')
         : undefined;
-  // Our compressor's threads start up while the tree is walked.
-  const compress =
-    opts.method === 'squashfs' || program
-      ? undefined
-      : createCompressor({ format: compressor === 'zstd' ? 'zstd' : 'gzip', threads: opts.threads, level: opts.level });
-  try {
-    return await packTree(treeReal, target, sandbox, { ...opts, compressor }, program, compress);
-  } finally {
-    compress?.stream.destroy(); // after a failure before it was used: its threads must stop
-  }
-}
 
-/** The pack itself, once the tree is known to exist and the tools are there. */
-async function packTree(
-  treeReal: string,
-  target: PackTarget,
-  sandbox: Sandbox,
-  opts: PackOptions,
-  program: string | undefined,
-  compress: Compressor | undefined,
-): Promise<PackResult> {
-  const { compressor } = opts;
-  const treeLogical = path.posix.join(target.rootimgdir, 'rootimg');
   const rules = await loadPackRules(target.exlist, sandbox, opts.warn);
   const excluded = exclusionTest(rules);
   const walk = await walkTree(treeReal, { oneFileSystem: true, include: (relPath) => !excluded(relPath), onWarning: opts.warn });
@@ -128,8 +106,9 @@ async function packTree(
       if (program) {
         await Promise.all([runFilter(program, xzArgs(opts.threads, opts.level), untag(archive), out), pipeline(out, sink.stream)]);
       } else {
-        await pipeline(Readable.from(archive), compress!.stream, out, sink.stream);
-        storedBytes = compress!.stats().storedBytes;
+        const compress = createCompressor({ format: compressor === 'zstd' ? 'zstd' : 'gzip', threads: opts.threads, level: opts.level });
+        await pipeline(Readable.from(archive), compress.stream, out, sink.stream);
+        storedBytes = compress.stats().storedBytes;
       }
       await sink.commit();
     } catch (err) {

@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import { PathError } from '../core/errors.js';
-import { looksCompressed, markCompressed } from './compress/format.js';
+import { looksCompressed, looksIncompressible, markCompressed } from './compress/format.js';
 import { describeFsError, type TreeEntry } from './walk.js';
 
 export interface FileData {
@@ -71,8 +71,9 @@ async function* streamFile(entry: TreeEntry, chunkSize: number): AsyncIterable<B
     for (let offset = 0; offset < entry.size; ) {
       const chunk = Buffer.allocUnsafeSlow(Math.min(chunkSize, entry.size - offset));
       offset = readFully(fd, chunk, entry, offset);
-      // The first chunk's bytes tell whether the file is compressed; the mark goes on every chunk.
-      if (offset === chunk.length) compressed = entry.size >= MARK_COMPRESSED_FROM && looksCompressed(chunk);
+      // The first chunk tells whether the file is compressed (by its magic, or as a big file by a
+      // trial); the mark goes on every chunk.
+      if (offset === chunk.length) compressed = entry.size >= MARK_COMPRESSED_FROM && (looksCompressed(chunk) || looksIncompressible(chunk));
       yield compressed ? markCompressed(chunk) : chunk;
     }
     checkUnchanged(fd, entry, entry.size + fs.readSync(fd, Buffer.alloc(1), 0, 1, entry.size));

@@ -3,6 +3,7 @@
  * and whether a member's first bytes show it is already compressed (so it is stored, not
  * compressed a second time for nothing).
  */
+import zlib from 'node:zlib';
 
 /** A piece of the archive byte stream; `store` marks already-compressed data to keep as is. */
 export interface TaggedChunk {
@@ -45,6 +46,20 @@ const COMPRESSED_MAGICS: Buffer[] = [
 /** True when `head` (the first bytes of a file) starts with the magic of a compressed format. */
 export function looksCompressed(head: Buffer): boolean {
   return COMPRESSED_MAGICS.some((magic) => head.length >= magic.length && head.subarray(0, magic.length).equals(magic));
+}
+
+/** Bytes of a sample a trial compression looks at, and the share of them it must save. */
+const TRIAL_BYTES = 64 * 1024;
+const TRIAL_MIN_SAVING = 0.02;
+
+/**
+ * True when the end of `head` (up to 64 KiB) does not shrink by 2% at deflate level 1: data with
+ * no known magic that is compressed all the same (a kernel's payload, a random blob). The end,
+ * because a compressed kernel begins with uncompressed setup code. Costs about half a millisecond.
+ */
+export function looksIncompressible(head: Buffer): boolean {
+  const sample = head.subarray(Math.max(0, head.length - TRIAL_BYTES));
+  return zlib.deflateRawSync(sample, { level: 1 }).length >= sample.length * (1 - TRIAL_MIN_SAVING);
 }
 
 /**

@@ -1,9 +1,11 @@
 /**
  * The compressor threads: one piscina pool per thread count, shared by the streams that use it
  * at the same time and destroyed when the last of them lets go, so no idle thread keeps the
- * process alive after the output is written.
+ * process alive after the output is written. A stream's share is taken on its first task: a
+ * stream whose blocks are all stored or small (a netboot bundle) never loads piscina nor starts
+ * a thread.
  */
-import { Piscina } from 'piscina';
+import type { Piscina } from 'piscina';
 import type { BlockTask, TaskResult } from './block-task.js';
 
 /** The worker script, compiled next to the sources (dist/workers/compress.js beside dist/src/). */
@@ -14,7 +16,7 @@ function workerUrl(): URL {
 }
 
 interface SharedPool {
-  pool: Piscina<BlockTask, TaskResult>;
+  pool: Promise<Piscina<BlockTask, TaskResult>>;
   users: number;
 }
 
@@ -26,36 +28,45 @@ export interface PoolLease {
   release(): void;
 }
 
-export function leasePool(threads: number): PoolLease {
+function joinPool(threads: number): SharedPool {
   let shared = pools.get(threads);
   if (!shared) {
-    const pool = new Piscina<BlockTask, TaskResult>({
-      filename: workerUrl().href,
-      minThreads: threads,
-      maxThreads: threads,
-      concurrentTasksPerWorker: 1,
-      // The worker is compiled JavaScript: module loaders the main thread was started with
-      // (a TypeScript loader costs ~100 MB per thread) have no business there.
-      execArgv: [],
-    });
+    const pool = import('piscina').then(
+      ({ Piscina }) =>
+        new Piscina<BlockTask, TaskResult>({
+          filename: workerUrl().href,
+          minThreads: threads,
+          maxThreads: threads,
+          concurrentTasksPerWorker: 1,
+          // The worker is compiled JavaScript: module loaders the main thread was started with
+          // (a TypeScript loader costs ~100 MB per thread) have no business there.
+          execArgv: [],
+        }),
+    );
     shared = { pool, users: 0 };
     pools.set(threads, shared);
   }
-  const lease = shared;
-  lease.users++;
+  shared.users++;
+  return shared;
+}
+
+export function leasePool(threads: number): PoolLease {
+  let share: SharedPool | undefined;
   let released = false;
   return {
     run: (task) => {
+      if (released) return Promise.reject(new Error('compressor threads used after their release'));
+      share ??= joinPool(threads);
       const transferList = task.dictionary ? [task.data, task.dictionary] : [task.data];
-      return lease.pool.run(task, { transferList });
+      return share.pool.then((pool) => pool.run(task, { transferList }));
     },
     release: () => {
       if (released) return;
       released = true;
-      if (--lease.users > 0) return;
+      if (!share || --share.users > 0) return;
       pools.delete(threads);
       // Tasks still running (a stream destroyed mid-way) have nobody waiting for them.
-      lease.pool.destroy().catch(() => undefined);
+      share.pool.then((pool) => pool.destroy()).catch(() => undefined);
     },
   };
 }
