@@ -22,7 +22,7 @@ const INITRD_SOURCE_BYTES = 48 * 1024 * 1024;
 /** Every data set the benchmarks know, smallest first. */
 export const DATASETS = [
   { name: 'rootfs', label: 'Debian bookworm minbase', build: (tree) => run('bash', [path.join(repo, 'scripts/make-rootfs.sh'), tree]) },
-  ...['200M', '1G', '4G'].map((size) => ({
+  ...['200M', '1G', '2G'].map((size) => ({
     name: `synthetic-${size}`,
     label: `synthetic ${size}`,
     build: (tree) => run(process.execPath, [path.join(repo, 'scripts/make-synthetic-tree.mjs'), '--size', size, '--seed', '1', tree]),

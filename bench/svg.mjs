@@ -20,7 +20,7 @@ export function niceTicks(max) {
 
 /**
  * Renders SERIES ([{name, points: [[x, y], ...]}]) with a logarithmic x axis (image sizes span
- * 200 MB to 4 GB) labelled by `formatX`, and a linear y axis from 0.
+ * 200 MB to 2 GB) labelled by `formatX`, and a linear y axis from 0.
  */
 export function lineChart({ title, xLabel, yLabel, series, formatX = String }) {
   const plotW = WIDTH - MARGIN.left - MARGIN.right;
