@@ -39,24 +39,16 @@ export interface WalkOptions {
 
 /**
  * An entry as the walk makes it. Its absolute path is derived from the root rather than stored:
- * a big tree has 10^5 entries, and that string was over a quarter of their memory.
+ * a big tree has 10^5 entries, and that string was over a quarter of their memory. The other
+ * fields are TreeEntry's (merged in from this interface); the constructor sets each one.
  */
+interface WalkedEntry extends Omit<TreeEntry, 'absPath'> {}
 class WalkedEntry implements TreeEntry {
   readonly #root: string;
-  kind: EntryKind;
-  linkTarget: string | undefined;
-  mode: number;
-  uid: number;
-  gid: number;
-  size: number;
-  mtime: number;
-  rdevMajor: number;
-  rdevMinor: number;
-  ino: number;
-  nlink: number;
 
-  constructor(root: string, readonly relPath: string, stat: fs.Stats, linkTarget: string | undefined) {
+  constructor(root: string, relPath: string, stat: fs.Stats, linkTarget: string | undefined) {
     this.#root = root;
+    this.relPath = relPath;
     this.kind = kindOf(stat);
     this.linkTarget = linkTarget;
     const isDevice = this.kind === 'chardev' || this.kind === 'blockdev';
