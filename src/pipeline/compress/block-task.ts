@@ -1,8 +1,9 @@
 /**
  * The unit of work of the compressor threads: one block compressed on its own (zstd: a whole
  * frame; gzip: raw deflate primed with the preceding 32 KiB, ended with a sync flush so the next
- * block can follow it in the same member). Runs in the worker threads; has no state but the
- * zstd instance, so any thread gives the same bytes for the same task.
+ * block can follow it in the same member). Runs in the worker threads (small gzip blocks on the
+ * main thread); has no state but the zstd instance, so any thread gives the same bytes for the
+ * same task.
  */
 import zlib from 'node:zlib';
 import { loadZstdWasm, type ZstdWasm } from './zstd-wasm.js';
@@ -70,9 +71,9 @@ interface ZstdCompressor {
 let zstdCompressor: Promise<ZstdCompressor> | undefined;
 
 /**
- * Compresses one block (the worker threads' entry point). The result starts at offset 0 of an
- * ArrayBuffer that nothing else uses, which may be longer than the result: it is transferred
- * whole, so the thread keeps no garbage behind.
+ * Compresses one block: the worker threads' entry point, also called on the main thread for
+ * small gzip blocks. The result starts at offset 0 of an ArrayBuffer that nothing else uses,
+ * which may be longer than the result: a thread transfers it whole and keeps no garbage behind.
  */
 export async function compressBlock(task: BlockTask): Promise<Uint8Array> {
   const input = new Uint8Array(task.data, 0, task.length);
