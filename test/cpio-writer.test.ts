@@ -5,9 +5,10 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { readCpio } from '../src/archive/cpio-reader.js';
-import { cpioArchiveSize, cpioChunks, type CpioOptions } from '../src/archive/cpio-writer.js';
-import { readFilesInOrder } from '../src/pipeline/file-reader.js';
-import { walkTree } from '../src/pipeline/walk.js';
+import { CpioSize, cpioChunks, type CpioOptions } from '../src/archive/cpio-writer.js';
+import { PathError } from '../src/core/errors.js';
+import { readFile } from '../src/pipeline/file-reader.js';
+import { TreeWalk } from '../src/pipeline/walk.js';
 import { inPieces, makeSampleTree, snapshotTree } from './helpers/cpio-craft.js';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'cpio-writer-test-'));
@@ -16,13 +17,15 @@ const top = path.join(tmp, 'src', 'rootimg');
 makeSampleTree(top);
 
 async function archive(root: string, opts: CpioOptions): Promise<{ data: Buffer; expected: number; chunks: Buffer[] }> {
-  const { entries } = await walkTree(root);
+  const tree = new TreeWalk(root);
+  const size = new CpioSize(opts);
+  const { linkNames } = tree.survey((entry) => size.add(entry));
   const chunks: Buffer[] = [];
-  for await (const chunk of cpioChunks(entries, readFilesInOrder(entries, { chunkSize: 65536 }), opts)) chunks.push(chunk);
-  return { data: Buffer.concat(chunks), expected: cpioArchiveSize(entries, opts), chunks };
+  for await (const chunk of cpioChunks(tree, linkNames, { ...opts, data: (entry) => readFile(entry, { chunkSize: 65536 }) })) chunks.push(chunk);
+  return { data: Buffer.concat(chunks), expected: size.total, chunks };
 }
 
-t.test('cpioArchiveSize is the exact size; the archive ends on a 512-byte block', async (t) => {
+t.test('CpioSize, added up as the tree is surveyed, is the exact size; the archive ends on a 512-byte block', async (t) => {
   const { data, expected, chunks } = await archive(top, { prefix: 'rootimg' });
   t.equal(data.length, expected);
   t.equal(data.length % 512, 0);
@@ -32,7 +35,7 @@ t.test('cpioArchiveSize is the exact size; the archive ends on a 512-byte block'
 
 t.test('GNU cpio lists the names in walk order and recreates an identical tree', async (t) => {
   const { data } = await archive(top, { prefix: 'rootimg' });
-  const { entries } = await walkTree(top);
+  const entries = [...new TreeWalk(top)];
   const listed = spawnSync('cpio', ['-it', '--quiet'], { input: data, encoding: 'utf8' });
   t.equal(listed.status, 0, listed.stderr);
   t.same(listed.stdout.trim().split('\n'), entries.map((e) => (e.relPath === '.' ? 'rootimg' : `rootimg/${e.relPath}`)));
@@ -86,10 +89,33 @@ t.test('a file that shrank after the walk stops the archive with an error naming
   const dir = path.join(tmp, 'shrink', 'rootimg');
   fs.mkdirSync(dir, { recursive: true });
   fs.writeFileSync(path.join(dir, 'a'), 'x'.repeat(100));
-  const { entries } = await walkTree(dir);
+  const tree = new TreeWalk(dir);
+  const entries = [...tree];
   fs.writeFileSync(path.join(dir, 'a'), 'x'.repeat(50));
   const consume = async () => {
-    for await (const _ of cpioChunks(entries, readFilesInOrder(entries), { prefix: 'rootimg' }));
+    for await (const _ of cpioChunks(entries, new Map(), { prefix: 'rootimg' }));
   };
   await t.rejects(consume(), { message: `file changed size while being read: ${path.join(dir, 'a')} (expected 100 bytes, read 50)` });
+});
+
+t.test('hard links that changed since the survey stop the archive with an error naming the name', async (t) => {
+  const dir = path.join(tmp, 'relinked', 'rootimg');
+  fs.mkdirSync(dir, { recursive: true });
+  fs.writeFileSync(path.join(dir, 'x'), 'same size');
+  fs.writeFileSync(path.join(dir, 'y'), 'same data');
+  fs.linkSync(path.join(dir, 'x'), path.join(dir, 'z'));
+  const tree = new TreeWalk(dir);
+  const { linkNames } = tree.survey();
+  t.same([...linkNames], [['x', 2]]);
+  // The same names, kinds and sizes, but z is another file's name now.
+  fs.rmSync(path.join(dir, 'z'));
+  fs.linkSync(path.join(dir, 'y'), path.join(dir, 'z'));
+  const consume = async () => {
+    for await (const _ of cpioChunks(tree, linkNames, { prefix: 'rootimg' }));
+  };
+  await t.rejects(consume(), {
+    constructor: PathError,
+    path: path.join(dir, 'z'),
+    message: `tree changed while being read: the hard links of ${path.join(dir, 'z')} are not those of the first walk`,
+  });
 });

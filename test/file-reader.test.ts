@@ -6,8 +6,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { PathError } from '../src/core/errors.js';
 import { isMarkedCompressed } from '../src/pipeline/compress/format.js';
-import { readFilesInOrder } from '../src/pipeline/file-reader.js';
-import { walkTree, type TreeEntry } from '../src/pipeline/walk.js';
+import { readFile } from '../src/pipeline/file-reader.js';
+import { TreeWalk, type TreeEntry } from '../src/pipeline/walk.js';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'file-reader-test-'));
 t.teardown(() => fs.rmSync(tmp, { recursive: true, force: true }));
@@ -20,11 +20,15 @@ function makeFiles(dir: string, sizes: number[]): void {
   sizes.forEach((size, i) => fs.writeFileSync(path.join(dir, `f${String(i).padStart(4, '0')}`), crypto.randomBytes(size)));
 }
 
-async function readAll(entries: Iterable<TreeEntry>, opts?: Parameters<typeof readFilesInOrder>[1]) {
+const walk = (dir: string): TreeEntry[] => [...new TreeWalk(dir)];
+
+/** Every regular file of the entries read, in order. */
+async function readAll(entries: Iterable<TreeEntry>, opts?: Parameters<typeof readFile>[1]) {
   const got: { relPath: string; digest: string; size: number; chunkSizes: number[]; ownsMemory: boolean }[] = [];
-  for await (const { entry, chunks } of readFilesInOrder(entries, opts)) {
+  for (const entry of entries) {
+    if (entry.kind !== 'file') continue;
     const parts: Buffer[] = [];
-    for await (const chunk of chunks) parts.push(chunk);
+    for await (const chunk of readFile(entry, opts)) parts.push(chunk);
     const data = Buffer.concat(parts);
     got.push({
       relPath: entry.relPath,
@@ -37,19 +41,19 @@ async function readAll(entries: Iterable<TreeEntry>, opts?: Parameters<typeof re
   return got;
 }
 
-t.test('every file in order with its content; small files whole, big ones in chunks', async (t) => {
+t.test('every file with its content; small files whole, big ones in chunks', async (t) => {
   const dir = path.join(tmp, 'many');
   const sizes = [0, 1, 4095, 4096, 4097, 65536, 65537, 200_000, 3, 150_000, 0, 70_000];
   for (let i = 0; i < 300; i++) sizes.push(i * 37);
   makeFiles(dir, sizes);
   fs.mkdirSync(path.join(dir, 'sub'));
   fs.symlinkSync('f0001', path.join(dir, 'link'));
-  const { entries } = await walkTree(dir);
+  const entries = walk(dir);
   const files = entries.filter((e) => e.kind === 'file');
   t.equal(files.length, sizes.length);
 
   const got = await readAll(entries, { chunkSize: 65536 });
-  t.same(got.map((g) => g.relPath), files.map((f) => f.relPath), 'every regular file, in walk order, nothing else');
+  t.same(got.map((g) => g.relPath), files.map((f) => f.relPath));
   got.forEach((g, i) => {
     t.equal(g.digest, sha256(fs.readFileSync(files[i].absPath)), `${g.relPath}: content`);
   });
@@ -64,7 +68,7 @@ t.test('a file truncated between walk and read is a PathError naming it', async 
   for (const [size, newSize] of [[5000, 100], [300_000, 10]]) {
     const dir = path.join(tmp, `trunc-${size}`);
     makeFiles(dir, [10, size, 10]);
-    const { entries } = await walkTree(dir);
+    const entries = walk(dir);
     const victim = path.join(dir, 'f0001');
     fs.truncateSync(victim, newSize);
     const err = await readAll(entries, { chunkSize: 65536 }).catch((e: unknown) => e);
@@ -77,13 +81,10 @@ t.test('a file truncated between walk and read is a PathError naming it', async 
 t.test('a file that grows while a big one is streamed is a PathError', async (t) => {
   const dir = path.join(tmp, 'grow');
   makeFiles(dir, [300_000]);
-  const { entries } = await walkTree(dir);
-  const file = entries[1];
+  const file = walk(dir)[1];
   let chunks = 0;
   const err = await (async () => {
-    for await (const { chunks: data } of readFilesInOrder(entries, { chunkSize: 65536 })) {
-      for await (const _ of data) if (chunks++ === 0) fs.appendFileSync(file.absPath, 'more');
-    }
+    for await (const _ of readFile(file, { chunkSize: 65536 })) if (chunks++ === 0) fs.appendFileSync(file.absPath, 'more');
   })().catch((e: unknown) => e);
   t.type(err, PathError);
   t.match((err as Error).message, `file changed size while being read: ${file.absPath} (expected 300000 bytes, read 300004)`);
@@ -92,7 +93,7 @@ t.test('a file that grows while a big one is streamed is a PathError', async (t)
 t.test('a file that vanished or became a symlink is a PathError naming it', async (t) => {
   const dir = path.join(tmp, 'gone');
   makeFiles(dir, [10, 20, 30]);
-  const { entries } = await walkTree(dir);
+  const entries = walk(dir);
   const victim = path.join(dir, 'f0001');
   fs.rmSync(victim);
   await t.rejects(readAll(entries), { constructor: PathError, path: victim, message: `cannot read ${victim}: no such file or directory` });
@@ -103,20 +104,21 @@ t.test('a file that vanished or became a symlink is a PathError naming it', asyn
 t.test('a file modified with the same size after the walk is refused', async (t) => {
   const dir = path.join(tmp, 'touched');
   makeFiles(dir, [10]);
-  const { entries } = await walkTree(dir);
+  const entries = walk(dir);
   fs.utimesSync(entries[1].absPath, 1000, 1000);
   await t.rejects(readAll(entries), { message: `file changed while being read: ${entries[1].absPath} (modified since the walk)` });
 });
 
-t.test('files are read only when the consumer reaches them: memory is one chunk whatever the tree', async (t) => {
+t.test('a file is read only when its data is iterated', async (t) => {
   const dir = path.join(tmp, 'lazy');
-  makeFiles(dir, Array.from({ length: 8 }, () => 60_000));
-  const { entries } = await walkTree(dir);
-  const reader = readFilesInOrder(entries, { chunkSize: 65536 })[Symbol.asyncIterator]();
-  t.equal((await reader.next()).value.entry.relPath, 'f0000');
-  // Files removed after the first was handed out were never read: each one is reported missing.
-  for (let i = 1; i < 8; i++) fs.rmSync(path.join(dir, `f${String(i).padStart(4, '0')}`));
-  await t.rejects(reader.next(), { constructor: PathError, path: path.join(dir, 'f0001') });
+  makeFiles(dir, [60_000, 200_000]);
+  const [small, big] = walk(dir).slice(1).map((entry) => ({ entry, data: readFile(entry, { chunkSize: 65536 }) }));
+  for (const { entry } of [small, big]) fs.rmSync(entry.absPath);
+  for (const { entry, data } of [small, big]) {
+    await t.rejects((async () => {
+      for await (const _ of data);
+    })(), { constructor: PathError, path: entry.absPath }, `${entry.relPath}: opened when iterated, after it was removed`);
+  }
 });
 
 t.test('chunks of compressed files of 64 KiB or more carry the compressed mark', async (t) => {
@@ -132,11 +134,10 @@ t.test('chunks of compressed files of 64 KiB or more carry the compressed mark',
     'f-big-text': text,
   };
   for (const [name, data] of Object.entries(files)) fs.writeFileSync(path.join(dir, name), data);
-  const { entries } = await walkTree(dir);
   const marked: Record<string, boolean[]> = {};
-  for await (const { entry, chunks } of readFilesInOrder(entries, { chunkSize: 65536 * 2 })) {
+  for (const entry of walk(dir).slice(1)) {
     marked[entry.relPath] = [];
-    for await (const chunk of chunks) marked[entry.relPath].push(isMarkedCompressed(chunk));
+    for await (const chunk of readFile(entry, { chunkSize: 65536 * 2 })) marked[entry.relPath].push(isMarkedCompressed(chunk));
   }
   t.same(marked, {
     'a-small.gz': [false],

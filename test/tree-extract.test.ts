@@ -6,8 +6,7 @@ import path from 'node:path';
 import { cpioChunks } from '../src/archive/cpio-writer.js';
 import { extractCpioTree } from '../src/archive/tree-extract.js';
 import { BundleError, PathError } from '../src/core/errors.js';
-import { readFilesInOrder } from '../src/pipeline/file-reader.js';
-import { walkTree } from '../src/pipeline/walk.js';
+import { TreeWalk } from '../src/pipeline/walk.js';
 import { craftNewc, DIR, FILE, inPieces, makeSampleTree, snapshotTree, SYMLINK, type CraftEntry } from './helpers/cpio-craft.js';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'tree-extract-test-'));
@@ -17,12 +16,13 @@ makeSampleTree(top);
 const MEMBER = 'img/rootimgtree.gz';
 
 t.test('round trip: writer -> extractor gives an identical tree', async (t) => {
-  const { entries, totalFileBytes } = await walkTree(top);
-  const source = cpioChunks(entries, readFilesInOrder(entries), { prefix: 'rootimg' });
+  const tree = new TreeWalk(top);
+  const survey = tree.survey();
+  const source = cpioChunks(tree, survey.linkNames, { prefix: 'rootimg' });
   const dest = path.join(tmp, 'out1', 'rootimg');
   const result = await extractCpioTree(source, dest, { stripPrefix: 'rootimg', member: MEMBER });
   t.same(snapshotTree(dest), snapshotTree(top), 'types, modes, owners, sizes, digests, symlinks, devices, hard links, all mtimes');
-  t.same(result, { entries: entries.length, bytes: totalFileBytes });
+  t.same(result, { entries: survey.entries, bytes: survey.fileBytes });
   t.equal(fs.statSync(path.join(dest, 'dev/null')).rdev, fs.statSync(path.join(top, 'dev/null')).rdev, 'char device 1,3');
 });
 
@@ -135,9 +135,9 @@ t.test('entries before their directory get it made; a later entry for it sets it
 });
 
 t.test('a truncated stream is refused naming the member, and the partial tree is removed', async (t) => {
-  const { entries } = await walkTree(top);
+  const tree = new TreeWalk(top);
   const chunks: Buffer[] = [];
-  for await (const c of cpioChunks(entries, readFilesInOrder(entries), { prefix: 'rootimg' })) chunks.push(c);
+  for await (const c of cpioChunks(tree, tree.survey().linkNames, { prefix: 'rootimg' })) chunks.push(c);
   const data = Buffer.concat(chunks);
   const dest = path.join(tmp, 'cut', 'rootimg');
   const err = await extractCpioTree(inPieces(data.subarray(0, data.length - 2000), 4096), dest, { stripPrefix: 'rootimg', member: MEMBER }).catch((e: unknown) => e);

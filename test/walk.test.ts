@@ -6,7 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { PathError } from '../src/core/errors.js';
-import { walkTree, type TreeEntry } from '../src/pipeline/walk.js';
+import { TreeWalk, type TreeEntry, type WalkOptions } from '../src/pipeline/walk.js';
 import { FIXED_MTIME, makeSampleTree } from './helpers/cpio-craft.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -19,20 +19,28 @@ makeSampleTree(top);
 const tsLoader = process.execArgv.filter((a) => a.includes('@tapjs/typescript'));
 const childEnv = { PATH: process.env.PATH };
 const byPath = (entries: TreeEntry[]) => new Map(entries.map((e) => [e.relPath, e]));
+const walk = (dir: string, opts?: WalkOptions): TreeEntry[] => [...new TreeWalk(dir, opts)];
+
+function makeFilesIn(dir: string, files: Record<string, string>): void {
+  for (const [name, text] of Object.entries(files)) {
+    fs.mkdirSync(path.dirname(path.join(dir, name)), { recursive: true });
+    fs.writeFileSync(path.join(dir, name), text);
+  }
+}
 
 t.test('depth-first order, children in byte order, whatever the creation order', async (t) => {
   const dir = path.join(tmp, 'order');
   for (const name of ['b', 'a/z', 'a/B', 'C', 'a/é', 'a/e', 'b2']) fs.mkdirSync(path.join(dir, name), { recursive: true });
   fs.writeFileSync(path.join(dir, 'a/10'), '');
   fs.writeFileSync(path.join(dir, 'a/9'), '');
-  const { entries } = await walkTree(dir);
+  const entries = walk(dir);
   t.same(entries.map((e) => e.relPath), ['.', 'C', 'a', 'a/10', 'a/9', 'a/B', 'a/e', 'a/z', 'a/é', 'b', 'b2']);
   t.equal(entries[0].absPath, dir);
   t.equal(entries[3].absPath, path.join(dir, 'a/10'));
 });
 
 t.test('kinds, modes, owners, sizes, devices and mtimes', async (t) => {
-  const { entries, totalFileBytes } = await walkTree(top);
+  const entries = walk(top);
   const e = byPath(entries);
   t.equal(e.get('.')!.kind, 'dir');
   t.equal(e.get('usr/bin/su')!.mode, 0o4755, 'setuid kept');
@@ -51,21 +59,78 @@ t.test('kinds, modes, owners, sizes, devices and mtimes', async (t) => {
     t.ok(Number.isInteger(entry.mtime) && entry.mtime >= FIXED_MTIME, `${entry.relPath}: fixed mtime`);
   }
   const fileBytes = entries.filter((x) => x.kind === 'file').reduce((sum, x) => sum + x.size, 0);
-  t.equal(totalFileBytes, fileBytes);
-  t.equal(totalFileBytes, 20 + 70_000 + 1000 + 300_000 + 15 + 12);
+  t.equal(fileBytes, 20 + 70_000 + 1000 + 300_000 + 15 + 12);
+});
+
+t.test('a survey counts the entries, the file data (hard-linked data once) and the names of each linked file', async (t) => {
+  const survey = new TreeWalk(top).survey();
+  t.equal(survey.entries, walk(top).length);
+  t.equal(survey.fileBytes, 20 + 70_000 + 1000 + 300_000 + 15 + 12);
+  t.same([...survey.linkNames], [['etc/perl-alias', 3]]);
+  const visited: string[] = [];
+  new TreeWalk(top).survey((entry) => visited.push(entry.relPath));
+  t.same(visited, walk(top).map((e) => e.relPath), 'the visitor sees every entry in walk order');
+});
+
+t.test('a tree is walked as it is consumed: a directory is read when the walk reaches it', async (t) => {
+  const dir = path.join(tmp, 'lazy');
+  for (const sub of ['a', 'b']) fs.mkdirSync(path.join(dir, sub), { recursive: true });
+  fs.writeFileSync(path.join(dir, 'a/1'), '');
+  const walking = new TreeWalk(dir)[Symbol.iterator]();
+  t.same([walking.next().value.relPath, walking.next().value.relPath, walking.next().value.relPath], ['.', 'a', 'a/1']);
+  fs.writeFileSync(path.join(dir, 'b/late'), 'written after the walk began');
+  const rest: string[] = [];
+  for (let next = walking.next(); !next.done; next = walking.next()) rest.push(next.value.relPath);
+  t.same(rest, ['b', 'b/late']);
+});
+
+t.test('once surveyed, a walk that finds another tree fails naming the first entry that differs', async (t) => {
+  const dir = path.join(tmp, 'changing');
+  makeFilesIn(dir, { 'a/one': 'x'.repeat(100), 'b/two': 'y' });
+  const tree = new TreeWalk(dir);
+  t.same(tree.survey(), { entries: 5, fileBytes: 101, linkNames: new Map() });
+  t.equal([...tree].length, 5, 'the same tree walks again');
+
+  fs.writeFileSync(path.join(dir, 'a/new'), '');
+  const added = path.join(dir, 'a/new');
+  t.throws(() => [...tree], { constructor: PathError, path: added, message: `tree changed while being read: ${added} is not the entry its first walk found here (names added, removed or of another kind since)` });
+  fs.rmSync(added);
+
+  fs.writeFileSync(path.join(dir, 'a/one'), 'x'.repeat(99));
+  const one = path.join(dir, 'a/one');
+  t.throws(() => [...tree], { constructor: PathError, path: one, message: `file changed size while being read: ${one} (100 bytes when the tree was first walked, now 99)` });
+  fs.writeFileSync(path.join(dir, 'a/one'), 'x'.repeat(100));
+
+  fs.rmSync(path.join(dir, 'b/two'));
+  t.throws(() => [...tree], { constructor: PathError, path: dir, message: `tree changed while being read: ${dir} (its first walk found 5 entries, this one 4, the last of them b: names were removed since)` });
+});
+
+t.test('after the first walk, a name that vanishes under the walk is an error naming it', async (t) => {
+  const dir = path.join(tmp, 'vanishing');
+  makeFilesIn(dir, { 'a/first': 'x', 'a/gone': 'x', 'b': 'y' });
+  const gone = path.join(dir, 'a/gone');
+  const warnings: string[] = [];
+  // Called after directory a was read and before a/gone is looked at: remove it there.
+  const include = (rel: string): boolean => {
+    if (rel === 'a/first') fs.rmSync(gone, { force: true });
+    return true;
+  };
+  const tree = new TreeWalk(dir, { include, onWarning: (message) => warnings.push(message) });
+  t.same([...tree].map((e) => e.relPath), ['.', 'a', 'a/first', 'b'], 'the first walk skips it');
+  t.same(warnings, [`skipped ${gone}: it vanished during the walk`], 'with a warning');
+  fs.writeFileSync(gone, 'x');
+  t.throws(() => [...tree], { constructor: PathError, path: gone, message: `cannot read ${gone}: no such file or directory` });
 });
 
 t.test('hard links: first name in walk order has the data, later names point to it', async (t) => {
-  const { entries } = await walkTree(top);
-  const e = byPath(entries);
+  const e = byPath(walk(top));
   t.match(e.get('etc/perl-alias'), { kind: 'file', size: 12, nlink: 3 });
   t.notOk(e.get('etc/perl-alias')!.linkTarget);
   t.match(e.get('usr/bin/perl'), { kind: 'hardlink', linkTarget: 'etc/perl-alias', size: 0 });
   t.match(e.get('usr/bin/perl5.36'), { kind: 'hardlink', linkTarget: 'etc/perl-alias', size: 0 });
 
   // Excluding the first name hands the data to the next included one.
-  const { entries: some } = await walkTree(top, { include: (rel) => rel !== 'etc/perl-alias' });
-  const s = byPath(some);
+  const s = byPath(walk(top, { include: (rel) => rel !== 'etc/perl-alias' }));
   t.notOk(s.has('etc/perl-alias'));
   t.match(s.get('usr/bin/perl'), { kind: 'file', size: 12 });
   t.match(s.get('usr/bin/perl5.36'), { kind: 'hardlink', linkTarget: 'usr/bin/perl' });
@@ -73,18 +138,20 @@ t.test('hard links: first name in walk order has the data, later names point to 
 
 t.test('include filter omits entries but still walks their children', async (t) => {
   const seen: string[] = [];
-  const { entries, totalFileBytes } = await walkTree(top, {
+  const tree = new TreeWalk(top, {
     include: (rel, kind) => {
       seen.push(`${kind}:${rel}`);
       return rel !== 'usr' && rel !== 'usr/share/big.bin';
     },
   });
+  const { fileBytes } = tree.survey();
+  const entries = [...tree];
   const names = entries.map((x) => x.relPath);
   t.notOk(names.includes('usr'));
   t.notOk(names.includes('usr/share/big.bin'));
   t.ok(names.includes('usr/bin/su'), 'child of an omitted directory still listed');
   t.ok(seen.includes('dir:usr') && seen.includes('symlink:usr/bin/big') && seen.includes('chardev:dev/null'));
-  t.equal(totalFileBytes, 20 + 70_000 + 1000 + 15 + 12);
+  t.equal(fileBytes, 20 + 70_000 + 1000 + 15 + 12);
 });
 
 t.test('sockets are skipped with a warning naming them', async (t) => {
@@ -95,9 +162,10 @@ t.test('sockets are skipped with a warning naming them', async (t) => {
   await new Promise<void>((resolve) => server.listen(path.join(dir, 'ctl.sock'), resolve));
   t.teardown(() => server.close());
   const warnings: [string, string][] = [];
-  const { entries } = await walkTree(dir, { onWarning: (message, p) => warnings.push([message, p]) });
-  t.same(entries.map((x) => x.relPath), ['.', 'file']);
-  t.equal(warnings.length, 1);
+  const tree = new TreeWalk(dir, { onWarning: (message, p) => warnings.push([message, p]) });
+  tree.survey();
+  t.same([...tree].map((x) => x.relPath), ['.', 'file']);
+  t.equal(warnings.length, 1, 'warned once, by the first walk');
   t.equal(warnings[0][1], path.join(dir, 'ctl.sock'));
   t.match(warnings[0][0], /socket .*ctl\.sock/);
 });
@@ -109,10 +177,10 @@ t.test('does not descend into another filesystem', { skip: !canUnshare && 'no pr
   const dir = path.join(tmp, 'xdev');
   fs.mkdirSync(path.join(dir, 'mnt'), { recursive: true });
   const script = `
-    const { walkTree } = await import(${JSON.stringify(path.join(here, '../src/pipeline/walk.js'))});
-    const one = await walkTree(${JSON.stringify(dir)});
-    const all = await walkTree(${JSON.stringify(dir)}, { oneFileSystem: false });
-    console.log(JSON.stringify([one.entries.map((e) => e.relPath), all.entries.map((e) => e.relPath)]));`;
+    const { TreeWalk } = await import(${JSON.stringify(path.join(here, '../src/pipeline/walk.js'))});
+    const one = [...new TreeWalk(${JSON.stringify(dir)})];
+    const all = [...new TreeWalk(${JSON.stringify(dir)}, { oneFileSystem: false })];
+    console.log(JSON.stringify([one.map((e) => e.relPath), all.map((e) => e.relPath)]));`;
   const child = spawnSync('unshare', ['-m', 'sh', '-c', 'mount -t tmpfs tmpfs "$1" && touch "$1/inside" && shift && exec "$@"', 'sh',
     path.join(dir, 'mnt'), process.execPath, ...tsLoader, '--input-type=module', '-e', script], { encoding: 'utf8', env: childEnv });
   t.equal(child.status, 0, child.stderr);
@@ -129,8 +197,8 @@ t.test('an unreadable directory is a PathError naming it', async (t) => {
   fs.chmodSync(tmp, 0o755);
   // Root reads everything: walk as an unprivileged user.
   const script = `
-    const { walkTree } = await import(${JSON.stringify(path.join(here, '../src/pipeline/walk.js'))});
-    try { await walkTree(${JSON.stringify(dir)}); console.log('no error'); }
+    const { TreeWalk } = await import(${JSON.stringify(path.join(here, '../src/pipeline/walk.js'))});
+    try { [...new TreeWalk(${JSON.stringify(dir)})]; console.log('no error'); }
     catch (err) { console.log(JSON.stringify({ name: err.constructor.name, message: err.message, path: err.path })); }`;
   const child = spawnSync(process.execPath, [...tsLoader, '--input-type=module', '-e', script], {
     encoding: 'utf8',
@@ -148,7 +216,7 @@ t.test('an unreadable directory is a PathError naming it', async (t) => {
   });
 });
 
-t.test('a missing root or a file as root is a PathError', async (t) => {
-  await t.rejects(walkTree(path.join(tmp, 'nope')), PathError);
-  await t.rejects(walkTree(path.join(top, 'etc/hosts')), { message: /not a directory/ });
+t.test('a missing root or a file as root is a PathError, at once', async (t) => {
+  t.throws(() => new TreeWalk(path.join(tmp, 'nope')), { constructor: PathError, message: `cannot read ${path.join(tmp, 'nope')}: no such file or directory` });
+  t.throws(() => new TreeWalk(path.join(top, 'etc/hosts')), { constructor: PathError, message: `not a directory: ${path.join(top, 'etc/hosts')}` });
 });

@@ -1,11 +1,12 @@
 import { PathError } from '../core/errors.js';
-import type { FileData } from '../pipeline/file-reader.js';
-import { readFilesInOrder } from '../pipeline/file-reader.js';
-import type { EntryKind, TreeEntry } from '../pipeline/walk.js';
+import { readFile } from '../pipeline/file-reader.js';
+import type { EntryKind, TreeEntry, TreeSurvey } from '../pipeline/walk.js';
 
-/** Member name = prefix + relPath: 'rootimg', 'rootimg/etc', ... or '.', './etc' (packimage). */
 export interface CpioOptions {
+  /** Member name = prefix + relPath: 'rootimg', 'rootimg/etc', ... or '.', './etc' (packimage). */
   prefix: string;
+  /** A file's data (default: read from disk); a wrapper may count or hash it on the way. */
+  data?: (entry: TreeEntry) => AsyncIterable<Buffer>;
 }
 
 export const NEWC_HEADER_SIZE = 110;
@@ -41,29 +42,34 @@ interface Placement {
 /**
  * Decides names, inode numbers and where data goes, GNU cpio's newc way: inode numbers are a
  * sequence (reproducible output), all names of a hard-link group share one and carry the group
- * size as nlink, and the data goes with the last name of the group, the others being empty.
+ * size as nlink, and the data goes with the last name of the group, the others being empty. The
+ * group sizes come from the tree's survey; a tree whose links changed since is an error.
  */
-function* placements(entries: TreeEntry[], opts: CpioOptions): Generator<[TreeEntry, Placement]> {
-  const groupSize = new Map<string, number>(); // by the relPath of the group's first name
-  for (const e of entries) if (e.kind === 'hardlink') groupSize.set(e.linkTarget!, (groupSize.get(e.linkTarget!) ?? 1) + 1);
+function* placements(tree: Iterable<TreeEntry>, linkNames: TreeSurvey['linkNames'], opts: CpioOptions): Generator<[TreeEntry, Placement]> {
   const groups = new Map<string, { first: TreeEntry; ino: number; left: number }>();
   let ino = 0;
-  for (const e of entries) {
+  for (const e of tree) {
     const name = memberName(e.relPath, opts.prefix);
     if (e.kind === 'hardlink') {
       const group = groups.get(e.linkTarget!);
-      if (!group) throw new Error(`hard link ${e.relPath} listed before ${e.linkTarget}`);
-      const nlink = groupSize.get(e.linkTarget!)!;
+      if (!group) throw linksChanged(e);
+      const nlink = linkNames.get(e.linkTarget!)!;
       if (--group.left > 0) yield [e, { name, ino: group.ino, nlink, dataSize: 0 }];
       else yield [e, { name, ino: group.ino, nlink, dataSize: group.first.size, dataFrom: group.first }];
       continue;
     }
     ino++;
-    const linked = e.kind === 'file' ? groupSize.get(e.relPath) : undefined;
+    const linked = e.kind === 'file' ? linkNames.get(e.relPath) : undefined;
     if (linked) groups.set(e.relPath, { first: e, ino, left: linked - 1 });
     const dataSize = e.kind === 'file' ? (linked ? 0 : e.size) : e.kind === 'symlink' ? Buffer.byteLength(e.linkTarget!) : 0;
     yield [e, { name, ino, nlink: linked ?? (e.kind === 'dir' ? e.nlink : 1), dataSize }];
   }
+  // A group whose last name never came would lose its data.
+  for (const group of groups.values()) if (group.left > 0) throw linksChanged(group.first);
+}
+
+function linksChanged(entry: TreeEntry): PathError {
+  return new PathError(`tree changed while being read: the hard links of ${entry.absPath} are not those of the first walk`, entry.absPath);
 }
 
 function memberName(relPath: string, prefix: string): string {
@@ -71,46 +77,47 @@ function memberName(relPath: string, prefix: string): string {
   return `${prefix}/${relPath}`;
 }
 
-/** Exact byte size of the archive, trailer and final block padding included. */
-export function cpioArchiveSize(entries: TreeEntry[], opts: CpioOptions): number {
-  let size = 0;
-  for (const [, p] of placements(entries, opts)) size += headerSize(p.name) + pad4(p.dataSize);
-  size += headerSize(CPIO_TRAILER);
-  return Math.ceil(size / BLOCK_SIZE) * BLOCK_SIZE;
+/**
+ * Adds up an archive's exact size (trailer and final block padding included) entry by entry, as
+ * the tree is surveyed: the size is known before the archive is written. Data is counted on the
+ * first name of a hard-link group rather than the last, which gives the same sum.
+ */
+export class CpioSize {
+  #bytes = headerSize(CPIO_TRAILER);
+
+  constructor(private readonly opts: CpioOptions) {}
+
+  add(entry: TreeEntry): void {
+    const dataSize = entry.kind === 'file' ? entry.size : entry.kind === 'symlink' ? Buffer.byteLength(entry.linkTarget!) : 0;
+    this.#bytes += headerSize(memberName(entry.relPath, this.opts.prefix)) + pad4(dataSize);
+  }
+
+  get total(): number {
+    return Math.ceil(this.#bytes / BLOCK_SIZE) * BLOCK_SIZE;
+  }
 }
 
 /**
- * The archive as chunks. `files` must be readFilesInOrder over the same entries. Data of a
- * hard-linked file belongs after its last name, so its first name's data is passed over and the
- * file is read again when the last name comes (hard links are rare; holding the data would not be
- * bounded).
+ * The archive of a surveyed tree as chunks, each entry's data read as its header is written. The
+ * data of a hard-linked file belongs after its last name, so the file is read when the last name
+ * comes.
  */
-export async function* cpioChunks(entries: TreeEntry[], files: AsyncIterable<FileData>, opts: CpioOptions): AsyncIterable<Buffer> {
-  const fileData = files[Symbol.asyncIterator]();
+export async function* cpioChunks(tree: Iterable<TreeEntry>, linkNames: TreeSurvey['linkNames'], opts: CpioOptions): AsyncIterable<Buffer> {
+  const data = opts.data ?? ((entry: TreeEntry) => readFile(entry));
   const out = new Batcher();
-  for (const [entry, p] of placements(entries, opts)) {
+  for (const [entry, p] of placements(tree, linkNames, opts)) {
     checkFits(entry, p);
     const header = newcHeader(entry, p);
     let body: AsyncIterable<Buffer> | Iterable<Buffer> | undefined;
-    if (entry.kind === 'file') {
-      const next = await fileData.next();
-      if (next.done || next.value.entry !== entry) throw new Error(`file data out of step with the entries at ${entry.relPath}`);
-      if (p.dataSize > 0) body = next.value.chunks;
-    } else if (p.dataFrom) {
-      body = readAgain(p.dataFrom);
-    } else if (entry.kind === 'symlink') {
-      body = [Buffer.from(entry.linkTarget!)];
-    }
+    if (p.dataFrom) body = data(p.dataFrom);
+    else if (entry.kind === 'file' && p.dataSize > 0) body = data(entry);
+    else if (entry.kind === 'symlink') body = [Buffer.from(entry.linkTarget!)];
     yield* out.add(header);
     if (body) for await (const chunk of body) yield* out.add(chunk);
     yield* out.add(Buffer.alloc(pad4(p.dataSize) - p.dataSize));
   }
   yield* out.add(newcHeader(undefined, { name: CPIO_TRAILER, ino: 0, nlink: 1, dataSize: 0 }));
   yield* out.finish(BLOCK_SIZE);
-}
-
-async function* readAgain(entry: TreeEntry): AsyncIterable<Buffer> {
-  for await (const file of readFilesInOrder([entry])) yield* file.chunks;
 }
 
 function checkFits(entry: TreeEntry, p: Placement): void {

@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import tar from 'tar-stream';
 import type { EntryKind, TreeEntry } from '../pipeline/walk.js';
-import type { FileData } from '../pipeline/file-reader.js';
+import { readFile } from '../pipeline/file-reader.js';
 import { tagged, type TaggedChunk } from '../pipeline/compress/format.js';
 
 /** One tar member to write. Paths are full member names (`./IMAGE/kernel`). */
@@ -164,28 +164,21 @@ export function treeEntryMember(entry: TreeEntry, prefix: string): TarMember {
   };
 }
 
-/**
- * Adds every entry of a walked tree to the writer, data read by `files` (readFilesInOrder over
- * the same entries, so both advance together).
- */
-export async function addTree(writer: TarWriter, entries: TreeEntry[], files: AsyncIterable<FileData>, prefix: string): Promise<void> {
-  const fileData = files[Symbol.asyncIterator]();
-  for (const entry of entries) {
+/** A file's data for a tree member (default: read from disk); a wrapper may count or hash it on the way. */
+export type TreeData = (entry: TreeEntry) => AsyncIterable<Buffer>;
+
+/** Adds every entry of a walked tree to the writer, each file's data read as its member is written. */
+export async function addTree(writer: TarWriter, tree: Iterable<TreeEntry>, prefix: string, data: TreeData = (entry) => readFile(entry)): Promise<void> {
+  for (const entry of tree) {
     const member = treeEntryMember(entry, prefix);
-    if (entry.kind !== 'file') {
-      await writer.add(member);
-      continue;
-    }
-    const next = await fileData.next();
-    if (next.done || next.value.entry !== entry) throw new Error(`file reader out of step at ${entry.relPath}`);
-    await writer.add(member, next.value.chunks);
+    await writer.add(member, entry.kind === 'file' ? data(entry) : undefined);
   }
 }
 
 /** A complete tar stream (with its end blocks) of a walked tree, for packimage's tar method. */
-export async function* treeTarChunks(entries: TreeEntry[], files: AsyncIterable<FileData>, opts: { prefix: string }): AsyncIterable<TaggedChunk> {
+export async function* treeTarChunks(tree: Iterable<TreeEntry>, opts: { prefix: string; data?: TreeData }): AsyncIterable<TaggedChunk> {
   const writer = new TarWriter();
-  const feeding = addTree(writer, entries, files, opts.prefix).then(
+  const feeding = addTree(writer, tree, opts.prefix, opts.data).then(
     () => writer.finish(),
     (err: Error) => writer.abort(err),
   );

@@ -3,12 +3,12 @@ import fs from 'node:fs';
 import { pipeline } from 'node:stream/promises';
 import { Readable, Transform } from 'node:stream';
 import { TarWriter, addTree, treeEntryMember, type TarMember } from '../archive/tar-writer.js';
-import { cpioArchiveSize, cpioChunks } from '../archive/cpio-writer.js';
+import { CpioSize, cpioChunks } from '../archive/cpio-writer.js';
 import { storedGzipChunks, storedGzipSize } from '../archive/stored-gzip.js';
 import { formatSha256Sums } from '../archive/sha256sums.js';
-import { describeFsError, walkTree, type TreeEntry } from '../pipeline/walk.js';
+import { TreeWalk, describeFsError, type TreeEntry, type TreeSurvey } from '../pipeline/walk.js';
 import { PathError } from '../core/errors.js';
-import { readFilesInOrder } from '../pipeline/file-reader.js';
+import { readFile } from '../pipeline/file-reader.js';
 import { createCompressor, type CompressionFormat } from '../pipeline/compress/index.js';
 import { createProgress } from '../pipeline/progress.js';
 import type { Sink } from '../pipeline/sink.js';
@@ -33,16 +33,20 @@ export interface BundleStats {
   members: number;
 }
 
+/** Names in rootimgtree.gz's cpio archive: rootimg, rootimg/etc, ... as xCAT's import expects. */
+const ROOTIMG_PREFIX = 'rootimg';
+
 /** A member with everything needed to write it, prepared before any byte is written. */
 type PreparedMember =
   | { planned: PlannedMember; kind: 'file'; entry: TreeEntry }
-  | { planned: PlannedMember; kind: 'tree'; entries: TreeEntry[] }
+  | { planned: PlannedMember; kind: 'tree'; tree: TreeWalk; survey: TreeSurvey }
   | { planned: PlannedMember; kind: 'text'; data: Buffer }
-  | { planned: PlannedMember; kind: 'rootimgtree'; entries: TreeEntry[]; cpioSize: number };
+  | { planned: PlannedMember; kind: 'rootimgtree'; tree: TreeWalk; survey: TreeSurvey; cpioSize: number };
 
 /**
- * Walks every source once, up front: sizes become known (exact tar headers, the stored inner gzip
- * of rootimgtree.gz, an honest ETA) and a missing or unreadable source fails before any output.
+ * Surveys every source up front: sizes become known (exact tar headers, the stored inner gzip of
+ * rootimgtree.gz, an honest ETA) and a missing or unreadable source fails before any output. The
+ * trees are walked again as they are written.
  */
 async function prepare(plan: ExportPlan, loc: Locations, onWarning: BundleOptions['onWarning']): Promise<PreparedMember[]> {
   return Promise.all(plan.members.map(async (planned): Promise<PreparedMember> => {
@@ -53,12 +57,14 @@ async function prepare(plan: ExportPlan, loc: Locations, onWarning: BundleOption
       case 'file':
         return { planned, kind: 'file', entry: await fileEntry(loc.sandbox.real(source.path)) };
       case 'tree': {
-        const { entries } = await walkTree(loc.sandbox.real(source.path), { onWarning });
-        return { planned, kind: 'tree', entries };
+        const tree = new TreeWalk(loc.sandbox.real(source.path), { onWarning });
+        return { planned, kind: 'tree', tree, survey: tree.survey() };
       }
       case 'rootimgtree': {
-        const { entries } = await walkTree(loc.sandbox.real(source.path), { onWarning });
-        return { planned, kind: 'rootimgtree', entries, cpioSize: cpioArchiveSize(entries, { prefix: 'rootimg' }) };
+        const tree = new TreeWalk(loc.sandbox.real(source.path), { onWarning });
+        const cpioSize = new CpioSize({ prefix: ROOTIMG_PREFIX });
+        const survey = tree.survey((entry) => cpioSize.add(entry));
+        return { planned, kind: 'rootimgtree', tree, survey, cpioSize: cpioSize.total };
       }
     }
   }));
@@ -89,7 +95,7 @@ function inputBytes(members: PreparedMember[]): number {
     if (m.kind === 'file') total += m.entry.size;
     else if (m.kind === 'text') total += m.data.length;
     else if (m.kind === 'rootimgtree') total += storedGzipSize(m.cpioSize);
-    else for (const e of m.entries) total += e.size;
+    else total += m.survey.fileBytes;
   }
   return total;
 }
@@ -108,7 +114,8 @@ async function* hashing(chunks: AsyncIterable<Buffer>, onDigest: (hex: string) =
 /**
  * Streams the bundle of a planned export into a sink: manifest.xml first, every member straight
  * from its source, SHA256SUMS last. Nothing is staged on disk; memory is bounded by the
- * compressor's blocks in flight and the file reader's read-ahead.
+ * compressor's blocks in flight, one chunk of the file being read and the directories the
+ * walk has open.
  */
 export async function writeBundle(plan: ExportPlan, loc: Locations, sink: Sink, opts: BundleOptions): Promise<BundleStats> {
   const prepared = await prepare(plan, loc, opts.onWarning);
@@ -154,14 +161,12 @@ export async function writeBundle(plan: ExportPlan, loc: Locations, sink: Sink, 
       if (m.kind === 'text') {
         await addText(rel, m.data);
       } else if (m.kind === 'file') {
-        for await (const file of readFilesInOrder([m.entry])) {
-          await addData(treeEntryMember(m.entry, `${top}/${rel}`), file.chunks, rel);
-        }
+        await addData(treeEntryMember(m.entry, `${top}/${rel}`), readFile(m.entry), rel);
       } else if (m.kind === 'rootimgtree') {
-        const cpio = cpioChunks(m.entries, readFilesInOrder(m.entries), { prefix: 'rootimg' });
+        const cpio = cpioChunks(m.tree, m.survey.linkNames, { prefix: ROOTIMG_PREFIX });
         await addData(generated(`${top}/${rel}`, 'file', storedGzipSize(m.cpioSize)), storedGzipChunks(cpio, m.cpioSize), rel);
       } else {
-        await addTreeMember(m.entries, `${top}/${rel}`, rel);
+        await addTreeMember(m.tree, `${top}/${rel}`, rel);
       }
     }
     await addText('SHA256SUMS', Buffer.from(formatSha256Sums(sums)));
@@ -169,17 +174,19 @@ export async function writeBundle(plan: ExportPlan, loc: Locations, sink: Sink, 
   };
 
   /** A copied directory: data members hashed like any other file, under their path below the image. */
-  const addTreeMember = async (entries: TreeEntry[], prefix: string, rel: string): Promise<void> => {
-    const fileData = readFilesInOrder(entries);
-    const hashed = (async function* () {
-      for await (const file of fileData) {
-        const name = file.entry.relPath === '.' ? rel : `${rel}/${file.entry.relPath}`;
-        members++;
-        yield { entry: file.entry, chunks: hashing(file.chunks, (sha256) => sums.push({ name, sha256 }), countRead) };
+  const addTreeMember = async (tree: TreeWalk, prefix: string, rel: string): Promise<void> => {
+    const recordingDirs = function* (): Generator<TreeEntry> {
+      for (const e of tree) {
+        if (e.kind === 'dir') madeDirs.add(e.relPath === '.' ? prefix : `${prefix}/${e.relPath}`);
+        yield e;
       }
-    })();
-    await addTree(writer, entries, hashed, prefix);
-    for (const e of entries) if (e.kind === 'dir') madeDirs.add(e.relPath === '.' ? prefix : `${prefix}/${e.relPath}`);
+    };
+    const hashedData = (entry: TreeEntry): AsyncIterable<Buffer> => {
+      const name = entry.relPath === '.' ? rel : `${rel}/${entry.relPath}`;
+      members++;
+      return hashing(readFile(entry), (sha256) => sums.push({ name, sha256 }), countRead);
+    };
+    await addTree(writer, recordingDirs(), prefix, hashedData);
   };
 
   const feeding = feed().catch((err: Error) => {

@@ -5,10 +5,10 @@ import { pipeline } from 'node:stream/promises';
 import { PathError } from '../core/errors.js';
 import { onCleanup } from '../core/cleanup.js';
 import type { Sandbox } from '../core/sandbox.js';
-import { walkTree, type TreeEntry } from '../pipeline/walk.js';
-import { readFilesInOrder, type FileData } from '../pipeline/file-reader.js';
+import { TreeWalk, type TreeEntry } from '../pipeline/walk.js';
+import { readFile } from '../pipeline/file-reader.js';
 import { cpioChunks } from '../archive/cpio-writer.js';
-import { treeTarChunks } from '../archive/tar-writer.js';
+import { treeTarChunks, type TreeData } from '../archive/tar-writer.js';
 import { createCompressor, tagged, type TaggedChunk } from '../pipeline/compress/index.js';
 import { createFileSink, temporaryNameBeside } from '../pipeline/sink.js';
 import { createProgress } from '../pipeline/progress.js';
@@ -72,9 +72,10 @@ export async function packImage(target: PackTarget, sandbox: Sandbox, opts: Pack
 
   const rules = await loadPackRules(target.exlist, sandbox, opts.warn);
   const excluded = exclusionTest(rules);
-  const walk = await walkTree(treeReal, { oneFileSystem: true, include: (relPath) => !excluded(relPath), onWarning: opts.warn });
+  const tree = new TreeWalk(treeReal, { oneFileSystem: true, include: (relPath) => !excluded(relPath), onWarning: opts.warn });
+  const survey = tree.survey();
   opts.detail(`exclusion patterns: ${rules.excludes.length}, inclusion patterns: ${rules.includes.length}`);
-  opts.detail(`${walk.entries.length} entries, ${walk.totalFileBytes} bytes of file data to pack`);
+  opts.detail(`${survey.entries} entries, ${survey.fileBytes} bytes of file data to pack`);
 
   const name = packedFileName(opts.method, compressor ?? 'gzip');
   const finalReal = path.join(sandbox.real(target.rootimgdir), name);
@@ -82,10 +83,10 @@ export async function packImage(target: PackTarget, sandbox: Sandbox, opts: Pack
   opts.say(`archive method:${opts.method}`);
   if (compressor) opts.say(`compress method:${compressor}`);
 
-  const progress = createProgress({ totalBytes: walk.totalFileBytes, enabled: opts.progress });
+  const progress = createProgress({ totalBytes: survey.fileBytes, enabled: opts.progress });
   const counts = { read: 0, written: 0 };
   const report = (): void => progress.update(counts.read, counts.written);
-  const files = countFileBytes(readFilesInOrder(walk.entries), (n) => {
+  const data: TreeData = (entry) => countChunks(readFile(entry), (n) => {
     counts.read += n;
     report();
   });
@@ -96,10 +97,13 @@ export async function packImage(target: PackTarget, sandbox: Sandbox, opts: Pack
 
   let storedBytes: number | undefined;
   if (opts.method === 'squashfs') {
-    await writeSquashfs(program!, finalReal, walk.entries, files, compressor, opts.threads);
+    await writeSquashfs(program!, finalReal, tree, data, compressor, opts.threads);
     counts.written = (await fs.stat(finalReal)).size;
   } else {
-    const archive = opts.method === 'cpio' ? tagAll(cpioChunks(walk.entries, files, { prefix: MEMBER_PREFIX })) : treeTarChunks(walk.entries, files, { prefix: MEMBER_PREFIX });
+    const archive =
+      opts.method === 'cpio'
+        ? tagAll(cpioChunks(tree, survey.linkNames, { prefix: MEMBER_PREFIX, data }))
+        : treeTarChunks(tree, { prefix: MEMBER_PREFIX, data });
     const sink = createFileSink(finalReal, { mode: PACKED_MODE });
     try {
       const out = countingStream(countWritten);
@@ -118,7 +122,7 @@ export async function packImage(target: PackTarget, sandbox: Sandbox, opts: Pack
   }
   progress.done();
   await removeOtherForms(path.dirname(finalReal), name, opts.warn);
-  return { file: path.posix.join(target.rootimgdir, name), entries: walk.entries.length, fileBytes: walk.totalFileBytes, archiveBytes: counts.written, storedBytes };
+  return { file: path.posix.join(target.rootimgdir, name), entries: survey.entries, fileBytes: survey.fileBytes, archiveBytes: counts.written, storedBytes };
 }
 
 function xzArgs(threads: number, level: number | undefined): string[] {
@@ -133,13 +137,13 @@ function xzArgs(threads: number, level: number | undefined): string[] {
 async function writeSquashfs(
   mksquashfs: string,
   finalReal: string,
-  entries: TreeEntry[],
-  files: AsyncIterable<FileData>,
+  tree: Iterable<TreeEntry>,
+  data: TreeData,
   compressor: PackCompressor | undefined,
   threads: number,
 ): Promise<void> {
-  const root = entries.find((e) => e.relPath === '.');
-  const members = entries.filter((e) => e !== root);
+  const root = rootOf(tree);
+  const members = { *[Symbol.iterator]() { for (const e of tree) if (e.relPath !== '.') yield e; } };
   const tmp = temporaryNameBeside(finalReal);
   const removeTmp = (): Promise<void> => fs.rm(tmp, { force: true });
   const unregister = onCleanup(removeTmp);
@@ -149,7 +153,7 @@ async function writeSquashfs(
     ...(root ? ['-root-mode', (root.mode & 0o7777).toString(8), '-root-uid', String(root.uid), '-root-gid', String(root.gid), '-root-time', String(root.mtime)] : []),
   ];
   try {
-    await runFilter(mksquashfs, args, untag(treeTarChunks(members, files, { prefix: MEMBER_PREFIX })));
+    await runFilter(mksquashfs, args, untag(treeTarChunks(members, { prefix: MEMBER_PREFIX, data })));
     await fs.chmod(tmp, PACKED_MODE);
     await fs.rename(tmp, finalReal);
     unregister();
@@ -158,6 +162,12 @@ async function writeSquashfs(
     unregister();
     throw err;
   }
+}
+
+/** The root entry of a walked tree ('.', listed first), unless the exclusions left it out. */
+function rootOf(tree: Iterable<TreeEntry>): TreeEntry | undefined {
+  for (const entry of tree) return entry.relPath === '.' ? entry : undefined;
+  return undefined;
 }
 
 /** After a successful pack: the other packed forms go, so nodes cannot boot a stale one. */
@@ -178,12 +188,6 @@ async function* untag(chunks: AsyncIterable<TaggedChunk>): AsyncIterable<Buffer>
 }
 
 /** Passes file data through unchanged, counting the bytes read for the progress line. */
-async function* countFileBytes(files: AsyncIterable<FileData>, onBytes: (n: number) => void): AsyncIterable<FileData> {
-  for await (const file of files) {
-    yield { ...file, chunks: countChunks(file.chunks, onBytes) };
-  }
-}
-
 async function* countChunks(chunks: AsyncIterable<Buffer>, onBytes: (n: number) => void): AsyncIterable<Buffer> {
   for await (const chunk of chunks) {
     onBytes(chunk.length);

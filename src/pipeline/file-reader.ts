@@ -3,11 +3,6 @@ import { PathError } from '../core/errors.js';
 import { looksCompressed, looksIncompressible, markCompressed } from './compress/format.js';
 import { describeFsError, type TreeEntry } from './walk.js';
 
-export interface FileData {
-  entry: TreeEntry;
-  chunks: AsyncIterable<Buffer>;
-}
-
 export interface ReadOptions {
   /** files up to this size are read whole; bigger ones are streamed in chunks of this size (default 1 MiB) */
   chunkSize?: number;
@@ -20,29 +15,24 @@ export interface ReadOptions {
 const MARK_COMPRESSED_FROM = 64 * 1024;
 
 /**
- * Yields every entry of kind 'file' in order with its data: small files whole, big files in
- * chunks as the consumer iterates them. Reads are synchronous: from the page cache one costs a
- * few µs where an awaited one costs ~150 µs on these machines, and the compressor threads go on
- * working while the main thread reads. A read blocks the main thread for at most one chunk.
- * Every chunk owns its memory, so downstream may transfer it to a worker thread. Chunks of
- * compressed files (by their first bytes) carry the compressed mark.
+ * The data of a regular file as the walk saw it: a small file whole, a big one in chunks as the
+ * consumer iterates them. Reads are synchronous: from the page cache one costs a few µs where an
+ * awaited one costs ~150 µs on these machines, and the compressor threads go on working while
+ * the main thread reads. A read blocks the main thread for at most one chunk. Every chunk owns
+ * its memory, so downstream may transfer it to a worker thread. Chunks of compressed files (by
+ * their first bytes) carry the compressed mark.
  */
-export async function* readFilesInOrder(entries: Iterable<TreeEntry>, opts: ReadOptions = {}): AsyncIterable<FileData> {
+export function readFile(entry: TreeEntry, opts: ReadOptions = {}): AsyncIterable<Buffer> {
   const chunkSize = opts.chunkSize ?? 1024 * 1024;
-  for (const entry of entries) {
-    if (entry.kind !== 'file') continue;
-    if (entry.size > chunkSize) {
-      yield { entry, chunks: streamFile(entry, chunkSize) };
-      continue;
-    }
-    const content = readWholeFile(entry);
-    if (entry.size >= MARK_COMPRESSED_FROM && looksCompressed(content)) markCompressed(content);
-    yield { entry, chunks: single(content) };
-  }
+  if (entry.size > chunkSize) return streamFile(entry, chunkSize);
+  return readSmallFile(entry);
 }
 
-async function* single(buf: Buffer): AsyncIterable<Buffer> {
-  if (buf.length > 0) yield buf;
+/** A small file, read when its consumer starts iterating. */
+async function* readSmallFile(entry: TreeEntry): AsyncIterable<Buffer> {
+  const content = readWholeFile(entry);
+  if (entry.size >= MARK_COMPRESSED_FROM && looksCompressed(content)) markCompressed(content);
+  if (content.length > 0) yield content;
 }
 
 /**

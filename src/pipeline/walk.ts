@@ -33,14 +33,21 @@ export interface WalkOptions {
   include?: (relPath: string, kind: EntryKind) => boolean;
   /** sockets (and entries that vanish during the walk) are skipped with a warning naming them */
   onWarning?: (message: string, path: string) => void;
-  /** directory reads kept in flight (default 16) */
-  concurrency?: number;
+}
+
+/** What the first walk of a tree found; later walks must find the same. */
+export interface TreeSurvey {
+  entries: number;
+  /** data bytes of regular files, hard-linked data counted once */
+  fileBytes: number;
+  /** for each file with further names in the tree: its first name (relPath) and how many names it has */
+  linkNames: ReadonlyMap<string, number>;
 }
 
 /**
  * An entry as the walk makes it. Its absolute path is derived from the root rather than stored:
- * a big tree has 10^5 entries, and that string was over a quarter of their memory. The other
- * fields are TreeEntry's (merged in from this interface); the constructor sets each one.
+ * it was over a quarter of an entry's memory. The other fields are TreeEntry's (merged in from
+ * this interface); the constructor sets each one.
  */
 interface WalkedEntry extends Omit<TreeEntry, 'absPath'> {}
 class WalkedEntry implements TreeEntry {
@@ -68,68 +75,180 @@ class WalkedEntry implements TreeEntry {
   }
 }
 
-/** An entry as listed, its filesystem, and its children in byte order once its directory was read. */
+/** An entry as listed, and its filesystem. */
 interface WalkNode {
   entry: TreeEntry;
   dev: number;
-  children?: (WalkNode | undefined)[];
+}
+
+/** A directory being walked: its node and the names of its children not walked yet, last name first. */
+interface OpenDirectory {
+  node: WalkNode;
+  namesLeft: string[];
 }
 
 /**
- * Lists the tree under `root`, sorted depth-first (a directory, then its children in byte order of
- * their names), with hard links recognised. Directories are read many at a time (one awaited fs
- * call costs ~150 µs here) and each directory's children are lstat'ed in one synchronous batch
- * (~4 µs a call); the order is restored afterwards from the collected tree.
+ * A directory tree as a stream of entries, sorted depth-first (a directory, then its children in
+ * byte order of their names), hard links recognised. Each iteration walks the tree afresh from
+ * disk, reading a directory only when the consumer reaches it, so memory does not grow with the
+ * tree: a tree of 10^6 entries listed up front would take hundreds of MB.
+ *
+ * Writers that must know the whole tree before their first byte (an archive's exact size, where
+ * a hard-linked file's data goes, the total for an ETA) survey it first; every later walk must
+ * then find the same entries, or fails naming the first one that differs. Calls are synchronous:
+ * from the page cache an lstat costs a few µs, an awaited one ~150 µs on these machines.
  */
-export async function walkTree(root: string, opts: WalkOptions = {}): Promise<{ entries: TreeEntry[]; totalFileBytes: number }> {
-  const absRoot = path.resolve(root);
-  const rootNode = statNode(absRoot, absRoot, '.');
-  if (!rootNode) throw new PathError(`cannot read ${absRoot}: no such file or directory`, absRoot);
-  if (rootNode.entry.kind !== 'dir') throw new PathError(`not a directory: ${absRoot}`, absRoot);
-  await readTree(rootNode, opts);
-  return flattenTree(rootNode, opts.include);
-}
+export class TreeWalk implements Iterable<TreeEntry> {
+  readonly root: string;
+  readonly #opts: WalkOptions;
+  #surveyed?: SurveyLog;
+  #walks = 0;
 
-/** Fills in `children` of every directory below rootNode, keeping up to `concurrency` directory reads in flight. */
-function readTree(rootNode: WalkNode, opts: WalkOptions): Promise<void> {
-  const limit = Math.max(1, opts.concurrency ?? 16);
-  const oneFileSystem = opts.oneFileSystem ?? true;
-  const warn = opts.onWarning ?? (() => {});
-  return new Promise((resolve, reject) => {
-    const waiting: WalkNode[] = []; // a stack: results are re-ordered later, and it stays short
-    let active = 0;
-    let failed = false;
+  /** Checks the root at once: a missing or unreadable source fails before any output. */
+  constructor(root: string, opts: WalkOptions = {}) {
+    this.root = path.resolve(root);
+    this.#opts = opts;
+    rootNode(this.root);
+  }
 
-    const fail = (err: unknown) => {
-      if (!failed) reject(err);
-      failed = true;
-    };
-    const readDir = (node: WalkNode) => {
-      active++;
-      const dirPath = node.entry.absPath;
-      fs.readdir(dirPath, (err, names) => {
-        active--;
-        if (failed) return;
-        try {
-          if (err) throw new PathError(`cannot read directory ${dirPath}: ${describeFsError(err)}`, dirPath);
-          node.children = sortByteOrder(names).map((name) => {
-            const child = statNode(rootNode.entry.absPath, path.join(dirPath, name), node.entry.relPath === '.' ? name : `${node.entry.relPath}/${name}`, warn);
-            if (child?.entry.kind === 'dir' && !(oneFileSystem && child.dev !== rootNode.dev)) waiting.push(child);
-            return child;
-          });
-        } catch (e) {
-          return fail(e);
+  /** Walks the tree once to count what later walks must find again. */
+  survey(visit?: (entry: TreeEntry) => void): TreeSurvey {
+    const log = new SurveyLog();
+    let fileBytes = 0;
+    const linkNames = new Map<string, number>();
+    for (const entry of this.#walk()) {
+      log.add(entry);
+      fileBytes += entry.size;
+      if (entry.kind === 'hardlink') linkNames.set(entry.linkTarget!, (linkNames.get(entry.linkTarget!) ?? 1) + 1);
+      visit?.(entry);
+    }
+    this.#surveyed = log;
+    return { entries: log.length, fileBytes, linkNames };
+  }
+
+  [Symbol.iterator](): Iterator<TreeEntry> {
+    return this.#surveyed ? this.#matching(this.#surveyed) : this.#walk();
+  }
+
+  /** A walk that fails at the first entry that is not the survey's. */
+  *#matching(log: SurveyLog): Generator<TreeEntry> {
+    let index = 0;
+    let last = '.';
+    for (const entry of this.#walk()) {
+      log.check(index++, entry);
+      last = entry.relPath;
+      yield entry;
+    }
+    if (index < log.length) {
+      throw new PathError(
+        `tree changed while being read: ${this.root} (its first walk found ${log.length} entries, this one ${index}, the last of them ${last}: names were removed since)`,
+        this.root,
+      );
+    }
+  }
+
+  /**
+   * One walk. Only the first one warns of sockets and skips names that vanish: in a later one, a
+   * name gone since is an error naming it (what was found must be written).
+   */
+  *#walk(): Generator<TreeEntry> {
+    const warn = this.#walks++ === 0 ? (this.#opts.onWarning ?? (() => {})) : undefined;
+    const oneFileSystem = this.#opts.oneFileSystem ?? true;
+    const include = this.#opts.include;
+    const firstNameOfInode = new Map<string, string>();
+    const root = rootNode(this.root);
+    const open: OpenDirectory[] = [];
+    let node: WalkNode | undefined = root;
+    for (;;) {
+      if (node) {
+        const { entry } = node;
+        if (!include || include(entry.relPath, entry.kind)) {
+          // The first included name of a file carries its data; later ones point to it.
+          if (entry.kind === 'file' && entry.nlink > 1) {
+            const key = `${node.dev}:${entry.ino}`;
+            const firstName = firstNameOfInode.get(key);
+            if (firstName === undefined) firstNameOfInode.set(key, entry.relPath);
+            else Object.assign(entry, { kind: 'hardlink', size: 0, linkTarget: firstName });
+          }
+          yield entry;
         }
-        while (active < limit && waiting.length > 0) readDir(waiting.pop()!);
-        if (active === 0) resolve();
-      });
-    };
-    readDir(rootNode);
-  });
+        if (node.entry.kind === 'dir' && !(oneFileSystem && node.dev !== root.dev)) {
+          open.push({ node, namesLeft: readSortedNames(node.entry.absPath).reverse() });
+        }
+      }
+      while (open.length > 0 && open[open.length - 1].namesLeft.length === 0) open.pop();
+      const parent = open[open.length - 1];
+      if (!parent) return;
+      const name = parent.namesLeft.pop()!;
+      const parentRel = parent.node.entry.relPath;
+      node = statNode(this.root, path.join(parent.node.entry.absPath, name), parentRel === '.' ? name : `${parentRel}/${name}`, warn);
+    }
+  }
 }
 
-/** lstat of one name as an entry; undefined for sockets and names that vanished (with a warning). */
-function statNode(root: string, absPath: string, relPath: string, warn?: WalkOptions['onWarning']): WalkNode | undefined {
+/**
+ * What a survey found, entry by entry in walk order: a hash of the name and kind, and the size
+ * (12 bytes an entry, against some 400 for the entry itself), so that a later walk can name the
+ * first entry that differs.
+ */
+class SurveyLog {
+  #names = new Uint32Array(1024);
+  #sizes = new Float64Array(1024);
+  length = 0;
+
+  add(entry: TreeEntry): void {
+    if (this.length === this.#names.length) {
+      this.#names = grown(this.#names, new Uint32Array(this.length * 2));
+      this.#sizes = grown(this.#sizes, new Float64Array(this.length * 2));
+    }
+    this.#names[this.length] = nameHash(entry);
+    this.#sizes[this.length++] = entry.size;
+  }
+
+  /** Throws unless `entry` is the one the survey found at `index`. */
+  check(index: number, entry: TreeEntry): void {
+    if (index >= this.length || this.#names[index] !== nameHash(entry)) {
+      throw new PathError(`tree changed while being read: ${entry.absPath} is not the entry its first walk found here (names added, removed or of another kind since)`, entry.absPath);
+    }
+    if (this.#sizes[index] !== entry.size) {
+      throw new PathError(`file changed size while being read: ${entry.absPath} (${this.#sizes[index]} bytes when the tree was first walked, now ${entry.size})`, entry.absPath);
+    }
+  }
+}
+
+function grown<T extends Uint32Array | Float64Array>(from: T, to: T): T {
+  to.set(from);
+  return to;
+}
+
+/** FNV-1a over the kind and the relative path. */
+function nameHash(entry: TreeEntry): number {
+  let hash = 0x811c9dc5;
+  const text = `${entry.kind}:${entry.relPath}`;
+  for (let i = 0; i < text.length; i++) hash = Math.imul(hash ^ text.charCodeAt(i), 0x01000193);
+  return hash >>> 0;
+}
+
+/** The walk's root, which must be a directory. */
+function rootNode(root: string): WalkNode {
+  const node = statNode(root, root, '.');
+  if (node?.entry.kind !== 'dir') throw new PathError(`not a directory: ${root}`, root);
+  return node;
+}
+
+function readSortedNames(dirPath: string): string[] {
+  try {
+    return sortByteOrder(fs.readdirSync(dirPath));
+  } catch (err) {
+    throw new PathError(`cannot read directory ${dirPath}: ${describeFsError(err)}`, dirPath);
+  }
+}
+
+/**
+ * lstat of one name as an entry; undefined for sockets and names that vanished (with a warning).
+ * Without `warn` (the root) every failure is an error.
+ */
+function statNode(root: string, absPath: string, relPath: string, warn?: (message: string, path: string) => void): WalkNode | undefined {
   let stat: fs.Stats;
   let linkTarget: string | undefined;
   try {
@@ -147,30 +266,6 @@ function statNode(root: string, absPath: string, relPath: string, warn?: WalkOpt
     return undefined;
   }
   return { entry: new WalkedEntry(root, relPath, stat, linkTarget), dev: stat.dev };
-}
-
-/** The collected tree as the sorted entry list; the first included name of a file carries its data. */
-function flattenTree(rootNode: WalkNode, include: WalkOptions['include']) {
-  const entries: TreeEntry[] = [];
-  const firstNameOfInode = new Map<string, string>();
-  let totalFileBytes = 0;
-
-  const visit = (node: WalkNode) => {
-    const { entry } = node;
-    if (!include || include(entry.relPath, entry.kind)) {
-      if (entry.kind === 'file' && entry.nlink > 1) {
-        const key = `${node.dev}:${entry.ino}`;
-        const firstName = firstNameOfInode.get(key);
-        if (firstName === undefined) firstNameOfInode.set(key, entry.relPath);
-        else Object.assign(entry, { kind: 'hardlink', size: 0, linkTarget: firstName });
-      }
-      if (entry.kind === 'file') totalFileBytes += entry.size;
-      entries.push(entry);
-    }
-    for (const child of node.children ?? []) if (child) visit(child);
-  };
-  visit(rootNode);
-  return { entries, totalFileBytes };
 }
 
 function kindOf(stat: fs.Stats): EntryKind {
