@@ -111,7 +111,8 @@ export async function packImage(target: PackTarget, sandbox: Sandbox, opts: Pack
         await Promise.all([runFilter(program, xzArgs(opts.threads, opts.level), untag(archive), out), pipeline(out, sink.stream)]);
       } else {
         const compress = createCompressor({ format: compressor === 'zstd' ? 'zstd' : 'gzip', threads: opts.threads, level: opts.level });
-        await pipeline(Readable.from(archive), compress.stream, out, sink.stream);
+        // Two chunks queued ahead of the compressor, as the export does: its blocks in flight are the buffer.
+        await pipeline(Readable.from(archive, { highWaterMark: 2 }), compress.stream, out, sink.stream);
         storedBytes = compress.stats().storedBytes;
       }
       await sink.commit();
