@@ -1,6 +1,7 @@
 import zlib from 'node:zlib';
 import { isMarkedCompressed, markCompressed } from '../pipeline/compress/format.js';
 import { gzipHeader, gzipTrailer, storedBlockHeader, STORED_BLOCK_MAX } from '../pipeline/compress/gzip.js';
+import { RawBlockFramer } from '../pipeline/compress/raw-blocks.js';
 
 /**
  * A gzip file whose deflate data is made of stored (uncompressed) blocks. statelite's
@@ -27,22 +28,16 @@ export function storedGzipSize(n: number): number {
  */
 export async function* storedGzipChunks(input: AsyncIterable<Buffer>, expectedSize: number): AsyncIterable<Buffer> {
   yield gzipHeader();
+  // No block is final here: an empty final block closes the stream, as the size formula says.
+  const framer = new RawBlockFramer(expectedSize, STORED_BLOCK_MAX, (length) => storedBlockHeader(length, false));
   let crc = 0;
   let total = 0;
   for await (const chunk of input) {
     if (total + chunk.length > expectedSize) throw sizeMismatch(total + chunk.length, expectedSize);
     crc = zlib.crc32(chunk, crc);
+    total += chunk.length;
     const marked = isMarkedCompressed(chunk);
-    const withMark = (piece: Buffer): Buffer => (marked ? markCompressed(piece) : piece);
-    // Blocks start at multiples of STORED_BLOCK_MAX input bytes, so the size formula holds.
-    for (let at = 0; at < chunk.length; ) {
-      const intoBlock = total % STORED_BLOCK_MAX;
-      if (intoBlock === 0) yield withMark(storedBlockHeader(Math.min(STORED_BLOCK_MAX, expectedSize - total), false));
-      const take = Math.min(chunk.length - at, STORED_BLOCK_MAX - intoBlock);
-      yield withMark(chunk.subarray(at, at + take));
-      at += take;
-      total += take;
-    }
+    for (const piece of framer.add(chunk)) yield marked ? markCompressed(piece) : piece;
   }
   if (total !== expectedSize) throw sizeMismatch(total, expectedSize);
   yield Buffer.concat([storedBlockHeader(0, true), gzipTrailer(crc, total)]);

@@ -36,16 +36,17 @@ export interface BlockEncoder {
   /** Bytes that open the stream. */
   header(): Buffer;
   /**
-   * The encoded form of `block` (undefined: no more data). Called in stream order; `last` on
-   * the call that ends the stream. Any running state (checksums) is updated before it returns.
+   * The encoded form of `block` (undefined: no more data): pieces framed at once (stored data),
+   * or a block being compressed. Called in stream order; `last` on the call that ends the
+   * stream. Any running state (checksums) is updated before it returns.
    */
-  encode(block: Block | undefined, last: boolean): Buffer | Promise<Buffer>;
+  encode(block: Block | undefined, last: boolean): Buffer[] | Promise<Buffer>;
   /** Bytes that close the stream; called after the last encode(). */
   trailer(): Buffer;
 }
 
 /** The task for a block, handing over its buffer (the block must not be used afterwards). */
-export function taskOf(block: Block, format: BlockTask['format'], level: number, final: boolean, dictionary?: Buffer): BlockTask {
+export function taskOf(block: Extract<Block, { store: false }>, format: BlockTask['format'], level: number, final: boolean, dictionary?: Buffer): BlockTask {
   return {
     format,
     level,

@@ -120,7 +120,7 @@ function passThrough(): Compressor {
 class BlockCompressor extends Duplex {
   readonly counts: CompressorStats = { bytesIn: 0, bytesOut: 0, storedBytes: 0 };
   /** Encoded blocks in stream order, oldest first (some still being compressed). */
-  private readonly queue: Array<Promise<Buffer>> = [];
+  private readonly queue: Array<Promise<Buffer | Buffer[]>> = [];
   private inputEnded = false;
   private readonly queueChanged = new Signal();
   private readonly readWanted = new Signal();
@@ -133,7 +133,7 @@ class BlockCompressor extends Duplex {
   ) {
     // A couple of chunks queued is enough: the blocks in flight are the real buffer.
     super({ writableObjectMode: true, writableHighWaterMark: 2 });
-    this.enqueue(encoder.header());
+    this.enqueue([encoder.header()]);
     this.pump().catch((err: Error) => this.destroy(err));
   }
 
@@ -160,24 +160,21 @@ class BlockCompressor extends Duplex {
     for (const block of this.splitter.add(chunk)) {
       await this.roomInWindow();
       this.enqueue(this.encoder.encode(block, false));
-      if (block.store) {
-        this.counts.storedBytes += block.data.length;
-        this.splitter.recycle(block.data.buffer as ArrayBuffer); // framed already: a copy
-      }
+      if (block.store) this.counts.storedBytes += block.length;
     }
   }
 
   private async finishInput(): Promise<void> {
     await this.roomInWindow();
     const last = this.splitter.end();
-    if (last?.store) this.counts.storedBytes += last.data.length;
+    if (last?.store) this.counts.storedBytes += last.length;
     this.enqueue(this.encoder.encode(last, true));
-    this.enqueue(this.encoder.trailer());
+    this.enqueue([this.encoder.trailer()]);
     this.inputEnded = true;
     this.queueChanged.wake();
   }
 
-  private enqueue(encoded: Buffer | Promise<Buffer>): void {
+  private enqueue(encoded: Buffer[] | Promise<Buffer>): void {
     const promise = Promise.resolve(encoded);
     // Awaited later, in order; meanwhile a failure must not count as unhandled.
     promise.catch(() => undefined);
@@ -205,9 +202,11 @@ class BlockCompressor extends Duplex {
       const encoded = await head;
       this.queue.shift();
       this.queueChanged.wake();
-      if (this.destroyed) return;
-      this.counts.bytesOut += encoded.length;
-      if (encoded.length > 0 && !this.push(encoded)) await this.readWanted.wait();
+      for (const piece of Array.isArray(encoded) ? encoded : [encoded]) {
+        if (this.destroyed) return;
+        this.counts.bytesOut += piece.length;
+        if (piece.length > 0 && !this.push(piece)) await this.readWanted.wait();
+      }
     }
   }
 }

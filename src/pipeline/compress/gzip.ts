@@ -6,7 +6,8 @@
  */
 import zlib from 'node:zlib';
 import { taskOf, type BlockEncoder, type TaskRunner } from './block-task.js';
-import type { Block } from './splitter.js';
+import { RawBlockFramer } from './raw-blocks.js';
+import { blockLength, blockParts, type Block } from './splitter.js';
 
 /** Deflate's back-reference distance: the dictionary a block needs from its predecessors. */
 const DEFLATE_WINDOW = 32 * 1024;
@@ -28,34 +29,27 @@ export function gzipTrailer(crc: number, size: number): Buffer {
 }
 
 /**
- * `data` as stored deflate blocks (at least one; `final` sets BFINAL on the last). Valid only
- * where the deflate stream is byte-aligned, as it is after a sync flush: each block is then the
- * header byte, LEN, NLEN and the bytes themselves.
+ * `parts` (`length` bytes in all) as stored deflate blocks, headers and views of the parts (at
+ * least one block; `final` sets BFINAL on the last). Valid only where the deflate stream is
+ * byte-aligned, as it is after a sync flush: each block is then the header byte, LEN, NLEN and
+ * the bytes themselves.
  */
-export function deflateStoredBlocks(data: Buffer, final: boolean): Buffer {
-  const count = Math.max(1, Math.ceil(data.length / STORED_BLOCK_MAX));
-  const out = Buffer.allocUnsafe(data.length + count * STORED_HEADER_SIZE);
-  let at = 0;
-  for (let i = 0; i < count; i++) {
-    const part = data.subarray(i * STORED_BLOCK_MAX, (i + 1) * STORED_BLOCK_MAX);
-    writeStoredHeader(out, at, part.length, final && i === count - 1);
-    at += STORED_HEADER_SIZE + part.copy(out, at + STORED_HEADER_SIZE);
-  }
-  return out;
+export function deflateStoredBlocks(parts: Buffer[], length: number, final: boolean): Buffer[] {
+  if (length === 0) return [storedBlockHeader(0, final)];
+  return [...new RawBlockFramer(length, STORED_BLOCK_MAX, (size, last) => storedBlockHeader(size, final && last)).addAll(parts)];
 }
 
 /** The header of one stored block of `length` bytes (at most STORED_BLOCK_MAX). */
 export function storedBlockHeader(length: number, final: boolean): Buffer {
-  return writeStoredHeader(Buffer.allocUnsafe(STORED_HEADER_SIZE), 0, length, final);
+  // BFINAL and BTYPE 00 in the first byte (the rest of it is padding to the byte boundary), LEN, NLEN.
+  const header = Buffer.allocUnsafe(STORED_HEADER_SIZE);
+  header[0] = final ? 1 : 0;
+  header.writeUInt16LE(length, 1);
+  header.writeUInt16LE(~length & 0xffff, 3);
+  return header;
 }
 
-/** BFINAL and BTYPE 00 in the first byte (the rest of it is padding to the byte boundary), LEN, NLEN. */
-function writeStoredHeader(out: Buffer, at: number, length: number, final: boolean): Buffer {
-  out[at] = final ? 1 : 0;
-  out.writeUInt16LE(length, at + 1);
-  out.writeUInt16LE(~length & 0xffff, at + 3);
-  return out;
-}
+
 
 export class GzipBlockEncoder implements BlockEncoder {
   private crc = 0;
@@ -72,13 +66,15 @@ export class GzipBlockEncoder implements BlockEncoder {
     return gzipHeader();
   }
 
-  encode(block: Block | undefined, last: boolean): Buffer | Promise<Buffer> {
-    if (!block) return deflateStoredBlocks(Buffer.alloc(0), last);
+  encode(block: Block | undefined, last: boolean): Buffer[] | Promise<Buffer> {
+    if (!block) return deflateStoredBlocks([], 0, last);
     const dictionary = this.history;
-    this.crc = zlib.crc32(block.data, this.crc);
-    this.size += block.data.length;
-    this.history = lastBytes(this.history, block.data, DEFLATE_WINDOW);
-    if (block.store) return deflateStoredBlocks(block.data, last);
+    for (const part of blockParts(block)) {
+      this.crc = zlib.crc32(part, this.crc);
+      this.history = lastBytes(this.history, part, DEFLATE_WINDOW);
+    }
+    this.size += blockLength(block);
+    if (block.store) return deflateStoredBlocks(block.parts, block.length, last);
     return this.run(taskOf(block, 'gzip', this.level, last, dictionary));
   }
 

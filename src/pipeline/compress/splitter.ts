@@ -6,16 +6,27 @@
  */
 import type { TaggedChunk } from './format.js';
 
-/** One block. `data` starts at offset 0 of an ArrayBuffer of its own, so it can be transferred. */
-export interface Block {
-  data: Buffer;
-  store: boolean;
+/**
+ * One block: data to compress in a buffer that starts at offset 0 of an ArrayBuffer of its own
+ * (so it can be transferred to a thread), or data to store as views of the input chunks (never
+ * copied: it goes out as it came in, between block headers).
+ */
+export type Block = { store: false; data: Buffer } | { store: true; parts: Buffer[]; length: number };
+
+/** The bytes of a block, in order. */
+export function blockParts(block: Block): Buffer[] {
+  return block.store ? block.parts : [block.data];
 }
 
+export function blockLength(block: Block): number {
+  return block.store ? block.length : block.data.length;
+}
+
+type OpenBlock = { store: false; buffer: Buffer } | { store: true; parts: Buffer[] };
+
 export class BlockSplitter {
-  private current: Buffer | undefined;
+  private open: OpenBlock | undefined;
   private filled = 0;
-  private store = false;
   /** Buffers of blocks that are done with, to fill again: no new allocation per block. */
   private readonly spares: Buffer[] = [];
 
@@ -24,7 +35,7 @@ export class BlockSplitter {
     private readonly maxSpares: number,
   ) {}
 
-  /** Hands back the buffer of a block once its bytes are no longer needed. */
+  /** Hands back the buffer of a compressed block once its bytes are no longer needed. */
   recycle(buffer: ArrayBuffer): void {
     if (buffer.byteLength === this.blockSize && this.spares.length < this.maxSpares) this.spares.push(Buffer.from(buffer));
   }
@@ -33,27 +44,26 @@ export class BlockSplitter {
   *add(chunk: TaggedChunk): Generator<Block> {
     let offset = 0;
     while (offset < chunk.data.length) {
-      if (this.current && this.store !== chunk.store) yield this.cut();
-      if (!this.current) {
-        // An unpooled buffer: it owns its ArrayBuffer (a pooled one shares it).
-        this.current = this.spares.pop() ?? Buffer.allocUnsafeSlow(this.blockSize);
-        this.store = chunk.store;
-      }
-      const copied = chunk.data.copy(this.current, this.filled, offset);
-      this.filled += copied;
-      offset += copied;
+      if (this.open && this.open.store !== chunk.store) yield this.cut();
+      this.open ??= chunk.store ? { store: true, parts: [] } : { store: false, buffer: this.spares.pop() ?? Buffer.allocUnsafeSlow(this.blockSize) };
+      const take = Math.min(chunk.data.length - offset, this.blockSize - this.filled);
+      if (this.open.store) this.open.parts.push(chunk.data.subarray(offset, offset + take));
+      else chunk.data.copy(this.open.buffer, this.filled, offset, offset + take);
+      this.filled += take;
+      offset += take;
       if (this.filled === this.blockSize) yield this.cut();
     }
   }
 
   /** The last, partly filled block, if any. */
   end(): Block | undefined {
-    return this.current ? this.cut() : undefined;
+    return this.open ? this.cut() : undefined;
   }
 
   private cut(): Block {
-    const block = { data: this.current!.subarray(0, this.filled), store: this.store };
-    this.current = undefined;
+    const open = this.open!;
+    const block: Block = open.store ? { store: true, parts: open.parts, length: this.filled } : { store: false, data: open.buffer.subarray(0, this.filled) };
+    this.open = undefined;
     this.filled = 0;
     return block;
   }

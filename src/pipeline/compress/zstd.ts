@@ -8,6 +8,7 @@
 import { BundleError } from '../../core/errors.js';
 import { taskOf, type BlockEncoder, type TaskRunner } from './block-task.js';
 import { ZSTD_MAGIC } from './format.js';
+import { RawBlockFramer } from './raw-blocks.js';
 import type { Block } from './splitter.js';
 import { ZSTD_MAX_WINDOW } from './zstd-wasm.js';
 
@@ -18,22 +19,24 @@ const BLOCK_RLE = 1;
 const BLOCK_RESERVED = 3;
 
 /**
- * `data` as a frame of Raw_Blocks: magic, a frame header declaring a single segment and a 4-byte
- * content size, then blocks of at most 128 KiB (one, empty, for empty data).
+ * `parts` (`length` bytes in all) as a frame of Raw_Blocks: magic, a frame header declaring a
+ * single segment and a 4-byte content size, then blocks of at most 128 KiB (one, empty, for
+ * empty data), as headers and views of the parts.
  */
-export function zstdRawFrame(data: Buffer): Buffer {
-  const count = Math.max(1, Math.ceil(data.length / ZSTD_BLOCK_MAX));
-  const out = Buffer.allocUnsafe(9 + count * 3 + data.length);
-  ZSTD_MAGIC.copy(out, 0);
-  out[4] = 0xa0; // Frame_Content_Size_flag 2 (4 bytes), Single_Segment_flag, no checksum, no dictionary
-  out.writeUInt32LE(data.length, 5);
-  let at = 9;
-  for (let i = 0; i < count; i++) {
-    const part = data.subarray(i * ZSTD_BLOCK_MAX, (i + 1) * ZSTD_BLOCK_MAX);
-    out.writeUIntLE((part.length << 3) | (BLOCK_RAW << 1) | (i === count - 1 ? 1 : 0), at, 3);
-    at += 3 + part.copy(out, at + 3);
-  }
-  return out;
+export function zstdRawFrame(parts: Buffer[], length: number): Buffer[] {
+  const frameHeader = Buffer.allocUnsafe(9);
+  ZSTD_MAGIC.copy(frameHeader, 0);
+  frameHeader[4] = 0xa0; // Frame_Content_Size_flag 2 (4 bytes), Single_Segment_flag, no checksum, no dictionary
+  frameHeader.writeUInt32LE(length, 5);
+  if (length === 0) return [frameHeader, rawBlockHeader(0, true)];
+  return [frameHeader, ...new RawBlockFramer(length, ZSTD_BLOCK_MAX, rawBlockHeader).addAll(parts)];
+}
+
+/** Block_Header: Last_Block, Block_Type Raw, Block_Size, in 3 little-endian bytes. */
+function rawBlockHeader(size: number, last: boolean): Buffer {
+  const header = Buffer.allocUnsafe(3);
+  header.writeUIntLE((size << 3) | (BLOCK_RAW << 1) | (last ? 1 : 0), 0, 3);
+  return header;
 }
 
 export class ZstdBlockEncoder implements BlockEncoder {
@@ -48,10 +51,10 @@ export class ZstdBlockEncoder implements BlockEncoder {
     return Buffer.alloc(0);
   }
 
-  encode(block: Block | undefined, last: boolean): Buffer | Promise<Buffer> {
-    if (!block) return last && this.empty ? zstdRawFrame(Buffer.alloc(0)) : Buffer.alloc(0); // a .zst holds at least one frame
+  encode(block: Block | undefined, last: boolean): Buffer[] | Promise<Buffer> {
+    if (!block) return last && this.empty ? zstdRawFrame([], 0) : []; // a .zst holds at least one frame
     this.empty = false;
-    if (block.store) return zstdRawFrame(block.data);
+    if (block.store) return zstdRawFrame(block.parts, block.length);
     return this.run(taskOf(block, 'zstd', this.level, last));
   }
 
