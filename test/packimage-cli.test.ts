@@ -409,3 +409,18 @@ t.test('SIGTERM removes the temporary file and keeps the previous archive', asyn
   fs.rmSync(big);
   assertOldArchiveKept(t, fx, previous);
 });
+
+t.test("run through its #! line, the command gets glibc malloc settings and the programs it runs do not", async (t) => {
+  const fx = await makeFixture(t);
+  const seen = path.join(fx.root, 'seen');
+  // A stand-in xz that records its own environment and its parent's (the command), then is xz.
+  const realXz = spawnSync('sh', ['-c', 'command -v xz'], { encoding: 'utf8' }).stdout.trim();
+  const bin = pathWith(t, { xz: `#!/bin/sh\nenv > '${seen}.xz'\ntr '\\0' '\\n' < /proc/$PPID/environ > '${seen}.parent'\nexec '${realXz}' "$@"\n` });
+  const r = spawnSync(packimageJs, ['--root', fx.root, '--db', fx.db, '-c', 'xz', fx.imagename], { encoding: 'utf8', env: { ...process.env, PATH: `${bin}:${process.env.PATH}` } });
+  t.equal(r.status, 0, r.stderr);
+  const settings = (file: string) => fs.readFileSync(file, 'utf8').split('\n').filter((line) => line.startsWith('MALLOC_')).sort();
+  t.same(settings(`${seen}.parent`), ['MALLOC_ARENA_MAX=1', 'MALLOC_MMAP_THRESHOLD_=4194304', 'MALLOC_TRIM_THRESHOLD_=16777216'], 'the command');
+  t.same(settings(`${seen}.xz`), [], 'xz');
+  const listed = spawnSync('sh', ['-c', 'xz -dc "$1" | cpio -it --quiet', 'sh', path.join(fx.dir, 'rootimg.cpio.xz')], { encoding: 'utf8' });
+  t.ok(listed.stdout.split('\n').includes('./etc/init.d/network'), 'and the archive is whole');
+});

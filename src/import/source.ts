@@ -4,6 +4,7 @@ import { open } from 'node:fs/promises';
 import { PassThrough, type Readable } from 'node:stream';
 import { BundleError, PathError } from '../core/errors.js';
 import { shellQuote, sshArgs } from '../core/ssh.js';
+import { childEnvironment } from '../core/child-env.js';
 
 /** ssh's argument array for reading a remote bundle. */
 export function remoteReadArgs(remotehost: string, bundlePath: string): string[] {
@@ -23,7 +24,7 @@ export async function openBundleSource(bundle: string, remotehost?: string): Pro
 }
 
 function sshSource(remotehost: string, bundlePath: string): Readable {
-  const child = spawn('ssh', remoteReadArgs(remotehost, bundlePath), { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn('ssh', remoteReadArgs(remotehost, bundlePath), { stdio: ['ignore', 'pipe', 'pipe'], env: childEnvironment() });
   const out = new PassThrough({ highWaterMark: 1 << 20 });
   let stderr = '';
   child.stderr.on('data', (chunk: Buffer) => {

@@ -4,6 +4,7 @@ import path from 'node:path';
 import { Readable, type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { PathError } from '../core/errors.js';
+import { childEnvironment } from '../core/child-env.js';
 
 /** The full path of a program found in PATH, or undefined. */
 export function findProgram(name: string, env: NodeJS.ProcessEnv = process.env): string | undefined {
@@ -44,7 +45,7 @@ function stderrTail(stream: Readable): () => string {
  * non-zero exit is reported with the program's own message.
  */
 export async function runFilter(program: string, args: string[], input: AsyncIterable<Buffer>, output?: Writable): Promise<void> {
-  const child = spawn(program, args, { stdio: ['pipe', output ? 'pipe' : 'ignore', 'pipe'] });
+  const child = spawn(program, args, { stdio: ['pipe', output ? 'pipe' : 'ignore', 'pipe'], env: childEnvironment() });
   const stderr = stderrTail(child.stderr!);
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve, reject) => {
     child.once('error', reject);

@@ -5,6 +5,7 @@ import { pipeline } from 'node:stream/promises';
 import zlib from 'node:zlib';
 import { Sandbox } from '../core/sandbox.js';
 import type { Row } from '../tables/types.js';
+import { childEnvironment } from '../core/child-env.js';
 
 export type SampleProvmethod = 'netboot' | 'statelite' | 'install';
 
@@ -161,7 +162,7 @@ function listTree(tree: string, rel = '.'): string[] {
 
 /** `cpio -o -H newc` of the tree, gzip-compressed into `out`. */
 async function packCpioGz(tree: string, out: string): Promise<void> {
-  const cpio = spawn('cpio', ['-o', '-H', 'newc', '--quiet'], { cwd: tree, stdio: ['pipe', 'pipe', 'inherit'] });
+  const cpio = spawn('cpio', ['-o', '-H', 'newc', '--quiet'], { cwd: tree, stdio: ['pipe', 'pipe', 'inherit'], env: childEnvironment() });
   const exited = new Promise<void>((resolve, reject) => {
     cpio.on('error', reject);
     cpio.on('close', (code) => (code === 0 ? resolve() : reject(new Error(`cpio exited with ${code} packing ${tree}`))));

@@ -1,0 +1,12 @@
+/**
+ * The environment for the programs imgport runs (xz, mksquashfs, ssh, cpio). The commands' #!
+ * line gives node glibc malloc settings that suit its MiB-sized buffers; one arena would slow a
+ * multi-threaded program such as mksquashfs, so they run with glibc's defaults.
+ */
+const NODE_MALLOC_SETTINGS = ['MALLOC_ARENA_MAX', 'MALLOC_MMAP_THRESHOLD_', 'MALLOC_TRIM_THRESHOLD_'];
+
+export function childEnvironment(): NodeJS.ProcessEnv {
+  const env = { ...process.env };
+  for (const name of NODE_MALLOC_SETTINGS) delete env[name];
+  return env;
+}
