@@ -18,6 +18,7 @@ import type { Sandbox } from '../core/sandbox.js';
 import { DigestTap, parseSha256Sums } from '../archive/sha256sums.js';
 import { extractCpioTree } from '../archive/tree-extract.js';
 import { INFLATE_CHUNK_SIZE } from '../pipeline/decompress.js';
+
 import type { TableStore } from '../tables/store.js';
 import type { Row, Tables } from '../tables/types.js';
 import { mergeLitefileRows, parseLitefileCsv } from '../xcat/litefile.js';
@@ -43,6 +44,9 @@ import {
 import { openBundleSource } from './source.js';
 import { applyImportToTables, keepColumns, postscriptNodes } from './table-changes.js';
 import { ImportTransaction, prepareRoot } from './transaction.js';
+
+/** A member's bytes queued for its staging file while the write before them is in flight (fs's default is 16 KiB). */
+const STAGING_WRITE_AHEAD = 4 * 1024 * 1024;
 
 export interface ImportRequest {
   bundle: string;
@@ -311,7 +315,7 @@ class ImportSession {
       if (keep) tap.on('data', (c: Buffer) => chunks.push(c));
       if (kind === 'tree') await this.unpackTree(body.pipe(tap), real, name);
       else if (real) {
-        await pipeline(body, tap, createWriteStream(real, { flags: 'wx', mode }));
+        await pipeline(body, tap, createWriteStream(real, { flags: 'wx', mode, highWaterMark: STAGING_WRITE_AHEAD }));
         await chmod(real, mode);
         this.stagedFiles.set(rel, real);
       } else await pipeline(body, tap, async (source: AsyncIterable<Buffer>) => {
