@@ -1,12 +1,12 @@
 import { PathError } from '../core/errors.js';
-import { readFile } from '../pipeline/file-reader.js';
+import { readFile, type FileDataSource } from '../pipeline/file-reader.js';
 import type { EntryKind, TreeEntry, TreeSurvey } from '../pipeline/walk.js';
 
 export interface CpioOptions {
   /** Member name = prefix + relPath: 'rootimg', 'rootimg/etc', ... or '.', './etc' (packimage). */
   prefix: string;
-  /** A file's data (default: read from disk); a wrapper may count or hash it on the way. */
-  data?: (entry: TreeEntry) => AsyncIterable<Buffer>;
+  /** A file's data (default: readFile). */
+  data?: FileDataSource;
 }
 
 export const NEWC_HEADER_SIZE = 110;
@@ -61,7 +61,7 @@ function* placements(tree: Iterable<TreeEntry>, linkNames: TreeSurvey['linkNames
     ino++;
     const linked = e.kind === 'file' ? linkNames.get(e.relPath) : undefined;
     if (linked) groups.set(e.relPath, { first: e, ino, left: linked - 1 });
-    const dataSize = e.kind === 'file' ? (linked ? 0 : e.size) : e.kind === 'symlink' ? Buffer.byteLength(e.linkTarget!) : 0;
+    const dataSize = linked ? 0 : ownDataSize(e);
     yield [e, { name, ino, nlink: linked ?? (e.kind === 'dir' ? e.nlink : 1), dataSize }];
   }
   // A group whose last name never came would lose its data.
@@ -70,6 +70,13 @@ function* placements(tree: Iterable<TreeEntry>, linkNames: TreeSurvey['linkNames
 
 function linksChanged(entry: TreeEntry): PathError {
   return new PathError(`tree changed while being read: the hard links of ${entry.absPath} are not those of the first walk`, entry.absPath);
+}
+
+/** Bytes an entry carries after its header when it is not part of a hard-link group: a file's data, a symlink's target. */
+function ownDataSize(entry: TreeEntry): number {
+  if (entry.kind === 'file') return entry.size;
+  if (entry.kind === 'symlink') return Buffer.byteLength(entry.linkTarget!);
+  return 0;
 }
 
 function memberName(relPath: string, prefix: string): string {
@@ -88,8 +95,7 @@ export class CpioSize {
   constructor(private readonly opts: CpioOptions) {}
 
   add(entry: TreeEntry): void {
-    const dataSize = entry.kind === 'file' ? entry.size : entry.kind === 'symlink' ? Buffer.byteLength(entry.linkTarget!) : 0;
-    this.#bytes += headerSize(memberName(entry.relPath, this.opts.prefix)) + pad4(dataSize);
+    this.#bytes += headerSize(memberName(entry.relPath, this.opts.prefix)) + pad4(ownDataSize(entry));
   }
 
   get total(): number {

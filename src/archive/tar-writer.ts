@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import tar from 'tar-stream';
 import type { EntryKind, TreeEntry } from '../pipeline/walk.js';
-import { readFile } from '../pipeline/file-reader.js';
+import { readFile, type FileDataSource } from '../pipeline/file-reader.js';
 import { tagged, type TaggedChunk } from '../pipeline/compress/format.js';
 
 /** One tar member to write. Paths are full member names (`./IMAGE/kernel`). */
@@ -164,11 +164,8 @@ export function treeEntryMember(entry: TreeEntry, prefix: string): TarMember {
   };
 }
 
-/** A file's data for a tree member (default: read from disk); a wrapper may count or hash it on the way. */
-export type TreeData = (entry: TreeEntry) => AsyncIterable<Buffer>;
-
 /** Adds every entry of a walked tree to the writer, each file's data read as its member is written. */
-export async function addTree(writer: TarWriter, tree: Iterable<TreeEntry>, prefix: string, data: TreeData = (entry) => readFile(entry)): Promise<void> {
+export async function addTree(writer: TarWriter, tree: Iterable<TreeEntry>, prefix: string, data: FileDataSource = (entry) => readFile(entry)): Promise<void> {
   for (const entry of tree) {
     const member = treeEntryMember(entry, prefix);
     await writer.add(member, entry.kind === 'file' ? data(entry) : undefined);
@@ -176,7 +173,7 @@ export async function addTree(writer: TarWriter, tree: Iterable<TreeEntry>, pref
 }
 
 /** A complete tar stream (with its end blocks) of a walked tree, for packimage's tar method. */
-export async function* treeTarChunks(tree: Iterable<TreeEntry>, opts: { prefix: string; data?: TreeData }): AsyncIterable<TaggedChunk> {
+export async function* treeTarChunks(tree: Iterable<TreeEntry>, opts: { prefix: string; data?: FileDataSource }): AsyncIterable<TaggedChunk> {
   const writer = new TarWriter();
   const feeding = addTree(writer, tree, opts.prefix, opts.data).then(
     () => writer.finish(),

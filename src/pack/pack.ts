@@ -6,9 +6,9 @@ import { PathError } from '../core/errors.js';
 import { onCleanup } from '../core/cleanup.js';
 import type { Sandbox } from '../core/sandbox.js';
 import { TreeWalk, type TreeEntry } from '../pipeline/walk.js';
-import { readFile } from '../pipeline/file-reader.js';
+import { readFile, type FileDataSource } from '../pipeline/file-reader.js';
 import { cpioChunks } from '../archive/cpio-writer.js';
-import { treeTarChunks, type TreeData } from '../archive/tar-writer.js';
+import { treeTarChunks } from '../archive/tar-writer.js';
 import { createCompressor, tagged, type TaggedChunk } from '../pipeline/compress/index.js';
 import { createFileSink, temporaryNameBeside } from '../pipeline/sink.js';
 import { createProgress } from '../pipeline/progress.js';
@@ -86,7 +86,7 @@ export async function packImage(target: PackTarget, sandbox: Sandbox, opts: Pack
   const progress = createProgress({ totalBytes: survey.fileBytes, enabled: opts.progress });
   const counts = { read: 0, written: 0 };
   const report = (): void => progress.update(counts.read, counts.written);
-  const data: TreeData = (entry) => countChunks(readFile(entry), (n) => {
+  const data: FileDataSource = (entry) => countChunks(readFile(entry), (n) => {
     counts.read += n;
     report();
   });
@@ -139,7 +139,7 @@ async function writeSquashfs(
   mksquashfs: string,
   finalReal: string,
   tree: Iterable<TreeEntry>,
-  data: TreeData,
+  data: FileDataSource,
   compressor: PackCompressor | undefined,
   threads: number,
 ): Promise<void> {

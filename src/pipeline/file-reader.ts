@@ -8,6 +8,9 @@ export interface ReadOptions {
   chunkSize?: number;
 }
 
+/** Where an archive writer gets a file's data: readFile, or a wrapper that counts or hashes it on the way. */
+export type FileDataSource = (entry: TreeEntry) => AsyncIterable<Buffer>;
+
 /**
  * Compressed files at least this big have their chunks marked to be stored, not compressed again;
  * smaller ones are compressed with their neighbours rather than cut the blocks into slivers.

@@ -49,8 +49,6 @@ export function storedBlockHeader(length: number, final: boolean): Buffer {
   return header;
 }
 
-
-
 export class GzipBlockEncoder implements BlockEncoder {
   private crc = 0;
   private size = 0;
