@@ -1,6 +1,10 @@
 /** Compressor thread: compresses one block per task and transfers the result back. */
-import { move, transferableSymbol, valueSymbol } from 'piscina';
-import { compressBlock, type BlockTask, type TaskResult } from '../src/pipeline/compress/block-task.js';
+import { move, transferableSymbol, valueSymbol, workerData } from 'piscina';
+import { compressBlock, preloadZstd, type BlockTask, type TaskResult } from '../src/pipeline/compress/block-task.js';
+import type { WorkerSetup } from '../src/pipeline/compress/pool.js';
+
+// A failed load shows again, as an error, on the first task.
+if ((workerData as WorkerSetup | undefined)?.preloadZstd) preloadZstd().catch(() => undefined);
 
 export default async function compress(task: BlockTask): Promise<TaskResult> {
   const output = await compressBlock(task);

@@ -1,5 +1,6 @@
 import { PathError } from '../core/errors.js';
 import { readFile, type FileDataSource } from '../pipeline/file-reader.js';
+import { chunkPool } from '../pipeline/chunk-pool.js';
 import type { EntryKind, TreeEntry, TreeSurvey } from '../pipeline/walk.js';
 
 export interface CpioOptions {
@@ -166,8 +167,8 @@ export function pad4(n: number): number {
 }
 
 /**
- * Gathers small pieces into chunks of their own memory, so consumers are not handed thousands of
- * tiny buffers; big pieces go through as they are after what was gathered.
+ * Gathers small pieces into chunks from the chunk pool (a piece copied is done with), so consumers
+ * are not handed thousands of tiny buffers; big pieces go through as they are after what was gathered.
  */
 class Batcher {
   private parts: Buffer[] = [];
@@ -194,9 +195,12 @@ class Batcher {
 
   private *flush(): Generator<Buffer> {
     if (this.bytes === 0) return;
-    const chunk = Buffer.allocUnsafeSlow(this.bytes);
+    const chunk = chunkPool.take(this.bytes);
     let at = 0;
-    for (const part of this.parts) at += part.copy(chunk, at);
+    for (const part of this.parts) {
+      at += part.copy(chunk, at);
+      chunkPool.done(part);
+    }
     this.parts = [];
     this.bytes = 0;
     yield chunk;

@@ -3,10 +3,11 @@ import os from 'node:os';
 import { ImageError, UsageError } from '../core/errors.js';
 import { contextFrom, locationsFrom } from '../core/context.js';
 import { formatBytes } from '../pipeline/progress.js';
-import { intOption, stringOption, type CommandSpec } from '../cli/command.js';
-import { checkLevel, parseCompressor, parseMethod } from './formats.js';
+import { intOption, stringOption, type CommandSpec, type ParsedValues } from '../cli/command.js';
+import { leasePool } from '../pipeline/compress/index.js';
+import { checkLevel, ownCompression, parseCompressor, parseMethod } from './formats.js';
 import { packTargetOf } from './target.js';
-import { packImage } from './pack.js';
+import { packImage, type PackOptions } from './pack.js';
 
 const USAGE = `Usage:
    packimage [-m| --method=cpio|tar|squashfs] [-c| --compress=gzip|pigz|xz|zstd] [--nosyncfiles] <imagename>
@@ -61,34 +62,45 @@ export const packimageCommand: CommandSpec = {
     const threads = intOption(values, 'threads', os.availableParallelism(), 1, 256);
     const level = checkLevel(values.level === undefined ? undefined : intOption(values, 'level', 0, 0, 22), method, compressor ?? 'gzip');
 
-    const ctx = contextFrom(values);
-    const tables = await ctx.store.read();
-    const target = packTargetOf(tables, imagename, locationsFrom(ctx, tables).installdir);
-    const say = (line: string): void => void process.stdout.write(`${line}\n`);
-    const detail = values.verbose ? say : () => {};
-    // We never sync files into the tree (it is only read), with or without --nosyncfiles.
-    detail(
-      values.nosyncfiles
-        ? 'Bypass of syncfiles requested, will not sync files to root image directory.'
-        : 'syncfiles: not run (packimage only reads the root image directory; sync files with xdcp -i beforehand)',
-    );
-    detail(`threads: ${threads}`);
-    const started = Date.now();
-    const result = await packImage(target, ctx.sandbox, {
-      method,
-      compressor,
-      threads,
-      level,
-      progress: values['no-progress'] ? false : values.progress ? true : process.stderr.isTTY === true,
-      say,
-      detail,
-      warn: (message) => void process.stderr.write(`Warning: ${message}\n`),
-    });
-    const seconds = (Date.now() - started) / 1000;
-    const stored = result.storedBytes === undefined ? '' : `, ${formatBytes(result.storedBytes)} of it stored as is`;
-    say(
-      `Packed ${result.entries} entries (${formatBytes(result.fileBytes)} of file data) into ${result.file} (${formatBytes(result.archiveBytes)}${stored}) in ${seconds.toFixed(1)} s`,
-    );
-    return 0;
+    // Our compressors' threads start now, so they are up by the time the tree is surveyed (the
+    // survey keeps the main thread busy: piscina must be loaded before it begins).
+    const format = ownCompression(method, compressor);
+    const early = format && leasePool(threads, { zstd: format === 'zstd' });
+    try {
+      await early?.started();
+      return await pack(values, imagename, { method, compressor, threads, level });
+    } finally {
+      early?.release();
+    }
   },
 };
+
+/** Finds the image in the tables, packs its tree and reports what was packed. */
+async function pack(values: ParsedValues, imagename: string, how: Pick<PackOptions, 'method' | 'compressor' | 'threads' | 'level'>): Promise<number> {
+  const ctx = contextFrom(values);
+  const tables = await ctx.store.read();
+  const target = packTargetOf(tables, imagename, locationsFrom(ctx, tables).installdir);
+  const say = (line: string): void => void process.stdout.write(`${line}\n`);
+  const detail = values.verbose ? say : () => {};
+  // We never sync files into the tree (it is only read), with or without --nosyncfiles.
+  detail(
+    values.nosyncfiles
+      ? 'Bypass of syncfiles requested, will not sync files to root image directory.'
+      : 'syncfiles: not run (packimage only reads the root image directory; sync files with xdcp -i beforehand)',
+  );
+  detail(`threads: ${how.threads}`);
+  const started = Date.now();
+  const result = await packImage(target, ctx.sandbox, {
+    ...how,
+    progress: values['no-progress'] ? false : values.progress ? true : process.stderr.isTTY === true,
+    say,
+    detail,
+    warn: (message) => void process.stderr.write(`Warning: ${message}\n`),
+  });
+  const seconds = (Date.now() - started) / 1000;
+  const stored = result.storedBytes === undefined ? '' : `, ${formatBytes(result.storedBytes)} of it stored as is`;
+  say(
+    `Packed ${result.entries} entries (${formatBytes(result.fileBytes)} of file data) into ${result.file} (${formatBytes(result.archiveBytes)}${stored}) in ${seconds.toFixed(1)} s`,
+  );
+  return 0;
+}

@@ -51,3 +51,9 @@ export function checkLevel(level: number | undefined, method: PackMethod, compre
 export function packedFileName(method: PackMethod, compressor: PackCompressor): string {
   return method === 'squashfs' ? 'rootimg.sfs' : `rootimg.${method}.${EXTENSIONS[compressor]}`;
 }
+
+/** What our own compressors write for a pack; undefined when a program compresses (xz, mksquashfs). */
+export function ownCompression(method: PackMethod, compressor: PackCompressor | undefined): 'gzip' | 'zstd' | undefined {
+  if (method === 'squashfs' || compressor === 'xz') return undefined;
+  return compressor === 'zstd' ? 'zstd' : 'gzip';
+}

@@ -14,7 +14,7 @@ import { createFileSink, temporaryNameBeside } from '../pipeline/sink.js';
 import { createProgress } from '../pipeline/progress.js';
 import { exclusionTest, loadPackRules } from './exlist.js';
 import { requireProgram, runFilter } from './external.js';
-import { PACKED_FORMS, packedFileName, type PackCompressor, type PackMethod } from './formats.js';
+import { ownCompression, PACKED_FORMS, packedFileName, type PackCompressor, type PackMethod } from './formats.js';
 import type { PackTarget } from './target.js';
 
 export interface PackOptions {
@@ -110,7 +110,7 @@ export async function packImage(target: PackTarget, sandbox: Sandbox, opts: Pack
       if (program) {
         await Promise.all([runFilter(program, xzArgs(opts.threads, opts.level), untag(archive), out), pipeline(out, sink.stream)]);
       } else {
-        const compress = createCompressor({ format: compressor === 'zstd' ? 'zstd' : 'gzip', threads: opts.threads, level: opts.level });
+        const compress = createCompressor({ format: ownCompression(opts.method, compressor)!, threads: opts.threads, level: opts.level });
         // Two chunks queued ahead of the compressor, as the export does: its blocks in flight are the buffer.
         await pipeline(Readable.from(archive, { highWaterMark: 2 }), compress.stream, out, sink.stream);
         storedBytes = compress.stats().storedBytes;

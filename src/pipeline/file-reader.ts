@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import { PathError } from '../core/errors.js';
 import { looksCompressed, looksIncompressible, markCompressed } from './compress/format.js';
+import { chunkPool } from './chunk-pool.js';
 import { describeFsError, type TreeEntry } from './walk.js';
 
 export interface ReadOptions {
@@ -21,9 +22,10 @@ const MARK_COMPRESSED_FROM = 64 * 1024;
  * The data of a regular file as the walk saw it: a small file whole, a big one in chunks as the
  * consumer iterates them. Reads are synchronous: from the page cache one costs a few µs where an
  * awaited one costs ~150 µs on these machines, and the compressor threads go on working while
- * the main thread reads. A read blocks the main thread for at most one chunk. Every chunk owns
- * its memory, so downstream may transfer it to a worker thread. Chunks of compressed files (by
- * their first bytes) carry the compressed mark.
+ * the main thread reads. A read blocks the main thread for at most one chunk. Chunks are carved
+ * from the chunk pool: the stage where their bytes end reports them done (chunk-pool.ts), and no
+ * stage may transfer them to a thread. Chunks of compressed files (by their first bytes) carry
+ * the compressed mark.
  */
 export function readFile(entry: TreeEntry, opts: ReadOptions = {}): AsyncIterable<Buffer> {
   const chunkSize = opts.chunkSize ?? 1024 * 1024;
@@ -38,31 +40,27 @@ async function* readSmallFile(entry: TreeEntry): AsyncIterable<Buffer> {
   if (content.length > 0) yield content;
 }
 
-/**
- * Reads a small file whole into memory of its own (one byte more is asked for, to notice growth
- * in the same read), then checks it still is the file the walk saw.
- */
+/** Reads a small file whole, then checks it still is the file the walk saw (a file grown since shows in fstat's size). */
 function readWholeFile(entry: TreeEntry): Buffer {
   const fd = openForReading(entry);
   try {
-    const buf = Buffer.allocUnsafeSlow(entry.size + 1);
+    const buf = chunkPool.take(entry.size);
     let got = 0;
-    // Reading stops at the walk's size: a file grown since shows in the spare byte or in fstat's size.
     for (let n = -1; n !== 0 && got < entry.size; got += n) n = fs.readSync(fd, buf, got, buf.length - got, got);
     checkUnchanged(fd, entry, got);
-    return buf.subarray(0, entry.size);
+    return buf;
   } finally {
     fs.closeSync(fd);
   }
 }
 
-/** Streams a big file in chunks of its own memory, one read per chunk the consumer asks for. */
+/** Streams a big file in chunks, one read per chunk the consumer asks for. */
 async function* streamFile(entry: TreeEntry, chunkSize: number): AsyncIterable<Buffer> {
   const fd = openForReading(entry);
   try {
     let compressed = false;
     for (let offset = 0; offset < entry.size; ) {
-      const chunk = Buffer.allocUnsafeSlow(Math.min(chunkSize, entry.size - offset));
+      const chunk = chunkPool.take(Math.min(chunkSize, entry.size - offset));
       offset = readFully(fd, chunk, entry, offset);
       // The first chunk tells whether the file is compressed (by its magic, or as a big file by a
       // trial); the mark goes on every chunk.

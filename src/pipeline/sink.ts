@@ -8,6 +8,7 @@ import { PathError } from '../core/errors.js';
 import { markCommitted, onCleanup } from '../core/cleanup.js';
 import { processAlive } from '../core/pid-lock.js';
 import { describeFsError } from './walk.js';
+import { chunkPool } from './chunk-pool.js';
 import { shellQuote, sshArgs } from '../core/ssh.js';
 import { childEnvironment } from '../core/child-env.js';
 
@@ -50,7 +51,8 @@ function escapeRegExp(text: string): string {
 /**
  * Writes to a file descriptor; a failed write becomes a PathError naming the final file. Pieces
  * queued while a write is in flight go out in one writev: stored data arrives as block headers
- * and views of the input, and one system call each cost more than the copy they save.
+ * and views of the input, and one system call each cost more than the copy they save. Written
+ * pieces are the end of their bytes: reported done to the chunk pool.
  */
 class FileWriter extends Writable {
   constructor(private readonly fd: number, private readonly finalPath: string) {
@@ -58,11 +60,18 @@ class FileWriter extends Writable {
   }
 
   override _write(chunk: Buffer, _encoding: BufferEncoding, done: (err?: Error | null) => void): void {
-    this.writeAll([chunk], done);
+    this.writeAndRelease([chunk], done);
   }
 
   override _writev(chunks: Array<{ chunk: Buffer }>, done: (err?: Error | null) => void): void {
-    this.writeAll(chunks.map((c) => c.chunk), done);
+    this.writeAndRelease(chunks.map((c) => c.chunk), done);
+  }
+
+  private writeAndRelease(buffers: Buffer[], done: (err?: Error | null) => void): void {
+    this.writeAll(buffers, (err) => {
+      if (!err) for (const buffer of buffers) chunkPool.done(buffer);
+      done(err);
+    });
   }
 
   private writeAll(buffers: Buffer[], done: (err?: Error | null) => void): void {

@@ -6,7 +6,7 @@
  * same task.
  */
 import zlib from 'node:zlib';
-import { loadZstdWasm, type ZstdWasm } from './zstd-wasm.js';
+import { loadZstdWasm, type WasmVector, type ZstdWasm } from './zstd-wasm.js';
 import type { Block } from './splitter.js';
 
 export interface BlockTask {
@@ -63,9 +63,17 @@ export function ownedArrayBuffer(view: Uint8Array): ArrayBuffer {
   return whole ? (view.buffer as ArrayBuffer) : (new Uint8Array(view).buffer as ArrayBuffer);
 }
 
+/**
+ * A thread's zstd instance with its two vectors, kept for the thread's life: blocks are copied in
+ * and out through views of the heap, and the vectors are only ever resized within what they
+ * already hold (a fresh pair per block cost more than the copies: zero-filled output space, and
+ * embind's element-wise clone that is slow until it is optimised).
+ */
 interface ZstdCompressor {
   wasm: ZstdWasm;
   codec: InstanceType<ZstdWasm['ZstdCodec']>;
+  source: WasmVector;
+  dest: WasmVector;
 }
 
 /** This thread's zstd instance, made on its first zstd task. */
@@ -95,26 +103,26 @@ function deflateBlock(input: Uint8Array, task: BlockTask): Uint8Array {
   });
 }
 
+/** Makes this thread's zstd instance now (a thread that will compress zstd, as it starts). */
+export function preloadZstd(): Promise<ZstdCompressor> {
+  zstdCompressor ??= loadZstdWasm().then((wasm) => ({ wasm, codec: new wasm.ZstdCodec(), source: new wasm.VectorU8(), dest: new wasm.VectorU8() }));
+  return zstdCompressor;
+}
+
 async function zstdFrame(input: Uint8Array, level: number): Promise<Uint8Array> {
-  zstdCompressor ??= loadZstdWasm().then((wasm) => ({ wasm, codec: new wasm.ZstdCodec() }));
-  const { wasm, codec } = await zstdCompressor;
-  const source = new wasm.VectorU8();
-  const dest = new wasm.VectorU8();
+  const { wasm, codec, source, dest } = await preloadZstd();
   try {
-    wasm.cloneToVector(source, input);
-    dest.resize(codec.compressBound(input.length), 0);
+    source.resize(input.length, 0);
+    wasm.toTypedArrayView(source).set(input);
+    // compress() writes at most dest.size() bytes: room for the worst case, kept between blocks.
+    const bound = codec.compressBound(input.length);
+    if (dest.size() < bound) dest.resize(bound, 0);
     const size = codec.compress(dest, source, level);
     if (size < 0) throw new Error(`zstd compression failed (code ${size})`);
-    dest.resize(size, 0);
-    return wasm.cloneAsTypedArray(dest);
+    return new Uint8Array(wasm.toTypedArrayView(dest).subarray(0, size));
   } catch (err) {
     // A failed WebAssembly instance may be left unusable: start the next task on a fresh one.
     zstdCompressor = undefined;
     throw err;
-  } finally {
-    if (zstdCompressor) {
-      source.delete();
-      dest.delete();
-    }
   }
 }

@@ -3,7 +3,8 @@
  * at the same time and destroyed when the last of them lets go, so no idle thread keeps the
  * process alive after the output is written. A stream's share is taken on its first task: a
  * stream whose blocks are all stored or small (a netboot bundle) never loads piscina nor starts
- * a thread.
+ * a thread. A command sure to compress starts them early instead (`started()`): they start, and
+ * load zstd's WebAssembly if asked, while the main thread still surveys the tree.
  */
 import type { Piscina } from 'piscina';
 import type { BlockTask, TaskResult } from './block-task.js';
@@ -15,6 +16,12 @@ function workerUrl(): URL {
   return new URL(fromSources ? '../../../dist/workers/compress.js' : '../../../workers/compress.js', import.meta.url);
 }
 
+/** What the worker script finds in piscina's workerData. */
+export interface WorkerSetup {
+  /** Load a zstd instance as the thread starts, before its first task. */
+  preloadZstd: boolean;
+}
+
 interface SharedPool {
   pool: Promise<Piscina<BlockTask, TaskResult>>;
   users: number;
@@ -24,11 +31,16 @@ const pools = new Map<number, SharedPool>();
 
 export interface PoolLease {
   run(task: BlockTask): Promise<TaskResult>;
+  /**
+   * Resolves once the threads are being started (piscina loaded, the pool made): from then on they
+   * start on their own, even while the main thread is busy.
+   */
+  started(): Promise<void>;
   /** Ends this user's share; the pool's threads stop when no user is left. Idempotent. */
   release(): void;
 }
 
-function joinPool(threads: number): SharedPool {
+function joinPool(threads: number, setup: WorkerSetup): SharedPool {
   let shared = pools.get(threads);
   if (!shared) {
     const pool = import('piscina').then(
@@ -41,6 +53,7 @@ function joinPool(threads: number): SharedPool {
           // The worker is compiled JavaScript: module loaders the main thread was started with
           // (a TypeScript loader costs ~100 MB per thread) have no business there.
           execArgv: [],
+          workerData: setup,
         }),
     );
     shared = { pool, users: 0 };
@@ -50,15 +63,25 @@ function joinPool(threads: number): SharedPool {
   return shared;
 }
 
-export function leasePool(threads: number): PoolLease {
+export interface LeaseOptions {
+  /** The threads will compress zstd: each loads its instance as it starts (if this lease starts them). */
+  zstd?: boolean;
+}
+
+export function leasePool(threads: number, opts: LeaseOptions = {}): PoolLease {
+  const setup: WorkerSetup = { preloadZstd: opts.zstd ?? false };
   let share: SharedPool | undefined;
   let released = false;
   return {
     run: (task) => {
       if (released) return Promise.reject(new Error('compressor threads used after their release'));
-      share ??= joinPool(threads);
+      share ??= joinPool(threads, setup);
       const transferList = task.dictionary ? [task.data, task.dictionary] : [task.data];
       return share.pool.then((pool) => pool.run(task, { transferList }));
+    },
+    started: async () => {
+      share ??= joinPool(threads, setup);
+      await share.pool;
     },
     release: () => {
       if (released) return;

@@ -5,6 +5,7 @@
  * what makes the compressed output reproducible.
  */
 import type { TaggedChunk } from './format.js';
+import { chunkPool } from '../chunk-pool.js';
 
 /**
  * One block: data to compress in a buffer that starts at offset 0 of an ArrayBuffer of its own
@@ -47,8 +48,13 @@ export class BlockSplitter {
       if (this.open && this.open.store !== chunk.store) yield this.cut();
       this.open ??= chunk.store ? { store: true, parts: [] } : { store: false, buffer: this.spares.pop() ?? Buffer.allocUnsafeSlow(this.blockSize) };
       const take = Math.min(chunk.data.length - offset, this.blockSize - this.filled);
-      if (this.open.store) this.open.parts.push(chunk.data.subarray(offset, offset + take));
-      else chunk.data.copy(this.open.buffer, this.filled, offset, offset + take);
+      const piece = chunk.data.subarray(offset, offset + take);
+      if (this.open.store) {
+        this.open.parts.push(piece);
+      } else {
+        piece.copy(this.open.buffer, this.filled);
+        chunkPool.done(piece);
+      }
       this.filled += take;
       offset += take;
       if (this.filled === this.blockSize) yield this.cut();

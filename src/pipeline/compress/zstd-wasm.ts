@@ -9,14 +9,15 @@ import { createRequire } from 'node:module';
 /** A byte vector living in the WebAssembly heap. */
 export interface WasmVector {
   resize(size: number, fill: number): void;
+  size(): number;
   delete(): void;
 }
 
 /** The parts of zstd-codec's binding this project uses (the package ships no types). */
 export interface ZstdWasm {
   VectorU8: new () => WasmVector;
-  cloneToVector(dest: WasmVector, src: Uint8Array): void;
-  cloneAsTypedArray(src: WasmVector): Uint8Array;
+  /** The vector's bytes as a view of the WebAssembly heap (valid while the vector keeps its size). */
+  toTypedArrayView(vector: WasmVector): Uint8Array;
   ZstdCodec: new () => {
     compressBound(size: number): number;
     /** Returns the compressed size, negative on error. */
