@@ -16,20 +16,19 @@ t.teardown(() => fs.rmSync(tmp, { recursive: true, force: true }));
 const top = path.join(tmp, 'src', 'rootimg');
 makeSampleTree(top);
 
-async function archive(root: string, opts: CpioOptions): Promise<{ data: Buffer; expected: number; chunks: Buffer[] }> {
+async function archive(root: string, opts: CpioOptions): Promise<{ data: Buffer; expected: number }> {
   const tree = new TreeWalk(root);
   const size = new CpioSize(opts);
   const { linkNames } = tree.survey((entry) => size.add(entry));
   const chunks: Buffer[] = [];
   for await (const chunk of cpioChunks(tree, linkNames, { ...opts, data: (entry) => readFile(entry, { chunkSize: 65536 }) })) chunks.push(chunk);
-  return { data: Buffer.concat(chunks), expected: size.total, chunks };
+  return { data: Buffer.concat(chunks), expected: size.total };
 }
 
 t.test('CpioSize, added up as the tree is surveyed, is the exact size; the archive ends on a 512-byte block', async (t) => {
-  const { data, expected, chunks } = await archive(top, { prefix: 'rootimg' });
+  const { data, expected } = await archive(top, { prefix: 'rootimg' });
   t.equal(data.length, expected);
   t.equal(data.length % 512, 0);
-  t.ok(chunks.every((c) => c.byteOffset === 0 && c.buffer.byteLength <= c.length + 1), 'chunks own their memory');
   t.ok(data.includes(Buffer.from('TRAILER!!!\0')), 'trailer present');
 });
 

@@ -1,5 +1,6 @@
 import fs from 'node:fs';
-import tar from 'tar-stream';
+import { createRequire } from 'node:module';
+import type tar from 'tar-stream';
 import type { EntryKind, TreeEntry } from '../pipeline/walk.js';
 import { readFile, type FileDataSource } from '../pipeline/file-reader.js';
 import { tagged, type TaggedChunk } from '../pipeline/compress/format.js';
@@ -86,6 +87,15 @@ function ownerNames(): NonNullable<typeof owners> {
   return owners;
 }
 
+const require = createRequire(import.meta.url);
+let tarStream: typeof tar | undefined;
+
+/** tar-stream, loaded with the first tar written: packing a cpio never needs it (~25 ms of start-up). */
+function tarStreamLibrary(): typeof tar {
+  tarStream ??= require('tar-stream') as typeof tar;
+  return tarStream;
+}
+
 /**
  * A tar stream writer whose output carries, for every chunk, whether it is worth compressing.
  * tar-stream passes each data Buffer we write through to its output as the same object, so
@@ -93,7 +103,7 @@ function ownerNames(): NonNullable<typeof owners> {
  * always compressed.
  */
 export class TarWriter {
-  private readonly pack = tar.pack();
+  private readonly pack = tarStreamLibrary().pack();
 
   /** Adds one member; for a file, its data must total exactly member.size bytes. Resolves once written. */
   async add(member: TarMember, data?: AsyncIterable<Buffer>): Promise<void> {
