@@ -5,7 +5,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { NETBOOT_IMAGE, STATELITE_IMAGE } from './datasets.mjs';
 
-const cli = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', 'dist', 'src', 'cli');
+const cli = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', 'dist', 'bin');
 // Run as an installed command is: the script itself, so the Node options of its #! line apply.
 const ours = (command, ...args) => [path.join(cli, `${command}.js`), ...args];
 

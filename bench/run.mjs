@@ -62,9 +62,10 @@ function ensurePrograms() {
 }
 
 function build() {
-  say('building (npx tsc -p .)');
-  // Type errors elsewhere in the tree do not stop tsc from emitting; a missing CLI shows up as a failed run.
+  say('building (tsc, then the commands bundled)');
+  // Type errors elsewhere in the tree do not stop tsc from emitting; a missing command shows up as a failed run.
   spawnSync(process.execPath, [path.join(repo, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', repo], { stdio: 'ignore' });
+  spawnSync(process.execPath, [path.join(repo, 'scripts', 'bundle-commands.mjs')], { stdio: 'inherit' });
 }
 
 function machineInfo() {
@@ -143,7 +144,7 @@ function satisfy(needs, ctx) {
   for (const need of needs ?? []) {
     if (need === 'packed-rootimg' && !fs.existsSync(path.join(ctx.ds.rootimgdir, 'rootimg.cpio.gz'))) {
       say('  (packing rootimg.cpio.gz for the netboot export)');
-      const r = spawnSync(process.execPath, [path.join(repo, 'dist/src/cli/packimage.js'), '-m', 'cpio', '-c', 'gzip', '--no-progress', '--root', ctx.ds.root, NETBOOT_IMAGE], quiet);
+      const r = spawnSync(process.execPath, [path.join(repo, 'dist/bin/packimage.js'), '-m', 'cpio', '-c', 'gzip', '--no-progress', '--root', ctx.ds.root, NETBOOT_IMAGE], quiet);
       if (r.status !== 0) {
         say('  (imgport packimage failed; packing with cpio | pigz instead)');
         execFileSync('bash', ['-c', 'set -o pipefail; cd "$1" && find . -xdev -print0 | cpio -H newc -o -0 --quiet | pigz > "$2"', 'bench', ctx.ds.tree, path.join(ctx.ds.rootimgdir, 'rootimg.cpio.gz')]);
@@ -154,7 +155,7 @@ function satisfy(needs, ctx) {
       const image = provmethod === 'netboot' ? NETBOOT_IMAGE : STATELITE_IMAGE;
       const bundle = path.join(ctx.bundleDir, `${ctx.ds.name}-${image}.tgz`);
       say(`  (exporting ${image} with imgexport to import it)`);
-      const r = spawnSync(process.execPath, [path.join(repo, 'dist/src/cli/imgexport.js'), image, bundle, '--no-progress', '--root', ctx.ds.root], quiet);
+      const r = spawnSync(process.execPath, [path.join(repo, 'dist/bin/imgexport.js'), image, bundle, '--no-progress', '--root', ctx.ds.root], quiet);
       if (r.status !== 0) {
         // Both imports still get a bundle in xCAT's format: the one xCAT's own pipeline makes.
         const reason = r.stderr.trim().split('\n').pop();

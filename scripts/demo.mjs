@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // imgport demo: builds a sample image in a temporary sandbox root, defines it and shows it.
-// Uses the compiled code (run `npx tsc -p .` first). Set KEEP_DEMO=1 to keep the sandbox.
+// Uses the built code and commands (npm run build first; npm run demo does). Set KEEP_DEMO=1 to keep the sandbox.
 // Each step is a section; later steps (export, import) go at the end as new sections.
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const dist = path.join(here, '..', 'dist', 'src');
+const commands = path.join(here, '..', 'dist', 'bin');
 const { buildSampleImage } = await import(path.join(dist, 'sample', 'sample-image.js'));
 const { formatStanzas } = await import(path.join(dist, 'tables', 'stanza.js'));
 
@@ -19,11 +20,11 @@ function section(title) {
   process.stdout.write(`\n== ${title}\n`);
 }
 
-/** Runs the compiled command TOOL (imgport, imgexport, ...) with ARGS --root ROOT, echoing it; exits the demo if it fails. */
+/** Runs the command TOOL (imgport, imgexport, ...) with ARGS --root ROOT, echoing it; exits the demo if it fails. */
 function runTool(tool, args, input) {
   const argv = [...args, '--root', root];
   process.stdout.write(`$ ${tool} ${argv.join(' ')}\n`);
-  const run = spawnSync(process.execPath, [path.join(dist, 'cli', `${tool}.js`), ...argv], { input, stdio: ['pipe', 'inherit', 'inherit'] });
+  const run = spawnSync(process.execPath, [path.join(commands, `${tool}.js`), ...argv], { input, stdio: ['pipe', 'inherit', 'inherit'] });
   if (run.status !== 0) {
     process.stderr.write(`demo: ${tool} ${args[0]} failed (exit ${run.status})\n`);
     process.exit(1);

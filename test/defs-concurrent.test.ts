@@ -6,7 +6,7 @@ import { promisify } from 'node:util';
 import t from 'tap';
 import { OBJECT_SCHEMAS } from '../src/tables/schema.js';
 
-const CLI = path.resolve('dist/src/cli/imgport.js');
+const CLI = path.resolve('dist/bin/imgport.js');
 const run = promisify(execFile);
 
 t.test('20 concurrent chdef processes on one osimage lose no change', async (t) => {

@@ -18,7 +18,7 @@ import { ourBundle } from './helpers/import-bundles.js';
 import { makeSandbox } from './helpers/import-sandbox.js';
 
 const FULL = /no space left on device|ENOSPC|not enough room/i;
-const PACKIMAGE = path.resolve('dist/src/cli/packimage.js');
+const PACKIMAGE = path.resolve('dist/bin/packimage.js');
 
 /** Log-like text: compresses about tenfold, so a small bundle unpacks to more than the disk holds. */
 function logText(size: number): Buffer {

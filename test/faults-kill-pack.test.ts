@@ -10,7 +10,7 @@ import { buildSampleImage } from '../src/sample/sample-image.js';
 import { tempDir, writeTables } from './helpers/export-bundle.js';
 import { HEAVY, outputFaultSuite, runWhole } from './helpers/hostile-faults.js';
 
-const PACKIMAGE = path.resolve('dist/src/cli/packimage.js');
+const PACKIMAGE = path.resolve('dist/bin/packimage.js');
 const root = path.join(tempDir(t, 'imgport-kill-pack-'), 'root');
 const image = await buildSampleImage({ root, provmethod: 'netboot', sizeScale: HEAVY ? 64 : 2 });
 writeTables(root, { osimage: [image.osimage], linuximage: [image.linuximage] });

@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { buildSampleImage } from '../src/sample/sample-image.js';
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const packimageJs = path.join(repo, 'dist/src/cli/packimage.js');
+const packimageJs = path.join(repo, 'dist/bin/packimage.js');
 const isRoot = process.getuid?.() === 0;
 
 interface Fixture {
@@ -206,7 +206,7 @@ function dirListing(dir: string): string[] {
 }
 
 t.before(() => {
-  if (!fs.existsSync(packimageJs)) execFileSync('npx', ['tsc', '-p', repo], { stdio: 'ignore' });
+  if (!fs.existsSync(packimageJs)) execFileSync('npm', ['run', 'build'], { cwd: repo, stdio: 'ignore' });
 });
 
 const FORMS: [string[], string][] = [
@@ -300,7 +300,8 @@ t.test('a missing tree names genimage; -v and -h answer', async (t) => {
   t.equal(r.stderr, 'Error: /install/netboot/rhels8.5.0/x86_64/compute/rootimg does not exist, run genimage -o rhels8.5.0 -p compute on a server with matching architecture\n');
   r = packimage(fx, ['-v']);
   t.equal(r.code, 0);
-  t.match(r.stdout, /^packimage \(imgport\) \d+\.\d+\.\d+\n$/);
+  const { version } = JSON.parse(fs.readFileSync(path.join(repo, 'package.json'), 'utf8')) as { version: string };
+  t.equal(r.stdout, `packimage (imgport) ${version}\n`, 'the bundled command finds package.json');
   r = packimage(fx, ['-h']);
   t.equal(r.code, 0);
   t.match(r.stdout, '[-m| --method=cpio|tar|squashfs]');

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import { ImageError, UsageError } from '../core/errors.js';
 import { contextFrom, locationsFrom } from '../core/context.js';
+import { packageFileUrl } from '../core/package-files.js';
 import { formatBytes } from '../pipeline/progress.js';
 import { intOption, stringOption, type CommandSpec, type ParsedValues } from '../cli/command.js';
 import { leasePool } from '../pipeline/compress/index.js';
@@ -27,7 +28,7 @@ export const OBSOLETE_OPTIONS_MESSAGE = "-o, -p and -a options are obsoleted, pl
 export const MISSING_IMAGE_MESSAGE = "An image name is required, use 'packimage <osimage name>'.";
 
 function version(): string {
-  const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
+  const pkg = JSON.parse(readFileSync(packageFileUrl('package.json'), 'utf8')) as { version: string };
   return `packimage (imgport) ${pkg.version}`;
 }
 

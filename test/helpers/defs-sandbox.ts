@@ -4,7 +4,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 
-const CLI = path.resolve('dist/src/cli/imgport.js');
+const CLI = path.resolve('dist/bin/imgport.js');
 
 export interface Run {
   code: number | null;

@@ -12,7 +12,7 @@ import tar from 'tar-stream';
 /** Shared pieces of the export tests: running the compiled CLI, reading bundles, describing trees. */
 
 const here = path.dirname(fileURLToPath(import.meta.url));
-export const IMGEXPORT = path.join(here, '..', '..', 'dist', 'src', 'cli', 'imgexport.js');
+export const IMGEXPORT = path.join(here, '..', '..', 'dist', 'bin', 'imgexport.js');
 export { FIXTURES, READ_MANIFEST } from './shared.js';
 import { READ_MANIFEST } from './shared.js';
 export const execFileP = promisify(execFile);

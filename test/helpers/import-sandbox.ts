@@ -7,8 +7,8 @@ import path from 'node:path';
 
 export { FIXTURES } from './shared.js';
 import { FIXTURES } from './shared.js';
-export const IMGIMPORT = path.resolve('dist/src/cli/imgimport.js');
-export const IMGPORT = path.resolve('dist/src/cli/imgport.js');
+export const IMGIMPORT = path.resolve('dist/bin/imgimport.js');
+export const IMGPORT = path.resolve('dist/bin/imgport.js');
 
 export interface FileInfo {
   type: 'dir' | 'file' | 'symlink';

@@ -8,13 +8,10 @@
  */
 import type { Piscina } from 'piscina';
 import type { BlockTask, TaskResult } from './block-task.js';
+import { packageFileUrl } from '../../core/package-files.js';
 
-/** The worker script, compiled next to the sources (dist/workers/compress.js beside dist/src/). */
-function workerUrl(): URL {
-  // Run from TypeScript sources (tests), this module is src/…/pool.ts: use the compiled worker.
-  const fromSources = import.meta.url.endsWith('.ts');
-  return new URL(fromSources ? '../../../dist/workers/compress.js' : '../../../workers/compress.js', import.meta.url);
-}
+/** The compiled worker script (also when this module runs from its TypeScript source, in tests). */
+const WORKER_SCRIPT = 'dist/workers/compress.js';
 
 /** What the worker script finds in piscina's workerData. */
 export interface WorkerSetup {
@@ -46,7 +43,7 @@ function joinPool(threads: number, setup: WorkerSetup): SharedPool {
     const pool = import('piscina').then(
       ({ Piscina }) =>
         new Piscina<BlockTask, TaskResult>({
-          filename: workerUrl().href,
+          filename: packageFileUrl(WORKER_SCRIPT).href,
           minThreads: threads,
           maxThreads: threads,
           concurrentTasksPerWorker: 1,
