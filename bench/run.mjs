@@ -68,6 +68,15 @@ function build() {
   spawnSync(process.execPath, [path.join(repo, 'scripts', 'bundle-commands.mjs')], { stdio: 'inherit' });
 }
 
+/**
+ * Reads every file of a data set once, so the first tool measured on it does not pay for the disk
+ * reads the others are spared (a 1 GB tree read cold took our packimage from ~9 s to 20 s).
+ */
+function warmPageCache(root) {
+  say('  reading the data set once (page cache)');
+  execFileSync('bash', ['-c', 'cd "$1" && find . -xdev -type f -print0 | xargs -0 -r cat > /dev/null', 'warm-cache', root], { stdio: 'inherit' });
+}
+
 function machineInfo() {
   const version = (program, args) => {
     const r = spawnSync(program, args, { encoding: 'utf8' });
@@ -197,6 +206,7 @@ async function main() {
       say(`  skipped: ${err.message}`);
       continue;
     }
+    warmPageCache(ds.root);
     const statics = path.join(runDir, 'static');
     fs.mkdirSync(statics, { recursive: true });
     const manifests = {};
