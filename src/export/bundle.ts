@@ -9,7 +9,7 @@ import { formatSha256Sums } from '../archive/sha256sums.js';
 import { TreeWalk, describeFsError, type TreeEntry, type TreeSurvey } from '../pipeline/walk.js';
 import { PathError } from '../core/errors.js';
 import { readFile } from '../pipeline/file-reader.js';
-import { createCompressor, leasePool, type CompressionFormat } from '../pipeline/compress/index.js';
+import { createCompressor, withThreadsStarted, type CompressionFormat } from '../pipeline/compress/index.js';
 import { createProgress } from '../pipeline/progress.js';
 import type { Sink } from '../pipeline/sink.js';
 import type { Locations } from '../core/locations.js';
@@ -118,16 +118,11 @@ async function* hashing(chunks: AsyncIterable<Buffer>, onDigest: (hex: string) =
  * walk has open.
  */
 export async function writeBundle(plan: ExportPlan, loc: Locations, sink: Sink, opts: BundleOptions): Promise<BundleStats> {
-  // A tree to archive is data to compress: the threads start now, while the trees are surveyed
-  // (a netboot bundle, all stored, starts none).
+  // A tree to archive is data to compress: the threads come up while the trees are surveyed (a
+  // netboot bundle, all stored, starts none).
   const hasTree = plan.members.some((m) => m.source.kind === 'tree' || m.source.kind === 'rootimgtree');
-  const early = hasTree && opts.format !== 'none' ? leasePool(opts.threads, { zstd: opts.format === 'zstd' }) : undefined;
-  try {
-    await early?.started();
-    return await streamBundle(plan, loc, sink, opts);
-  } finally {
-    early?.release();
-  }
+  const compressing = hasTree && opts.format !== 'none' ? opts.format : undefined;
+  return withThreadsStarted(opts.threads, compressing, () => streamBundle(plan, loc, sink, opts));
 }
 
 async function streamBundle(plan: ExportPlan, loc: Locations, sink: Sink, opts: BundleOptions): Promise<BundleStats> {

@@ -5,7 +5,7 @@ import { contextFrom, locationsFrom } from '../core/context.js';
 import { packageFileUrl } from '../core/package-files.js';
 import { formatBytes } from '../pipeline/progress.js';
 import { intOption, stringOption, type CommandSpec, type ParsedValues } from '../cli/command.js';
-import { leasePool } from '../pipeline/compress/index.js';
+import { withThreadsStarted } from '../pipeline/compress/index.js';
 import { checkLevel, ownCompression, parseCompressor, parseMethod } from './formats.js';
 import { packTargetOf } from './target.js';
 import { packImage, type PackOptions } from './pack.js';
@@ -63,16 +63,8 @@ export const packimageCommand: CommandSpec = {
     const threads = intOption(values, 'threads', os.availableParallelism(), 1, 256);
     const level = checkLevel(values.level === undefined ? undefined : intOption(values, 'level', 0, 0, 22), method, compressor ?? 'gzip');
 
-    // Our compressors' threads start now, so they are up by the time the tree is surveyed (the
-    // survey keeps the main thread busy: piscina must be loaded before it begins).
-    const format = ownCompression(method, compressor);
-    const early = format && leasePool(threads, { zstd: format === 'zstd' });
-    try {
-      await early?.started();
-      return await pack(values, imagename, { method, compressor, threads, level });
-    } finally {
-      early?.release();
-    }
+    // Our compressors' threads come up while the tables are read and the tree surveyed.
+    return withThreadsStarted(threads, ownCompression(method, compressor), () => pack(values, imagename, { method, compressor, threads, level }));
   },
 };
 

@@ -1,4 +1,4 @@
 /** The compression stage's public face. */
 export { createCompressor, resolveSettings, type Compressor, type CompressorOptions, type CompressorStats } from './compressor.js';
 export { compressionFormatOfName, tagged, type CompressionFormat, type TaggedChunk } from './format.js';
-export { leasePool, type LeaseOptions, type PoolLease } from './pool.js';
+export { withThreadsStarted } from './pool.js';

@@ -90,3 +90,18 @@ export function leasePool(threads: number, opts: LeaseOptions = {}): PoolLease {
     },
   };
 }
+
+/**
+ * Runs `work` with the compressor threads started first (each loading zstd when that is the
+ * format), for a command sure to compress: the threads come up while it reads its tables and
+ * surveys its trees, and a stream made meanwhile shares them. No format: `work` runs alone.
+ */
+export async function withThreadsStarted<T>(threads: number, format: 'gzip' | 'zstd' | undefined, work: () => Promise<T>): Promise<T> {
+  const early = format && leasePool(threads, { zstd: format === 'zstd' });
+  try {
+    await early?.started();
+    return await work();
+  } finally {
+    early?.release();
+  }
+}
