@@ -12,7 +12,10 @@ import type { Block } from './splitter.js';
 export interface BlockTask {
   format: 'gzip' | 'zstd';
   level: number;
-  /** The block's bytes are data[0, length); the buffer is transferred, not copied. */
+  /**
+   * The block's bytes are data[0, length); the buffer is transferred, not copied. Its whole length
+   * is the stream's block size (zstd sizes its vectors by it).
+   */
   data: ArrayBuffer;
   length: number;
   /** gzip: the uncompressed bytes that precede the block (up to 32 KiB). */
@@ -65,15 +68,18 @@ export function ownedArrayBuffer(view: Uint8Array): ArrayBuffer {
 
 /**
  * A thread's zstd instance with its two vectors, kept for the thread's life: blocks are copied in
- * and out through views of the heap, and the vectors are only ever resized within what they
- * already hold (a fresh pair per block cost more than the copies: zero-filled output space, and
- * embind's element-wise clone that is slow until it is optimised).
+ * and out through views of the heap (a fresh pair per block cost more than the copies: zero-filled
+ * output space, and embind's element-wise clone that is slow until it is optimised). The vectors
+ * are sized once, for the largest block of the stream: grown a little at a time, a vector reserves
+ * twice what it holds, and two of them no longer fit zstd's fixed 16 MiB heap (abort(OOM)).
  */
 interface ZstdCompressor {
   wasm: ZstdWasm;
   codec: InstanceType<ZstdWasm['ZstdCodec']>;
   source: WasmVector;
   dest: WasmVector;
+  /** The block size the vectors were sized for (0: not yet). */
+  capacity: number;
 }
 
 /** This thread's zstd instance, made on its first zstd task. */
@@ -86,7 +92,7 @@ let zstdCompressor: Promise<ZstdCompressor> | undefined;
  */
 export async function compressBlock(task: BlockTask): Promise<Uint8Array> {
   const input = new Uint8Array(task.data, 0, task.length);
-  const output = task.format === 'gzip' ? deflateBlock(input, task) : await zstdFrame(input, task.level);
+  const output = task.format === 'gzip' ? deflateBlock(input, task) : await zstdFrame(input, task.level, task.data.byteLength);
   // Below 4 KiB a Buffer may live in Node's shared pool: those few bytes are copied.
   return output.byteOffset === 0 && output.byteLength >= 4096 ? output : new Uint8Array(output);
 }
@@ -105,18 +111,33 @@ function deflateBlock(input: Uint8Array, task: BlockTask): Uint8Array {
 
 /** Makes this thread's zstd instance now (a thread that will compress zstd, as it starts). */
 export function preloadZstd(): Promise<ZstdCompressor> {
-  zstdCompressor ??= loadZstdWasm().then((wasm) => ({ wasm, codec: new wasm.ZstdCodec(), source: new wasm.VectorU8(), dest: new wasm.VectorU8() }));
+  zstdCompressor ??= loadZstdWasm().then((wasm) => ({ wasm, codec: new wasm.ZstdCodec(), source: new wasm.VectorU8(), dest: new wasm.VectorU8(), capacity: 0 }));
   return zstdCompressor;
 }
 
-async function zstdFrame(input: Uint8Array, level: number): Promise<Uint8Array> {
-  const { wasm, codec, source, dest } = await preloadZstd();
+/** This thread's instance with its vectors sized for blocks of `capacity` bytes (another size: a fresh instance). */
+async function zstdFor(capacity: number): Promise<ZstdCompressor> {
+  let zstd = await preloadZstd();
+  if (zstd.capacity !== 0 && zstd.capacity !== capacity) {
+    zstdCompressor = undefined;
+    zstd = await preloadZstd();
+  }
+  if (zstd.capacity === 0) {
+    zstd.source.resize(capacity, 0);
+    // compress() writes at most dest.size() bytes: room for the worst case.
+    zstd.dest.resize(zstd.codec.compressBound(capacity), 0);
+    zstd.capacity = capacity;
+  }
+  return zstd;
+}
+
+/** `input` as one zstd frame; `capacity` is the stream's block size (the length of the block's buffer). */
+async function zstdFrame(input: Uint8Array, level: number, capacity: number): Promise<Uint8Array> {
+  const { wasm, codec, source, dest } = await zstdFor(capacity);
   try {
+    // Within the size reserved above: no reallocation.
     source.resize(input.length, 0);
     wasm.toTypedArrayView(source).set(input);
-    // compress() writes at most dest.size() bytes: room for the worst case, kept between blocks.
-    const bound = codec.compressBound(input.length);
-    if (dest.size() < bound) dest.resize(bound, 0);
     const size = codec.compress(dest, source, level);
     if (size < 0) throw new Error(`zstd compression failed (code ${size})`);
     return new Uint8Array(wasm.toTypedArrayView(dest).subarray(0, size));
