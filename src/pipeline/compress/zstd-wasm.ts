@@ -9,8 +9,6 @@ import { createRequire } from 'node:module';
 /** A byte vector living in the WebAssembly heap. */
 export interface WasmVector {
   resize(size: number, fill: number): void;
-  size(): number;
-  delete(): void;
 }
 
 /** The parts of zstd-codec's binding this project uses (the package ships no types). */
