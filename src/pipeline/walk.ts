@@ -71,8 +71,16 @@ class WalkedEntry implements TreeEntry {
   }
 
   get absPath(): string {
-    return this.relPath === '.' ? this.#root : path.join(this.#root, this.relPath);
+    return this.relPath === '.' ? this.#root : childPath(this.#root, this.relPath);
   }
+}
+
+/**
+ * `dir`/`name` for a resolved `dir` and a name (or relative path) made of readdir names: nothing to
+ * normalise, so no path.join (which cost more than the lstat it prepared).
+ */
+function childPath(dir: string, name: string): string {
+  return dir.endsWith('/') ? dir + name : `${dir}/${name}`;
 }
 
 /** An entry as listed, and its filesystem. */
@@ -81,9 +89,10 @@ interface WalkNode {
   dev: number;
 }
 
-/** A directory being walked: its node and the names of its children not walked yet, last name first. */
+/** A directory being walked: its node, its path, and the names of its children not walked yet, last name first. */
 interface OpenDirectory {
   node: WalkNode;
+  absPath: string;
   namesLeft: string[];
 }
 
@@ -173,7 +182,8 @@ export class TreeWalk implements Iterable<TreeEntry> {
           yield entry;
         }
         if (node.entry.kind === 'dir' && !(oneFileSystem && node.dev !== root.dev)) {
-          open.push({ node, namesLeft: readSortedNames(node.entry.absPath).reverse() });
+          const absPath = node.entry.absPath;
+          open.push({ node, absPath, namesLeft: readSortedNames(absPath).reverse() });
         }
       }
       while (open.length > 0 && open[open.length - 1].namesLeft.length === 0) open.pop();
@@ -181,7 +191,7 @@ export class TreeWalk implements Iterable<TreeEntry> {
       if (!parent) return;
       const name = parent.namesLeft.pop()!;
       const parentRel = parent.node.entry.relPath;
-      node = statNode(this.root, path.join(parent.node.entry.absPath, name), parentRel === '.' ? name : `${parentRel}/${name}`, warn);
+      node = statNode(this.root, childPath(parent.absPath, name), parentRel === '.' ? name : `${parentRel}/${name}`, warn);
     }
   }
 }
@@ -221,12 +231,14 @@ function grown<T extends Uint32Array | Float64Array>(from: T, to: T): T {
   return to;
 }
 
-/** FNV-1a over the kind and the relative path. */
+/** FNV-1a over the kind, a colon and the relative path. */
 function nameHash(entry: TreeEntry): number {
-  let hash = 0x811c9dc5;
-  const text = `${entry.kind}:${entry.relPath}`;
+  return fnv1a(fnv1a(fnv1a(0x811c9dc5, entry.kind), ':'), entry.relPath) >>> 0;
+}
+
+function fnv1a(hash: number, text: string): number {
   for (let i = 0; i < text.length; i++) hash = Math.imul(hash ^ text.charCodeAt(i), 0x01000193);
-  return hash >>> 0;
+  return hash;
 }
 
 /** The walk's root, which must be a directory. */
