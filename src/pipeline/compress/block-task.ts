@@ -6,7 +6,7 @@
  * same task.
  */
 import zlib from 'node:zlib';
-import { loadZstdWasm, type WasmVector, type ZstdWasm } from './zstd-wasm.js';
+import { loadZstdWasm, zstdFailure, type WasmVector, type ZstdWasm } from './zstd-wasm.js';
 import type { Block } from './splitter.js';
 
 export interface BlockTask {
@@ -144,6 +144,6 @@ async function zstdFrame(input: Uint8Array, level: number, capacity: number): Pr
   } catch (err) {
     // A failed WebAssembly instance may be left unusable: start the next task on a fresh one.
     zstdCompressor = undefined;
-    throw err;
+    throw zstdFailure(err);
   }
 }

@@ -33,21 +33,46 @@ export interface ZstdWasm {
 /** Largest window a frame may need for the decoder to fit in the fixed heap (measured). */
 export const ZSTD_MAX_WINDOW = 8 * 1024 * 1024;
 
-type WasmFactory = (module: object) => void;
+/** What the build's loader reads from and adds to the object it is given (Emscripten's Module). */
+export interface WasmModuleHooks {
+  onRuntimeInitialized?: () => void;
+  onAbort?: (reason: unknown) => void;
+  print?: (text: string) => void;
+  printErr?: (text: string) => void;
+}
+
+/** zstd-codec's loader: fills `module` with the binding and calls its hooks. */
+export type WasmFactory = (module: WasmModuleHooks) => void;
 
 const require = createRequire(import.meta.url);
 
-/** A fresh WebAssembly instance of zstd. */
-export function loadZstdWasm(): Promise<ZstdWasm> {
-  const factory = require('zstd-codec/lib/zstd-codec-binding-wasm.js') as WasmFactory;
-  return new Promise((resolve) => {
-    const module: { onRuntimeInitialized?: () => void; then?: unknown } = {};
-    module.onRuntimeInitialized = () => {
-      // The module carries a `then` of its own: a promise resolved with it would adopt it and
-      // never settle.
-      delete module.then;
-      resolve(module as unknown as ZstdWasm);
+const zstdCodecFactory: WasmFactory = (module) => (require('zstd-codec/lib/zstd-codec-binding-wasm.js') as WasmFactory)(module);
+
+const ignore = (): void => {};
+
+/**
+ * A fresh WebAssembly instance of zstd. An instance that aborts while loading rejects (it would
+ * otherwise never settle). The build prints an abort's reason on standard output, where a bundle
+ * may be streaming: its printing is turned off, and the reason reaches the caller as an error.
+ */
+export function loadZstdWasm(factory: WasmFactory = zstdCodecFactory): Promise<ZstdWasm> {
+  return new Promise((resolve, reject) => {
+    const module: WasmModuleHooks & { then?: unknown } = {
+      print: ignore,
+      printErr: ignore,
+      onAbort: (reason) => reject(new Error(`zstd's WebAssembly failed to load: ${String(reason)}`)),
+      onRuntimeInitialized: () => {
+        // The module carries a `then` of its own: a promise resolved with it would adopt it and
+        // never settle.
+        delete module.then;
+        resolve(module as unknown as ZstdWasm);
+      },
     };
     factory(module);
   });
+}
+
+/** An error thrown out of the WebAssembly (an abort throws a plain string) as an Error. */
+export function zstdFailure(thrown: unknown): Error {
+  return thrown instanceof Error ? thrown : new Error(`zstd failed: ${String(thrown)}`);
 }
