@@ -14,7 +14,8 @@ function sample(length: number): Buffer {
 async function compress(data: Buffer, blockSize: number, level: number): Promise<Buffer> {
   const block = new ArrayBuffer(blockSize);
   new Uint8Array(block).set(data);
-  return Buffer.from(await compressBlock({ format: 'zstd', level, data: block, length: data.length, final: false }));
+  const result = await compressBlock({ format: 'zstd', level, data: block, length: data.length, final: false });
+  return Buffer.from(result.output, 0, result.outputLength);
 }
 
 // A thread's zstd instance lives in a fixed 16 MiB heap and keeps its vectors between blocks:

@@ -1,4 +1,4 @@
-/** Compressor thread: compresses one block per task and transfers the result back. */
+/** Compressor thread: compresses one block per task and transfers every buffer back. */
 import { move, transferableSymbol, valueSymbol, workerData } from 'piscina';
 import { compressBlock, preloadZstd, type BlockTask, type TaskResult } from '../src/pipeline/compress/block-task.js';
 import type { WorkerSetup } from '../src/pipeline/compress/pool.js';
@@ -7,12 +7,14 @@ import type { WorkerSetup } from '../src/pipeline/compress/pool.js';
 if ((workerData as WorkerSetup | undefined)?.preloadZstd) preloadZstd().catch(() => undefined);
 
 export default async function compress(task: BlockTask): Promise<TaskResult> {
-  const output = await compressBlock(task);
-  const result: TaskResult = { output: output.buffer as ArrayBuffer, outputLength: output.byteLength, input: task.data };
-  // Both buffers are transferred back, not copied; the block's own goes back to be refilled.
+  const result = await compressBlock(task);
+  // Transferred, not copied: the block's buffer (holding the output, as a rule) goes back to be
+  // filled again, and the dictionary goes back too, to be freed by the main thread, whose heap is
+  // collected often, rather than pile up here.
+  const buffers = new Set([result.input, result.output, result.dictionary].filter((b): b is ArrayBuffer => b !== undefined));
   const transferable = {
     get [transferableSymbol]() {
-      return [result.output, result.input];
+      return [...buffers];
     },
     get [valueSymbol]() {
       return result;

@@ -48,6 +48,13 @@ export class ChunkPool {
     return view;
   }
 
+  /** A copy of `bytes` in pooled memory (see take). */
+  copyOf(bytes: Uint8Array): Buffer {
+    const copy = this.take(bytes.length);
+    copy.set(bytes);
+    return copy;
+  }
+
   /** The bytes of `view` will not be read again (views of other memory are ignored). */
   done(view: Uint8Array): void {
     const slab = this.#slabs.get(view.buffer as ArrayBuffer);

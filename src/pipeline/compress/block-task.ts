@@ -24,14 +24,19 @@ export interface BlockTask {
   final: boolean;
 }
 
-/** What a thread sends back: the compressed bytes (output[0, outputLength)), and the block's buffer for reuse. */
+/**
+ * What a thread sends back, every buffer transferred: the compressed bytes, output[0, outputLength),
+ * and the buffers that came with the task, for the main thread to use again or let go. The output
+ * is written over the block's own buffer (`output === input`) unless it does not fit there.
+ */
 export interface TaskResult {
   output: ArrayBuffer;
   outputLength: number;
   input: ArrayBuffer;
+  dictionary?: ArrayBuffer;
 }
 
-/** Runs a task on a thread and returns its output, transferred back. */
+/** Runs a task (on a thread, or here for a small one) and returns its compressed bytes. */
 export type TaskRunner = (task: BlockTask) => Promise<Buffer>;
 
 /** Turns the blocks of one stream, in order, into compressed bytes. */
@@ -87,26 +92,60 @@ let zstdCompressor: Promise<ZstdCompressor> | undefined;
 
 /**
  * Compresses one block: the worker threads' entry point, also called on the main thread for
- * small gzip blocks. The result starts at offset 0 of an ArrayBuffer that nothing else uses,
- * which may be longer than the result: a thread transfers it whole and keeps no garbage behind.
+ * small gzip blocks. The compressed bytes are written over the block's own buffer when they fit
+ * (they do unless the data does not shrink), so a thread hands back the buffers it was given and
+ * allocates nothing per block. That matters: a thread's heap sees too little work to be collected
+ * often, and the 32 KiB dictionaries and 1 MiB outputs it used to leave behind held the export's
+ * peak RSS 50-100 MB higher, growing with the run.
  */
-export async function compressBlock(task: BlockTask): Promise<Uint8Array> {
+export async function compressBlock(task: BlockTask): Promise<TaskResult> {
   const input = new Uint8Array(task.data, 0, task.length);
-  const output = task.format === 'gzip' ? deflateBlock(input, task) : await zstdFrame(input, task.level, task.data.byteLength);
-  // Below 4 KiB a Buffer may live in Node's shared pool: those few bytes are copied.
-  return output.byteOffset === 0 && output.byteLength >= 4096 ? output : new Uint8Array(output);
+  const compressed = task.format === 'gzip' ? deflateBlock(input, task) : await zstdFrame(input, task.level, task.data.byteLength);
+  // The compressed bytes are a view of memory used again by the next block: copied out now.
+  const fits = compressed.byteLength <= task.data.byteLength;
+  const output = fits ? task.data : new ArrayBuffer(compressed.byteLength);
+  new Uint8Array(output).set(compressed);
+  return { output, outputLength: compressed.byteLength, input: task.data, dictionary: task.dictionary };
 }
 
+/** This thread's room for deflate's output, grown to the largest block's bound and kept. */
+let deflateOutput = Buffer.alloc(0);
+
+/** Raw deflate of one block into this thread's output room (valid until the next block). */
 function deflateBlock(input: Uint8Array, task: BlockTask): Uint8Array {
-  return zlib.deflateRawSync(input, {
+  const bound = input.length + (input.length >> 8) + 1024;
+  if (deflateOutput.length < bound) deflateOutput = Buffer.allocUnsafeSlow(bound);
+  return deflateInto(deflateOutput, input, {
     level: task.level,
     dictionary: task.dictionary && task.dictionary.byteLength > 0 ? Buffer.from(task.dictionary) : undefined,
     // A sync flush ends byte-aligned on an empty stored block, so blocks can be concatenated.
     finishFlush: task.final ? zlib.constants.Z_FINISH : zlib.constants.Z_SYNC_FLUSH,
-    // Room for the whole output in zlib's first chunk: no 16 KiB pieces to join and leave as
-    // garbage (a thread's heap sees too little work to collect them soon).
-    chunkSize: input.length + (input.length >> 8) + 1024,
   });
+}
+
+/** The parts of node:zlib's engine that let it write into memory we give it. */
+interface ZlibEngineInternals {
+  _outBuffer: Buffer;
+  _outOffset: number;
+  _chunkSize: number;
+  _processChunk(chunk: Uint8Array, flushFlag: number): Buffer;
+}
+
+/**
+ * zlib.deflateRawSync, but writing into `room` instead of a fresh buffer: node:zlib has no public
+ * way to give it output space. Its sync path (`_processChunk`, kept by Node "for backwards
+ * compatibility") writes into the engine's `_outBuffer` from `_outOffset`, `_chunkSize` bytes at
+ * most, and closes the engine. Output longer than `room` would come back joined in a new buffer.
+ */
+export function deflateInto(room: Buffer, input: Uint8Array, options: zlib.ZlibOptions & { finishFlush: number }): Buffer {
+  // The smallest chunk zlib accepts: the engine's own output buffer is never used.
+  const engine = new zlib.DeflateRaw({ ...options, chunkSize: zlib.constants.Z_MIN_CHUNK }) as unknown as Partial<ZlibEngineInternals>;
+  if (typeof engine._processChunk !== 'function' || !(engine._outBuffer instanceof Buffer) || engine._outOffset !== 0 || engine._chunkSize !== zlib.constants.Z_MIN_CHUNK) {
+    throw new Error(`node:zlib ${process.version} no longer has the internals deflateInto uses (_processChunk, _outBuffer, _outOffset, _chunkSize)`);
+  }
+  engine._outBuffer = room;
+  engine._chunkSize = room.length;
+  return engine._processChunk(input, options.finishFlush);
 }
 
 /** Makes this thread's zstd instance now (a thread that will compress zstd, as it starts). */
@@ -131,7 +170,7 @@ async function zstdFor(capacity: number): Promise<ZstdCompressor> {
   return zstd;
 }
 
-/** `input` as one zstd frame; `capacity` is the stream's block size (the length of the block's buffer). */
+/** `input` as one zstd frame, a view of the WebAssembly heap (valid until the next block); `capacity` is the stream's block size (the length of the block's buffer). */
 async function zstdFrame(input: Uint8Array, level: number, capacity: number): Promise<Uint8Array> {
   const { wasm, codec, source, dest } = await zstdFor(capacity);
   try {
@@ -140,7 +179,7 @@ async function zstdFrame(input: Uint8Array, level: number, capacity: number): Pr
     wasm.toTypedArrayView(source).set(input);
     const size = codec.compress(dest, source, level);
     if (size < 0) throw new Error(`zstd compression failed (code ${size})`);
-    return new Uint8Array(wasm.toTypedArrayView(dest).subarray(0, size));
+    return wasm.toTypedArrayView(dest).subarray(0, size);
   } catch (err) {
     // A failed WebAssembly instance may be left unusable: start the next task on a fresh one.
     zstdCompressor = undefined;

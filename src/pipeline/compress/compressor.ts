@@ -12,6 +12,7 @@ import type { CompressionFormat, TaggedChunk } from './format.js';
 import { GzipBlockEncoder } from './gzip.js';
 import { leasePool, type PoolLease } from './pool.js';
 import { Signal } from './signal.js';
+import { chunkPool } from '../chunk-pool.js';
 import { BlockSplitter } from './splitter.js';
 import { ZstdBlockEncoder } from './zstd.js';
 
@@ -92,15 +93,14 @@ export function createCompressor(options: CompressorOptions): Compressor {
   const pool = leasePool(options.threads);
   const splitter = new BlockSplitter(blockSize, window + 1);
   const run: TaskRunner = async (task) => {
-    if (task.format === 'gzip' && task.length <= INLINE_GZIP_MAX) {
-      // Same function, same bytes as on a thread; without a round trip, or a thread at all.
-      const output = await compressBlock(task);
-      splitter.recycle(task.data);
-      return Buffer.from(output.buffer, output.byteOffset, output.byteLength);
-    }
-    const { output, outputLength, input } = await pool.run(task);
-    splitter.recycle(input);
-    return Buffer.from(output, 0, outputLength);
+    // Blocks up to INLINE_GZIP_MAX: same function, same bytes as on a thread, without a round trip.
+    const inline = task.format === 'gzip' && task.length <= INLINE_GZIP_MAX;
+    const result = inline ? await compressBlock(task) : await pool.run(task);
+    // Copied out into pooled memory (written out, it is used again), so that the block's buffer,
+    // which holds the output as a rule, can be filled again at once.
+    const output = chunkPool.copyOf(new Uint8Array(result.output, 0, result.outputLength));
+    splitter.recycle(result.input);
+    return output;
   };
   const encoder = options.format === 'gzip' ? new GzipBlockEncoder(level, run) : new ZstdBlockEncoder(level, run);
   const stream = new BlockCompressor(encoder, splitter, pool, window);
