@@ -96,7 +96,7 @@ let zstdCompressor: Promise<ZstdCompressor> | undefined;
  * (they do unless the data does not shrink), so a thread hands back the buffers it was given and
  * allocates nothing per block. That matters: a thread's heap sees too little work to be collected
  * often, and the 32 KiB dictionaries and 1 MiB outputs it used to leave behind held the export's
- * peak RSS 50-100 MB higher, growing with the run.
+ * peak RSS 40-90 MB higher, growing with the run.
  */
 export async function compressBlock(task: BlockTask): Promise<TaskResult> {
   const input = new Uint8Array(task.data, 0, task.length);
