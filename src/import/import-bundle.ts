@@ -9,7 +9,6 @@ import { chmod, copyFile, link, mkdir, rmdir, stat, symlink } from 'node:fs/prom
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { createGunzip } from 'node:zlib';
 import type tar from 'tar-stream';
 import { BundleError, ImageError, ImgportError, ManifestError, PathError } from '../core/errors.js';
 import { markCommitted, onCleanup } from '../core/cleanup.js';
@@ -17,7 +16,7 @@ import type { Locations } from '../core/locations.js';
 import type { Sandbox } from '../core/sandbox.js';
 import { DigestTap, parseSha256Sums } from '../archive/sha256sums.js';
 import { extractCpioTree } from '../archive/tree-extract.js';
-import { INFLATE_CHUNK_SIZE } from '../pipeline/decompress.js';
+import { createGunzip } from '../pipeline/decompress.js';
 import type { TableStore } from '../tables/store.js';
 import type { Row, Tables } from '../tables/types.js';
 import { mergeLitefileRows, parseLitefileCsv } from '../xcat/litefile.js';
@@ -350,7 +349,7 @@ class ImportSession {
       for await (const chunk of compressed) void chunk;
       return;
     }
-    const gunzip = createGunzip({ chunkSize: INFLATE_CHUNK_SIZE });
+    const gunzip = createGunzip();
     const feeding = pipeline(compressed, gunzip).catch((err: unknown) => {
       if (isUpstreamFailure(err)) throw err; // the bundle broke, not this member
       throw new BundleError(`member ${name}: ${(err as Error).message}`, name);

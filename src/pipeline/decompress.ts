@@ -11,6 +11,7 @@ import { GZIP_MAGIC, ZSTD_MAGIC } from './compress/format.js';
 import { Signal } from './compress/signal.js';
 import { ZstdFrameScanner } from './compress/zstd.js';
 import { loadZstdWasm, type ZstdWasm } from './compress/zstd-wasm.js';
+import { youngGarbage } from './young-garbage.js';
 
 export type DetectedFormat = 'gzip' | 'zstd' | 'none';
 
@@ -27,7 +28,7 @@ export function detectFormat(head: Buffer): DetectedFormat {
 export function createDecompressor(format: DetectedFormat): Duplex {
   switch (format) {
     case 'gzip':
-      return new CheckedGunzip({ chunkSize: INFLATE_CHUNK_SIZE, readableHighWaterMark: INFLATE_AHEAD });
+      return new CheckedGunzip({ readableHighWaterMark: INFLATE_AHEAD });
     case 'zstd':
       return new ZstdDecompressor();
     case 'none':
@@ -39,7 +40,7 @@ export function createDecompressor(format: DetectedFormat): Duplex {
  * Output chunk size for inflating: zlib's default 16 KiB chunks cost a hash update, a parse step
  * and a file write each; 1 MiB ones made a netboot import twice as fast.
  */
-export const INFLATE_CHUNK_SIZE = 1024 * 1024;
+const INFLATE_CHUNK_SIZE = 1024 * 1024;
 
 /**
  * Inflated bytes kept ready (zlib works in the thread pool): a few chunks, so inflating goes on
@@ -54,7 +55,24 @@ const TRUNCATED = 'bundle is truncated';
 const GZIP_HEADER_ERRORS = ['incorrect header check', 'unknown compression method', 'unknown header flags set', 'invalid window size'];
 
 /** node:zlib's constructor; its typings describe only the instance. */
-const Gunzip = (zlib as unknown as { Gunzip: new (options?: zlib.ZlibOptions & TransformOptions) => zlib.Gunzip }).Gunzip;
+const ZlibGunzip = (zlib as unknown as { Gunzip: new (options?: zlib.ZlibOptions & TransformOptions) => zlib.Gunzip }).Gunzip;
+
+/** node:zlib's gunzip in 1 MiB chunks, its fresh output buffers counted for early collection (young-garbage.ts). */
+class Gunzip extends ZlibGunzip {
+  constructor(options?: Omit<TransformOptions, "flush">) {
+    super({ ...options, chunkSize: INFLATE_CHUNK_SIZE });
+  }
+
+  override push(chunk: unknown, encoding?: BufferEncoding): boolean {
+    if (chunk instanceof Buffer) youngGarbage.allocated(chunk.length);
+    return super.push(chunk, encoding);
+  }
+}
+
+/** A plain gunzip for a stream inside the bundle (its errors are the caller's to name). */
+export function createGunzip(): zlib.Gunzip {
+  return new Gunzip();
+}
 
 /**
  * Node's gunzip with the check it leaves out: it stops silently at a zero byte after a member
