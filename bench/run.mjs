@@ -127,13 +127,19 @@ export function failureReason(err) {
   return (reason || err.message.split('\n')[0]).slice(0, 500);
 }
 
+/**
+ * The tools' environment: the bench's own without NODE_EXTRA_CA_CERTS, which makes every Node start
+ * read the whole certificate bundle (~45 ms here); no tool measured uses TLS.
+ */
+const TOOL_ENV = Object.fromEntries(Object.entries(process.env).filter(([name]) => name !== 'NODE_EXTRA_CA_CERTS'));
+
 /** Runs one tool once; returns the run record (with `error` when it failed). */
 async function runTool(tool, ctx, base) {
   fs.rmSync(ctx.work, { recursive: true, force: true });
   fs.mkdirSync(ctx.work, { recursive: true });
   const record = { ...base, tool: tool.name, short: tool.short ?? tool.name, ours: Boolean(tool.ours) };
   try {
-    const m = await measure({ argv: tool.argv, cwd: ctx.work, diskPath: ctx.work, timeoutSeconds: RUN_TIMEOUT_SECONDS });
+    const m = await measure({ argv: tool.argv, cwd: ctx.work, env: TOOL_ENV, diskPath: ctx.work, timeoutSeconds: RUN_TIMEOUT_SECONDS });
     Object.assign(record, m, { outputBytes: sizeOf(tool.output), output: undefined });
     say(`  ${tool.name}: ${m.wallSeconds.toFixed(2)} s, cpu ${m.cpuSeconds.toFixed(1)} s, rss ${(m.peakRssBytes / 1e6).toFixed(0)} MB`);
   } catch (err) {
