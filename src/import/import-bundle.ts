@@ -4,7 +4,6 @@
  * tables in one update) or rollback. Members that arrive before manifest.xml (xCAT's bundles)
  * are held in a staging directory on INSTALLDIR's filesystem and renamed into place later.
  */
-import { createWriteStream } from 'node:fs';
 import { chmod, copyFile, link, mkdir, rmdir, stat, symlink } from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
@@ -17,6 +16,7 @@ import type { Sandbox } from '../core/sandbox.js';
 import { DigestTap, parseSha256Sums } from '../archive/sha256sums.js';
 import { extractCpioTree } from '../archive/tree-extract.js';
 import { createGunzip } from '../pipeline/decompress.js';
+import { createFlushedFile } from '../pipeline/sink.js';
 import type { TableStore } from '../tables/store.js';
 import type { Row, Tables } from '../tables/types.js';
 import { mergeLitefileRows, parseLitefileCsv } from '../xcat/litefile.js';
@@ -45,6 +45,8 @@ import { ImportTransaction, prepareRoot } from './transaction.js';
 
 /** A member's bytes queued for its staging file while the write before them is in flight (fs's default is 16 KiB). */
 const STAGING_WRITE_AHEAD = 4 * 1024 * 1024;
+/** A staged member's data starts for the disk every so many bytes, so that its flush at the end is short (see FileWriter). */
+const STAGING_FLUSH_EVERY = 16 * 1024 * 1024;
 
 export interface ImportRequest {
   bundle: string;
@@ -313,7 +315,7 @@ class ImportSession {
       if (keep) tap.on('data', (c: Buffer) => chunks.push(c));
       if (kind === 'tree') await this.unpackTree(body.pipe(tap), real, name);
       else if (real) {
-        await pipeline(body, tap, createWriteStream(real, { flags: 'wx', mode, highWaterMark: STAGING_WRITE_AHEAD }));
+        await pipeline(body, tap, createFlushedFile(real, mode, { highWaterMark: STAGING_WRITE_AHEAD, flushEvery: STAGING_FLUSH_EVERY }));
         await chmod(real, mode);
         this.stagedFiles.set(rel, real);
       } else await pipeline(body, tap, async (source: AsyncIterable<Buffer>) => {
@@ -512,6 +514,7 @@ class ImportSession {
       { table: 'osimage', row: keepColumns('osimage', plan.osimage) },
       { table: 'linuximage', row: keepColumns('linuximage', plan.linuximage) },
     ];
+    await tx.flush();
     const done = await executeCommit(this.req.sandbox, ops, {
       trash: (real) => tx.unitPath(this.req.sandbox.logical(real), 'old'),
       progress: (op) => {
@@ -530,6 +533,8 @@ class ImportSession {
     }
     await tx.commitFinished();
     markCommitted();
+    // The image is in place and defined; a failure to flush that to disk now is only worth a warning.
+    await tx.flush([path.dirname(this.req.store.file)]).catch((err: Error) => this.req.warn(`Warning: ${err.message}`));
     if (litefileText !== undefined) {
       this.req.out('Updating the litefile table.');
       for (const line of litefileText.split('\n').filter((l) => l.trim())) this.req.out(line);

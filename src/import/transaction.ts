@@ -12,6 +12,7 @@ import path from 'node:path';
 import { ImageError, PathError } from '../core/errors.js';
 import type { Sandbox } from '../core/sandbox.js';
 import { acquirePidLock } from '../core/pid-lock.js';
+import { flushFilesystems } from '../core/flush.js';
 import type { Row, Tables } from '../tables/types.js';
 import { commitPlaced, rollBackCommit, type CommitStep } from './commit.js';
 import { isUnder } from './plan.js';
@@ -247,6 +248,18 @@ export class ImportTransaction {
       this.stagingDirs.set(home, made);
     }
     return made;
+  }
+
+  /**
+   * Flushes to disk the filesystems this import staged on, and `more` directories' filesystems:
+   * before the commit, so that nothing replaces the old image but data on disk (an I/O error met
+   * now fails the import with nothing changed); after it, the renames and the table write.
+   */
+  async flush(more: string[] = []): Promise<void> {
+    const homes = await Promise.all([...this.stagingDirs.values()].map((p) => p.catch(() => undefined)));
+    // Named by the directory the staging is in: the user's, on the same filesystem.
+    const dirs = homes.filter((h): h is string => !!h).map((h) => path.dirname(h));
+    await flushFilesystems([...dirs, ...more], this.log, (dir) => this.sandbox.logical(dir));
   }
 
   /** A fresh path (not created) in the staging directory of a destination. */

@@ -55,8 +55,19 @@ function escapeRegExp(text: string): string {
  * pieces are the end of their bytes: reported done to the chunk pool.
  */
 class FileWriter extends Writable {
-  constructor(private readonly fd: number, private readonly finalPath: string) {
-    super({ highWaterMark: 1 << 20 });
+  private readonly flushEvery: number;
+  /** Bytes written since the last flush behind began. */
+  private unflushed = 0;
+  /** The flush behind in flight, resolving to its error (if any). */
+  private flushing: Promise<NodeJS.ErrnoException | null> | undefined;
+
+  constructor(
+    private readonly fd: number,
+    private readonly finalPath: string,
+    opts: FileWriterOptions = {},
+  ) {
+    super({ highWaterMark: opts.highWaterMark ?? 1 << 20 });
+    this.flushEvery = opts.flushEvery ?? Infinity;
   }
 
   override _write(chunk: Buffer, _encoding: BufferEncoding, done: (err?: Error | null) => void): void {
@@ -69,8 +80,28 @@ class FileWriter extends Writable {
 
   private writeAndRelease(buffers: Buffer[], done: (err?: Error | null) => void): void {
     this.writeAll(buffers, (err) => {
-      if (!err) for (const buffer of buffers) chunkPool.done(buffer);
+      if (!err) {
+        for (const buffer of buffers) {
+          this.unflushed += buffer.length;
+          chunkPool.done(buffer);
+        }
+        this.flushBehind();
+      }
       done(err);
+    });
+  }
+
+  /**
+   * Every `flushEvery` bytes, the data written so far starts for the disk while writing goes on,
+   * so that the flush at the end waits for the last stretch only. Its error, if any, is reported
+   * by _final: the kernel reports a writeback error to one flush only.
+   */
+  private flushBehind(): void {
+    if (this.unflushed < this.flushEvery || this.flushing) return;
+    this.unflushed = 0;
+    this.flushing = new Promise((resolve) => fs.fdatasync(this.fd, resolve));
+    void this.flushing.then((err) => {
+      if (!err) this.flushing = undefined;
     });
   }
 
@@ -86,12 +117,34 @@ class FileWriter extends Writable {
   }
 
   override _final(done: (err?: Error | null) => void): void {
-    fs.fsync(this.fd, (err) => done(err ? new PathError(`cannot write ${this.finalPath}: ${describeFsError(err)}`, this.finalPath) : null));
+    const failed = (err: NodeJS.ErrnoException | null) => done(err ? new PathError(`cannot write ${this.finalPath}: ${describeFsError(err)}`, this.finalPath) : null);
+    void (this.flushing ?? Promise.resolve(null)).then((err) => (err ? failed(err) : fs.fsync(this.fd, failed)));
   }
 
   override _destroy(err: Error | null, done: (err?: Error | null) => void): void {
     fs.close(this.fd, () => done(err));
   }
+}
+
+export interface FileWriterOptions {
+  /** Bytes queued while a write is in flight (default 1 MiB). */
+  highWaterMark?: number;
+  /** Start flushing to disk every so many bytes (default: only at the end). */
+  flushEvery?: number;
+}
+
+/**
+ * A new file (it must not exist) written as a stream and flushed to disk at its end, as the
+ * import stages a member: no one may rely on it before it is on disk. Errors name `realPath`.
+ */
+export function createFlushedFile(realPath: string, mode: number, opts: FileWriterOptions = {}): Writable {
+  let fd: number;
+  try {
+    fd = fs.openSync(realPath, 'wx', mode);
+  } catch (err) {
+    throw new PathError(`cannot write ${realPath}: ${describeFsError(err)}`, realPath);
+  }
+  return new FileWriter(fd, realPath, opts);
 }
 
 /** What is left of `buffers` after their first `count` bytes (a short write). */
