@@ -16,7 +16,7 @@ import type { Sandbox } from '../core/sandbox.js';
 import { DigestTap, parseSha256Sums } from '../archive/sha256sums.js';
 import { extractCpioTree } from '../archive/tree-extract.js';
 import { createGunzip } from '../pipeline/decompress.js';
-import { createFlushedFile } from '../pipeline/sink.js';
+import { createFlushedFile, FLUSH_BEHIND_EVERY } from '../pipeline/sink.js';
 import type { TableStore } from '../tables/store.js';
 import type { Row, Tables } from '../tables/types.js';
 import { mergeLitefileRows, parseLitefileCsv } from '../xcat/litefile.js';
@@ -45,8 +45,6 @@ import { ImportTransaction, prepareRoot } from './transaction.js';
 
 /** A member's bytes queued for its staging file while the write before them is in flight (fs's default is 16 KiB). */
 const STAGING_WRITE_AHEAD = 4 * 1024 * 1024;
-/** A staged member's data starts for the disk every so many bytes, so that its flush at the end is short (see FileWriter). */
-const STAGING_FLUSH_EVERY = 16 * 1024 * 1024;
 
 export interface ImportRequest {
   bundle: string;
@@ -315,7 +313,7 @@ class ImportSession {
       if (keep) tap.on('data', (c: Buffer) => chunks.push(c));
       if (kind === 'tree') await this.unpackTree(body.pipe(tap), real, name);
       else if (real) {
-        await pipeline(body, tap, createFlushedFile(real, mode, { highWaterMark: STAGING_WRITE_AHEAD, flushEvery: STAGING_FLUSH_EVERY }));
+        await pipeline(body, tap, createFlushedFile(real, mode, { highWaterMark: STAGING_WRITE_AHEAD, flushEvery: FLUSH_BEHIND_EVERY }));
         await chmod(real, mode);
         this.stagedFiles.set(rel, real);
       } else await pipeline(body, tap, async (source: AsyncIterable<Buffer>) => {

@@ -156,6 +156,12 @@ function afterBytes(buffers: Buffer[], count: number): Buffer[] {
   return [buffers[first].subarray(skip), ...buffers.slice(first + 1)];
 }
 
+/**
+ * How often a written file starts its data for the disk while writing goes on (see FileWriter):
+ * the flush that makes it durable at the end then waits for the last stretch only.
+ */
+export const FLUSH_BEHIND_EVERY = 16 * 1024 * 1024;
+
 /** Writes to a temporary file beside finalPath and renames it on commit. */
 export function createFileSink(finalPath: string, opts: { mode?: number } = {}): Sink {
   const tmp = temporaryNameBeside(finalPath);
@@ -166,7 +172,7 @@ export function createFileSink(finalPath: string, opts: { mode?: number } = {}):
   } catch (err) {
     throw new PathError(`cannot write ${finalPath}: ${describeFsError(err)}`, finalPath);
   }
-  const stream = new FileWriter(fd, finalPath);
+  const stream = new FileWriter(fd, finalPath, { flushEvery: FLUSH_BEHIND_EVERY });
   const removeTmp = (): void => fs.rmSync(tmp, { force: true });
   const unregister = onCleanup(removeTmp);
   return {
