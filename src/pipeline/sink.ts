@@ -52,7 +52,8 @@ function escapeRegExp(text: string): string {
  * Writes to a file descriptor; a failed write becomes a PathError naming the final file. Pieces
  * queued while a write is in flight go out in one writev: stored data arrives as block headers
  * and views of the input, and one system call each cost more than the copy they save. Written
- * pieces are the end of their bytes: reported done to the chunk pool.
+ * pieces are the end of their bytes: reported done to the chunk pool. The file is flushed to disk
+ * at its end (fsync), and with `flushEvery` also behind the writing.
  */
 class FileWriter extends Writable {
   private readonly flushEvery: number;
@@ -122,7 +123,8 @@ class FileWriter extends Writable {
   }
 
   override _destroy(err: Error | null, done: (err?: Error | null) => void): void {
-    fs.close(this.fd, () => done(err));
+    // Not under a flush in flight: its descriptor number could be another file's by the time it runs.
+    void (this.flushing ?? Promise.resolve(null)).then(() => fs.close(this.fd, () => done(err)));
   }
 }
 
