@@ -4,6 +4,7 @@
  * I/O error met then (a failing disk, thin storage run out) would reach no one. Node has no
  * syncfs(2); coreutils' `sync -f DIR` is that call, for DIR's filesystem: one flush for a staged
  * tree of thousands of files, where fsync per file would commit the filesystem's journal for each.
+ * syncfs reports writeback errors from Linux 5.8 on; before that it flushes without telling.
  */
 import { execFile } from 'node:child_process';
 import { stat } from 'node:fs/promises';
@@ -13,10 +14,17 @@ import { childEnvironment } from './child-env.js';
 
 const run = promisify(execFile);
 
+/** What a `sync` without -f (coreutils before 8.24, a small busybox) says of the option. */
+const NO_FILESYSTEM_OPTION = /invalid option|unrecognized option|illegal option|usage/i;
+
+/** The warning for a missing `sync` is given once a process. */
+let warnedMissing = false;
+
 /**
  * Flushes the filesystems holding `dirs` (each filesystem once, in parallel). A flush that fails
- * is a PathError naming the directory and the reason; `named` turns a real path into the one to
- * show. Without a `sync` program there is nothing to flush with: a warning says so.
+ * is a PathError naming the directory (as `named` shows it) and the reason. A `sync` without -f
+ * flushes every filesystem instead; without a `sync` program nothing is flushed, and a warning
+ * says so.
  */
 export async function flushFilesystems(dirs: string[], warn: (line: string) => void, named: (dir: string) => string = (dir) => dir): Promise<void> {
   const oneDirPerFilesystem = new Map<number, string>();
@@ -28,13 +36,26 @@ export async function flushFilesystems(dirs: string[], warn: (line: string) => v
   await Promise.all(
     [...oneDirPerFilesystem.values()].map(async (dir) => {
       try {
-        await run('sync', ['-f', dir], { env: childEnvironment() });
+        await runSync(['-f', dir]);
       } catch (err) {
-        const e = err as NodeJS.ErrnoException & { stderr?: string };
+        const e = err as NodeJS.ErrnoException & { stderr?: string; signal?: string };
         if (e.code === 'ENOENT') missing = true;
-        else throw new PathError(`cannot flush the filesystem of ${named(dir)} to disk: ${e.stderr?.trim() || e.message}`, named(dir));
+        else if (NO_FILESYSTEM_OPTION.test(e.stderr ?? '')) await runSync([]).catch(() => undefined);
+        else throw new PathError(`cannot flush the filesystem of ${named(dir)} to disk: ${failureOf(e)}`, named(dir));
       }
     }),
   );
-  if (missing) warn('Warning: the program sync (coreutils) is not installed: what was written is not flushed to disk yet.');
+  if (missing && !warnedMissing) {
+    warnedMissing = true;
+    warn('Warning: the program sync (coreutils) is not installed: what was written cannot be flushed to disk.');
+  }
+}
+
+function runSync(args: string[]): Promise<unknown> {
+  return run('sync', args, { env: childEnvironment() });
+}
+
+function failureOf(e: { stderr?: string; signal?: string; code?: unknown }): string {
+  if (e.signal) return `sync was stopped by ${e.signal}`;
+  return e.stderr?.trim() || `sync exited with code ${String(e.code)}`;
 }

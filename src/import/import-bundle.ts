@@ -16,7 +16,7 @@ import type { Sandbox } from '../core/sandbox.js';
 import { DigestTap, parseSha256Sums } from '../archive/sha256sums.js';
 import { extractCpioTree } from '../archive/tree-extract.js';
 import { createGunzip } from '../pipeline/decompress.js';
-import { createFlushedFile, FLUSH_BEHIND_EVERY } from '../pipeline/sink.js';
+import { createStagedFile } from '../pipeline/sink.js';
 import type { TableStore } from '../tables/store.js';
 import type { Row, Tables } from '../tables/types.js';
 import { mergeLitefileRows, parseLitefileCsv } from '../xcat/litefile.js';
@@ -43,7 +43,7 @@ import { openBundleSource } from './source.js';
 import { applyImportToTables, keepColumns, postscriptNodes } from './table-changes.js';
 import { ImportTransaction, prepareRoot } from './transaction.js';
 
-/** A member's bytes queued for its staging file while the write before them is in flight (fs's default is 16 KiB). */
+/** A member's bytes queued for its staging file while the write before them is in flight. */
 const STAGING_WRITE_AHEAD = 4 * 1024 * 1024;
 
 export interface ImportRequest {
@@ -313,7 +313,7 @@ class ImportSession {
       if (keep) tap.on('data', (c: Buffer) => chunks.push(c));
       if (kind === 'tree') await this.unpackTree(body.pipe(tap), real, name);
       else if (real) {
-        await pipeline(body, tap, createFlushedFile(real, mode, { highWaterMark: STAGING_WRITE_AHEAD, flushEvery: FLUSH_BEHIND_EVERY }));
+        await pipeline(body, tap, createStagedFile(real, mode, { shownAs: this.req.sandbox.logical(real), highWaterMark: STAGING_WRITE_AHEAD }));
         await chmod(real, mode);
         this.stagedFiles.set(rel, real);
       } else await pipeline(body, tap, async (source: AsyncIterable<Buffer>) => {
@@ -460,6 +460,8 @@ class ImportSession {
     }
     const refusal = destinationRefusal(this.units.map((u) => u.dest), this.roots, plan.pluginDir);
     if (refusal && !this.req.dryRun) throw refusal;
+    // Everything is staged: on disk before the commit (and before its lock: a flush can take long).
+    if (!this.req.dryRun) await this.tx!.flush();
     const releaseCommits = this.req.dryRun ? undefined : await this.tx!.lockCommits();
     try {
       return await this.planAndCommit(plan, tables, nodes, refusal);
@@ -512,7 +514,6 @@ class ImportSession {
       { table: 'osimage', row: keepColumns('osimage', plan.osimage) },
       { table: 'linuximage', row: keepColumns('linuximage', plan.linuximage) },
     ];
-    await tx.flush();
     const done = await executeCommit(this.req.sandbox, ops, {
       trash: (real) => tx.unitPath(this.req.sandbox.logical(real), 'old'),
       progress: (op) => {
@@ -529,10 +530,14 @@ class ImportSession {
       await done.undo();
       throw err;
     }
-    await tx.commitFinished();
+    tx.commitStands();
     markCommitted();
-    // The image is in place and defined; a failure to flush that to disk now is only worth a warning.
-    await tx.flush([path.dirname(this.req.store.file)]).catch((err: Error) => this.req.warn(`Warning: ${err.message}`));
+    // The renames and the table file on disk before the journal says so. The image is in place
+    // and defined: a failure to flush now is only worth a warning (none when interrupted).
+    await tx.flush([path.dirname(this.req.store.file)]).catch((err: Error) => {
+      if (!this.aborted) this.req.warn(`Warning: ${err.message}`);
+    });
+    await tx.commitFinished();
     if (litefileText !== undefined) {
       this.req.out('Updating the litefile table.');
       for (const line of litefileText.split('\n').filter((l) => l.trim())) this.req.out(line);

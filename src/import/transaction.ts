@@ -96,7 +96,8 @@ export class ImportTransaction {
   /**
    * Imports of different images may share destinations (an extra, a list file, a kit's
    * other_files): what is there is looked at and replaced by one import at a time. Only this part
-   * is serialised, and it takes milliseconds; waiting for it is not a refusal.
+   * is serialised, and it takes milliseconds (and a flush of the renames and the table file);
+   * waiting for it is not a refusal.
    */
   async lockCommits(): Promise<() => Promise<void>> {
     const lockPath = this.commitLockPath();
@@ -202,14 +203,18 @@ export class ImportTransaction {
     this.journal.commit = undefined;
   }
 
+  /** After the table write: the commit stands, and an import interrupted from now on keeps it. */
+  commitStands(): void {
+    if (this.journal.commit) this.journal.commit.committed = true;
+  }
+
   /**
-   * After the table write: the commit stands. The mark on disk only spares the next import the
-   * table check should this one be killed before its journal is removed, so failing to write it
-   * is no error.
+   * The commit stands, marked on disk too. The mark only spares the next import the table check
+   * should this one be killed before its journal is removed, so failing to write it is no error.
    */
   async commitFinished(): Promise<void> {
     if (!this.journal.commit) return;
-    this.journal.commit.committed = true;
+    this.commitStands();
     await this.writeJournal().catch(() => undefined);
   }
 
@@ -259,7 +264,16 @@ export class ImportTransaction {
     const homes = await Promise.all([...this.stagingDirs.values()].map((p) => p.catch(() => undefined)));
     // Named by the directory the staging is in: the user's, on the same filesystem.
     const dirs = homes.filter((h): h is string => !!h).map((h) => path.dirname(h));
-    await flushFilesystems([...dirs, ...more], this.log, (dir) => this.sandbox.logical(dir));
+    await flushFilesystems([...dirs, ...more], this.log, (dir) => this.shown(dir));
+  }
+
+  /** A real path as messages show it: logical inside the sandbox (a --db may lie outside). */
+  private shown(real: string): string {
+    try {
+      return this.sandbox.logical(real);
+    } catch {
+      return real;
+    }
   }
 
   /** A fresh path (not created) in the staging directory of a destination. */

@@ -59,7 +59,7 @@ const ZlibGunzip = (zlib as unknown as { Gunzip: new (options?: zlib.ZlibOptions
 
 /** node:zlib's gunzip in 1 MiB chunks, its fresh output buffers counted for early collection (young-garbage.ts). */
 class Gunzip extends ZlibGunzip {
-  constructor(options?: Omit<TransformOptions, "flush">) {
+  constructor(options?: Omit<TransformOptions, 'flush'>) {
     super({ ...options, chunkSize: INFLATE_CHUNK_SIZE });
   }
 

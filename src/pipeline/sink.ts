@@ -49,26 +49,37 @@ function escapeRegExp(text: string): string {
 }
 
 /**
- * Writes to a file descriptor; a failed write becomes a PathError naming the final file. Pieces
+ * Writes to a file descriptor; a failed write becomes a PathError naming the file as shown. Pieces
  * queued while a write is in flight go out in one writev: stored data arrives as block headers
  * and views of the input, and one system call each cost more than the copy they save. Written
- * pieces are the end of their bytes: reported done to the chunk pool. The file is flushed to disk
- * at its end (fsync), and with `flushEvery` also behind the writing.
+ * pieces are the end of their bytes: reported done to the chunk pool.
+ *
+ * Flushing: with `flushEvery`, the data written so far starts for the disk every so many bytes
+ * while writing goes on (fdatasync in the thread pool), so that the flush at the end waits for the
+ * last stretch only; what such a flush meets fails the next write, or the end (the kernel reports
+ * a writeback error to one flush only). With `syncAtEnd` (the default), the end is an fsync.
+ * The descriptor is closed only once no call on it is in flight: its number could be another
+ * file's by the time a late call ran.
  */
 class FileWriter extends Writable {
   private readonly flushEvery: number;
+  private readonly syncAtEnd: boolean;
   /** Bytes written since the last flush behind began. */
   private unflushed = 0;
-  /** The flush behind in flight, resolving to its error (if any). */
-  private flushing: Promise<NodeJS.ErrnoException | null> | undefined;
+  private flushRunning = false;
+  private flushError: NodeJS.ErrnoException | undefined;
+  /** System calls on the descriptor in flight, and what waits for there to be none. */
+  private calls = 0;
+  private readonly whenIdle: Array<() => void> = [];
 
   constructor(
     private readonly fd: number,
-    private readonly finalPath: string,
+    private readonly shownAs: string,
     opts: FileWriterOptions = {},
   ) {
     super({ highWaterMark: opts.highWaterMark ?? 1 << 20 });
     this.flushEvery = opts.flushEvery ?? Infinity;
+    this.syncAtEnd = opts.syncAtEnd ?? true;
   }
 
   override _write(chunk: Buffer, _encoding: BufferEncoding, done: (err?: Error | null) => void): void {
@@ -79,7 +90,20 @@ class FileWriter extends Writable {
     this.writeAndRelease(chunks.map((c) => c.chunk), done);
   }
 
+  override _final(done: (err?: Error | null) => void): void {
+    this.idle(() => {
+      if (this.flushError) return done(this.failure(this.flushError));
+      if (!this.syncAtEnd) return done();
+      this.call((cb) => fs.fsync(this.fd, cb), (err) => done(err ? this.failure(err) : null));
+    });
+  }
+
+  override _destroy(err: Error | null, done: (err?: Error | null) => void): void {
+    this.idle(() => fs.close(this.fd, () => done(err)));
+  }
+
   private writeAndRelease(buffers: Buffer[], done: (err?: Error | null) => void): void {
+    if (this.flushError) return done(this.failure(this.flushError));
     this.writeAll(buffers, (err) => {
       if (!err) {
         for (const buffer of buffers) {
@@ -92,62 +116,76 @@ class FileWriter extends Writable {
     });
   }
 
-  /**
-   * Every `flushEvery` bytes, the data written so far starts for the disk while writing goes on,
-   * so that the flush at the end waits for the last stretch only. Its error, if any, is reported
-   * by _final: the kernel reports a writeback error to one flush only.
-   */
-  private flushBehind(): void {
-    if (this.unflushed < this.flushEvery || this.flushing) return;
-    this.unflushed = 0;
-    this.flushing = new Promise((resolve) => fs.fdatasync(this.fd, resolve));
-    void this.flushing.then((err) => {
-      if (!err) this.flushing = undefined;
-    });
-  }
-
   private writeAll(buffers: Buffer[], done: (err?: Error | null) => void): void {
-    const written = (err: NodeJS.ErrnoException | null, count: number): void => {
-      if (err) return done(new PathError(`cannot write ${this.finalPath}: ${describeFsError(err)}`, this.finalPath));
+    const written = (err: NodeJS.ErrnoException | null, count = 0): void => {
+      if (err) return done(this.failure(err));
       const rest = afterBytes(buffers, count);
       if (rest.length > 0) this.writeAll(rest, done);
       else done();
     };
-    if (buffers.length === 1) fs.write(this.fd, buffers[0], 0, buffers[0].length, null, written);
-    else fs.writev(this.fd, buffers, written);
+    if (buffers.length === 1) this.call((cb) => fs.write(this.fd, buffers[0], 0, buffers[0].length, null, cb), written);
+    else this.call((cb) => fs.writev(this.fd, buffers, cb), written);
   }
 
-  override _final(done: (err?: Error | null) => void): void {
-    const failed = (err: NodeJS.ErrnoException | null) => done(err ? new PathError(`cannot write ${this.finalPath}: ${describeFsError(err)}`, this.finalPath) : null);
-    void (this.flushing ?? Promise.resolve(null)).then((err) => (err ? failed(err) : fs.fsync(this.fd, failed)));
+  private flushBehind(): void {
+    if (this.unflushed < this.flushEvery || this.flushRunning || this.destroyed) return;
+    this.unflushed = 0;
+    this.flushRunning = true;
+    this.call((cb) => fs.fdatasync(this.fd, cb), (err) => {
+      this.flushRunning = false;
+      if (err) this.flushError ??= err;
+    });
   }
 
-  override _destroy(err: Error | null, done: (err?: Error | null) => void): void {
-    // Not under a flush in flight: its descriptor number could be another file's by the time it runs.
-    void (this.flushing ?? Promise.resolve(null)).then(() => fs.close(this.fd, () => done(err)));
+  /** Runs a system call on the descriptor, counted as in flight until its callback. */
+  private call(start: (cb: (err: NodeJS.ErrnoException | null, count?: number) => void) => void, then: (err: NodeJS.ErrnoException | null, count?: number) => void): void {
+    this.calls++;
+    start((err, count) => {
+      this.calls--;
+      then(err, count);
+      if (this.calls === 0) for (const waiting of this.whenIdle.splice(0)) waiting();
+    });
+  }
+
+  private idle(then: () => void): void {
+    if (this.calls === 0) then();
+    else this.whenIdle.push(then);
+  }
+
+  private failure(err: NodeJS.ErrnoException): PathError {
+    return new PathError(`cannot write ${this.shownAs}: ${describeFsError(err)}`, this.shownAs);
   }
 }
 
 export interface FileWriterOptions {
   /** Bytes queued while a write is in flight (default 1 MiB). */
   highWaterMark?: number;
-  /** Start flushing to disk every so many bytes (default: only at the end). */
+  /** Start flushing to disk every so many bytes while writing (default: never). */
   flushEvery?: number;
+  /** End with an fsync (default true). */
+  syncAtEnd?: boolean;
 }
 
 /**
- * A new file (it must not exist) written as a stream and flushed to disk at its end, as the
- * import stages a member: no one may rely on it before it is on disk. Errors name `realPath`.
+ * A new file (it must not exist) for the import to stage a member in, written as a stream, its
+ * data started for the disk as it goes (FLUSH_BEHIND_EVERY); the import flushes the file's
+ * filesystem before it relies on it. Errors name the file as `shownAs` shows it.
  */
-export function createFlushedFile(realPath: string, mode: number, opts: FileWriterOptions = {}): Writable {
+export function createStagedFile(realPath: string, mode: number, opts: { shownAs: string; highWaterMark?: number }): Writable {
   let fd: number;
   try {
     fd = fs.openSync(realPath, 'wx', mode);
   } catch (err) {
-    throw new PathError(`cannot write ${realPath}: ${describeFsError(err)}`, realPath);
+    throw new PathError(`cannot write ${opts.shownAs}: ${describeFsError(err)}`, opts.shownAs);
   }
-  return new FileWriter(fd, realPath, opts);
+  return new FileWriter(fd, opts.shownAs, { highWaterMark: opts.highWaterMark, flushEvery: FLUSH_BEHIND_EVERY, syncAtEnd: false });
 }
+
+/**
+ * How often a written file starts its data for the disk while writing goes on (see FileWriter):
+ * the flush that makes it durable at the end then waits for the last stretch only.
+ */
+export const FLUSH_BEHIND_EVERY = 16 * 1024 * 1024;
 
 /** What is left of `buffers` after their first `count` bytes (a short write). */
 function afterBytes(buffers: Buffer[], count: number): Buffer[] {
@@ -157,12 +195,6 @@ function afterBytes(buffers: Buffer[], count: number): Buffer[] {
   if (first === buffers.length) return [];
   return [buffers[first].subarray(skip), ...buffers.slice(first + 1)];
 }
-
-/**
- * How often a written file starts its data for the disk while writing goes on (see FileWriter):
- * the flush that makes it durable at the end then waits for the last stretch only.
- */
-export const FLUSH_BEHIND_EVERY = 16 * 1024 * 1024;
 
 /** Writes to a temporary file beside finalPath and renames it on commit. */
 export function createFileSink(finalPath: string, opts: { mode?: number } = {}): Sink {

@@ -1,8 +1,9 @@
 /**
- * node:zlib's streams put every output chunk in a fresh buffer, and V8 frees such buffers only
- * when it collects garbage: for memory outside its heap, once some 64 MB of it has piled up. On
- * these machines the first touch of fresh memory costs about 4 ms a MB (page faults), so that pile
- * cost a netboot import (150 MB) a quarter of its time, and its peak RSS. Collecting the young
+ * node:zlib's streams write their output into a fresh 1 MiB buffer whenever the last one is full
+ * (the chunks they push are slices of it), and V8 frees such buffers only when it collects
+ * garbage: for memory outside its heap, once some 64 MB of it has piled up. On these machines the
+ * first touch of fresh memory costs about 4 ms a MB (page faults), so that pile cost a netboot
+ * import (150 MB) a quarter of its time, and its peak RSS. Collecting the young
  * generation every few MiB of such chunks frees the ones already used, and malloc hands the same
  * memory out again. (Where our own code makes the chunks, the chunk pool avoids fresh memory
  * altogether; node:zlib's stream offers no way to give it memory.)
