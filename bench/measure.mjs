@@ -54,7 +54,13 @@ export function processTree(root) {
   return pids;
 }
 
-/** Resident memory of the tree now (sum of VmRSS) and the largest single-process peak seen (VmHWM). */
+/**
+ * Resident memory of the tree now and the largest single-process peak seen (VmHWM). A lone
+ * process counts its VmRSS; several count the sum of their Pss, which splits the pages they share
+ * among them: a child between fork and exec maps all of its parent's memory, and a sum of VmRSS
+ * counted it twice (an import showed 222 MB for 141 MB while it started `sync`). Pss is read only
+ * then: smaps_rollup costs ~1 ms on a 200 MB process, VmRSS a few µs.
+ */
 export function treeMemory(pids) {
   let rss = 0;
   let hwm = 0;
@@ -62,7 +68,8 @@ export function treeMemory(pids) {
     const status = readOrEmpty(`/proc/${pid}/status`);
     const vmRss = /^VmRSS:\s+(\d+) kB/m.exec(status);
     const vmHwm = /^VmHWM:\s+(\d+) kB/m.exec(status);
-    if (vmRss) rss += Number(vmRss[1]) * 1024;
+    const pss = pids.length > 1 ? /^Pss:\s+(\d+) kB/m.exec(readOrEmpty(`/proc/${pid}/smaps_rollup`)) : null;
+    if (pss ?? vmRss) rss += Number((pss ?? vmRss)[1]) * 1024;
     if (vmHwm) hwm = Math.max(hwm, Number(vmHwm[1]) * 1024);
   }
   return { rss, hwm };
