@@ -28,6 +28,15 @@ export class Sandbox {
     if (rel.startsWith('..') || path.isAbsolute(rel)) throw new Error(`outside the sandbox root: ${realPath}`);
     return '/' + rel.split(path.sep).join('/');
   }
+
+  /** A real path as messages name it: logical under the root, as it is outside (a --db may be). */
+  shown(realPath: string): string {
+    try {
+      return this.logical(realPath);
+    } catch {
+      return realPath;
+    }
+  }
 }
 
 /** The sandbox from `--root`, else IMGPORT_ROOT, else none. */

@@ -583,12 +583,7 @@ function rowKey(table: string, row: Row): string {
 function asPathError(err: unknown, sandbox: Sandbox): unknown {
   const fsError = err as NodeJS.ErrnoException;
   if (err instanceof ImgportError || !fsError.code || typeof fsError.path !== 'string') return err;
-  let where = fsError.path;
-  try {
-    where = sandbox.logical(where);
-  } catch {
-    // outside the sandbox: the real path is the name
-  }
+  const where = sandbox.shown(fsError.path);
   return new PathError(`cannot ${fsError.syscall ?? 'use'} ${where}: ${fsError.code}`, where);
 }
 

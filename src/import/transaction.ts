@@ -264,16 +264,7 @@ export class ImportTransaction {
     const homes = await Promise.all([...this.stagingDirs.values()].map((p) => p.catch(() => undefined)));
     // Named by the directory the staging is in: the user's, on the same filesystem.
     const dirs = homes.filter((h): h is string => !!h).map((h) => path.dirname(h));
-    await flushFilesystems([...dirs, ...more], this.log, (dir) => this.shown(dir));
-  }
-
-  /** A real path as messages show it: logical inside the sandbox (a --db may lie outside). */
-  private shown(real: string): string {
-    try {
-      return this.sandbox.logical(real);
-    } catch {
-      return real;
-    }
+    await flushFilesystems([...dirs, ...more], this.log, (dir) => this.sandbox.shown(dir));
   }
 
   /** A fresh path (not created) in the staging directory of a destination. */
