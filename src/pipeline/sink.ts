@@ -54,7 +54,7 @@ function escapeRegExp(text: string): string {
  * and views of the input, and one system call each cost more than the copy they save. Written
  * pieces are the end of their bytes: reported done to the chunk pool.
  *
- * Flushing: with `flushEvery`, the data written so far starts for the disk every so many bytes
+ * Flushing: the data written so far starts for the disk every FLUSH_BEHIND_EVERY bytes
  * while writing goes on (fdatasync in the thread pool), so that the flush at the end waits for the
  * last stretch only; what such a flush meets fails the next write, or the end (the kernel reports
  * a writeback error to one flush only). With `syncAtEnd` (the default), the end is an fsync.
@@ -62,7 +62,6 @@ function escapeRegExp(text: string): string {
  * file's by the time a late call ran.
  */
 class FileWriter extends Writable {
-  private readonly flushEvery: number;
   private readonly syncAtEnd: boolean;
   /** Bytes written since the last flush behind began. */
   private unflushed = 0;
@@ -78,7 +77,6 @@ class FileWriter extends Writable {
     opts: FileWriterOptions = {},
   ) {
     super({ highWaterMark: opts.highWaterMark ?? 1 << 20 });
-    this.flushEvery = opts.flushEvery ?? Infinity;
     this.syncAtEnd = opts.syncAtEnd ?? true;
   }
 
@@ -92,9 +90,9 @@ class FileWriter extends Writable {
 
   override _final(done: (err?: Error | null) => void): void {
     this.idle(() => {
-      if (this.flushError) return done(this.failure(this.flushError));
+      if (this.flushError) return done(cannotWrite(this.shownAs, this.flushError));
       if (!this.syncAtEnd) return done();
-      this.call((cb) => fs.fsync(this.fd, cb), (err) => done(err ? this.failure(err) : null));
+      this.call((cb) => fs.fsync(this.fd, cb), (err) => done(err ? cannotWrite(this.shownAs, err) : null));
     });
   }
 
@@ -103,7 +101,7 @@ class FileWriter extends Writable {
   }
 
   private writeAndRelease(buffers: Buffer[], done: (err?: Error | null) => void): void {
-    if (this.flushError) return done(this.failure(this.flushError));
+    if (this.flushError) return done(cannotWrite(this.shownAs, this.flushError));
     this.writeAll(buffers, (err) => {
       if (!err) {
         for (const buffer of buffers) {
@@ -118,7 +116,7 @@ class FileWriter extends Writable {
 
   private writeAll(buffers: Buffer[], done: (err?: Error | null) => void): void {
     const written = (err: NodeJS.ErrnoException | null, count = 0): void => {
-      if (err) return done(this.failure(err));
+      if (err) return done(cannotWrite(this.shownAs, err));
       const rest = afterBytes(buffers, count);
       if (rest.length > 0) this.writeAll(rest, done);
       else done();
@@ -128,7 +126,7 @@ class FileWriter extends Writable {
   }
 
   private flushBehind(): void {
-    if (this.unflushed < this.flushEvery || this.flushRunning || this.destroyed) return;
+    if (this.unflushed < FLUSH_BEHIND_EVERY || this.flushRunning || this.destroyed) return;
     this.unflushed = 0;
     this.flushRunning = true;
     this.call((cb) => fs.fdatasync(this.fd, cb), (err) => {
@@ -151,17 +149,11 @@ class FileWriter extends Writable {
     if (this.calls === 0) then();
     else this.whenIdle.push(then);
   }
-
-  private failure(err: NodeJS.ErrnoException): PathError {
-    return new PathError(`cannot write ${this.shownAs}: ${describeFsError(err)}`, this.shownAs);
-  }
 }
 
-export interface FileWriterOptions {
+interface FileWriterOptions {
   /** Bytes queued while a write is in flight (default 1 MiB). */
   highWaterMark?: number;
-  /** Start flushing to disk every so many bytes while writing (default: never). */
-  flushEvery?: number;
   /** End with an fsync (default true). */
   syncAtEnd?: boolean;
 }
@@ -176,16 +168,20 @@ export function createStagedFile(realPath: string, mode: number, opts: { shownAs
   try {
     fd = fs.openSync(realPath, 'wx', mode);
   } catch (err) {
-    throw new PathError(`cannot write ${opts.shownAs}: ${describeFsError(err)}`, opts.shownAs);
+    throw cannotWrite(opts.shownAs, err);
   }
-  return new FileWriter(fd, opts.shownAs, { highWaterMark: opts.highWaterMark, flushEvery: FLUSH_BEHIND_EVERY, syncAtEnd: false });
+  return new FileWriter(fd, opts.shownAs, { highWaterMark: opts.highWaterMark, syncAtEnd: false });
+}
+
+function cannotWrite(shownAs: string, err: unknown): PathError {
+  return new PathError(`cannot write ${shownAs}: ${describeFsError(err)}`, shownAs);
 }
 
 /**
  * How often a written file starts its data for the disk while writing goes on (see FileWriter):
  * the flush that makes it durable at the end then waits for the last stretch only.
  */
-export const FLUSH_BEHIND_EVERY = 16 * 1024 * 1024;
+const FLUSH_BEHIND_EVERY = 16 * 1024 * 1024;
 
 /** What is left of `buffers` after their first `count` bytes (a short write). */
 function afterBytes(buffers: Buffer[], count: number): Buffer[] {
@@ -204,9 +200,9 @@ export function createFileSink(finalPath: string, opts: { mode?: number } = {}):
     removeStaleTemporaries(finalPath);
     fd = fs.openSync(tmp, 'wx', opts.mode ?? 0o644);
   } catch (err) {
-    throw new PathError(`cannot write ${finalPath}: ${describeFsError(err)}`, finalPath);
+    throw cannotWrite(finalPath, err);
   }
-  const stream = new FileWriter(fd, finalPath, { flushEvery: FLUSH_BEHIND_EVERY });
+  const stream = new FileWriter(fd, finalPath);
   const removeTmp = (): void => fs.rmSync(tmp, { force: true });
   const unregister = onCleanup(removeTmp);
   return {
