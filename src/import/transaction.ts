@@ -261,10 +261,15 @@ export class ImportTransaction {
    * now fails the import with nothing changed); after it, the renames and the table write.
    */
   async flush(more: string[] = []): Promise<void> {
-    const homes = await Promise.all([...this.stagingDirs.values()].map((p) => p.catch(() => undefined)));
     // Named by the directory the staging is in: the user's, on the same filesystem.
-    const dirs = homes.filter((h): h is string => !!h).map((h) => path.dirname(h));
+    const dirs = (await this.stagingDirsMade()).map((h) => path.dirname(h));
     await flushFilesystems([...dirs, ...more], this.log, (dir) => this.sandbox.shown(dir));
+  }
+
+  /** The staging directories this import made (one whose making failed is not there). */
+  private async stagingDirsMade(): Promise<string[]> {
+    const homes = await Promise.all([...this.stagingDirs.values()].map((p) => p.catch(() => undefined)));
+    return homes.filter((h): h is string => !!h);
   }
 
   /** A fresh path (not created) in the staging directory of a destination. */
@@ -300,8 +305,7 @@ export class ImportTransaction {
       await this.releaseLock();
       return;
     }
-    const homes = await Promise.all([...this.stagingDirs.values()].map((p) => p.catch(() => undefined)));
-    await Promise.all(homes.filter((h): h is string => !!h).map((h) => rm(h, { recursive: true, force: true })));
+    await Promise.all((await this.stagingDirsMade()).map((h) => rm(h, { recursive: true, force: true })));
     await unlink(this.journalPath).catch(() => undefined);
     await this.releaseLock();
   }
