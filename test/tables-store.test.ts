@@ -122,3 +122,71 @@ t.test('a stale lock of a dead process is broken; a live one waits', async (t) =
   await waiting;
   t.ok(done, 'proceeds once released');
 });
+
+/** Wraps FileHandle.prototype.sync for one test: `onSync(path of the handle)` runs before each real sync. */
+async function spyOnHandleSync(t: { teardown(fn: () => void): void }, dir: string, onSync: (fd: number) => void): Promise<void> {
+  const handle = await fs.promises.open(dir, 'r');
+  const proto = Object.getPrototypeOf(handle) as { sync: () => Promise<void> };
+  await handle.close();
+  const real = proto.sync;
+  proto.sync = function (this: { fd: number }) {
+    onSync(this.fd);
+    return real.call(this);
+  };
+  t.teardown(() => {
+    proto.sync = real;
+  });
+}
+
+const pathOfFd = (fd: number): string => fs.readlinkSync(`/proc/self/fd/${fd}`);
+
+t.test('a write is durable: the new file is flushed before it replaces the old, the directory after', async (t) => {
+  const dir = tempDir(t);
+  const file = path.join(dir, 'tables.json');
+  fs.writeFileSync(file, formatTables({ site: [{ key: 'a', value: 'old' }] }));
+  const seen: string[] = [];
+  await spyOnHandleSync(t, dir, (fd) => {
+    const synced = pathOfFd(fd);
+    seen.push(`${path.basename(synced)}: table file says ${fs.readFileSync(file, 'utf8').includes('"old"') ? 'old' : 'new'}`);
+  });
+  await new TableStore(file).update((tables) => {
+    tables.site[0].value = 'new';
+  });
+  t.same(seen, ['.tables.json.tmp: table file says old', `${path.basename(dir)}: table file says new`]);
+  t.same((await new TableStore(file).read()).site, [{ key: 'a', value: 'new' }]);
+});
+
+t.test('a write keeps the table file permissions (a private file stays private)', async (t) => {
+  const file = path.join(tempDir(t), 'tables.json');
+  fs.writeFileSync(file, formatTables({ site: [{ key: 'a', value: 'b' }] }));
+  fs.chmodSync(file, 0o600);
+  await new TableStore(file).update((tables) => {
+    tables.site.push({ key: 'c', value: 'd' });
+  });
+  t.equal(fs.statSync(file).mode & 0o777, 0o600);
+  const fresh = path.join(tempDir(t), 'new.json');
+  await new TableStore(fresh).update((tables) => {
+    tables.site = [{ key: 'a', value: 'b' }];
+  });
+  const reference = path.join(path.dirname(fresh), 'reference');
+  fs.writeFileSync(reference, '', { mode: 0o644 });
+  t.equal(fs.statSync(fresh).mode & 0o777, fs.statSync(reference).mode & 0o777, 'a new file: 0644 less the umask');
+});
+
+t.test('a write that fails (an I/O error flushing it): TableError naming the file, old file intact, no temporary left', async (t) => {
+  const dir = tempDir(t);
+  const file = path.join(dir, 'tables.json');
+  const before = formatTables({ site: [{ key: 'a', value: 'old' }] });
+  fs.writeFileSync(file, before);
+  await spyOnHandleSync(t, dir, () => {
+    throw Object.assign(new Error('EIO: i/o error, fsync'), { code: 'EIO' });
+  });
+  await t.rejects(
+    new TableStore(file).update((tables) => {
+      tables.site[0].value = 'new';
+    }),
+    { name: 'TableError', message: `cannot write the table file ${file}: EIO: i/o error, fsync` },
+  );
+  t.equal(fs.readFileSync(file, 'utf8'), before);
+  t.same(fs.readdirSync(dir), ['tables.json'], 'no temporary file, no lock');
+});

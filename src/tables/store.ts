@@ -1,6 +1,6 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { DataFile } from 'lowdb/node';
+import { Low, type Adapter } from 'lowdb';
 import { TableError } from '../core/errors.js';
 import { acquirePidLock } from '../core/pid-lock.js';
 import { checkColumn, checkTable, TABLES } from './schema.js';
@@ -11,7 +11,7 @@ const LOCK_TIMEOUT_MS = 60_000;
 
 /**
  * The table file: `{ "TABLE": [ {col: "value"}, ... ], ... }`, one JSON file. The only code that
- * reads or writes it. Writes are atomic (lowdb writes a temporary file and renames it), and every
+ * reads or writes it. Writes are atomic and durable (DurableTableFile), and every
  * read-modify-write holds a lock file next to it, so concurrent processes never lose a change.
  */
 export class TableStore {
@@ -19,13 +19,13 @@ export class TableStore {
 
   /** A snapshot of every table; a missing file holds no tables. */
   async read(): Promise<Tables> {
-    let data: unknown;
+    const db = new Low<unknown>(new DurableTableFile(this.file), null);
     try {
-      data = await this.adapter().read();
+      await db.read();
     } catch (err) {
       throw new TableError(`cannot read the table file ${this.file}: ${(err as Error).message}`);
     }
-    return data === null ? {} : this.validate(data);
+    return db.data === null ? {} : this.validate(db.data);
   }
 
   /**
@@ -38,15 +38,12 @@ export class TableStore {
     try {
       const tables = await this.read();
       const result = await change(tables);
-      await this.adapter().write(this.validate(tables));
+      const db = new Low<unknown>(new DurableTableFile(this.file), this.validate(tables));
+      await db.write();
       return result;
     } finally {
       await unlock();
     }
-  }
-
-  private adapter(): DataFile<unknown> {
-    return new DataFile<unknown>(this.file, { parse: JSON.parse, stringify: (data) => formatTables(data as Tables) });
   }
 
   /** Checks the shape against the schema; returns the tables without empty ones. */
@@ -79,6 +76,61 @@ export class TableStore {
       throw new TableError(`the table file ${this.file} stays locked by process ${attempt.holder ?? '?'} (${lockFile})`);
     }
     return attempt.release;
+  }
+}
+
+/**
+ * lowdb's adapter for the table file. lowdb's own text file renames a temporary file it never
+ * flushed: after a power cut soon after a change, the file could be there but empty, every image
+ * definition lost. Here the temporary file is on disk before the rename, and the directory is
+ * flushed after it. The new file has the old one's permissions (a table file kept private stays
+ * so; a first one is 0644 less the umask). A failed write removes the temporary file and leaves
+ * the table file as it was.
+ */
+class DurableTableFile implements Adapter<unknown> {
+  constructor(readonly file: string) {}
+
+  async read(): Promise<unknown> {
+    let text: string;
+    try {
+      text = await fs.readFile(this.file, 'utf8');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
+      throw err;
+    }
+    return JSON.parse(text);
+  }
+
+  async write(data: unknown): Promise<void> {
+    const temporary = path.join(path.dirname(this.file), `.${path.basename(this.file)}.tmp`);
+    try {
+      const oldMode = await fs.stat(this.file).then((st) => st.mode & 0o7777, () => undefined);
+      const handle = await fs.open(temporary, 'w', oldMode ?? 0o644);
+      try {
+        if (oldMode !== undefined) await handle.chmod(oldMode); // as it was, whatever the umask
+        await handle.writeFile(formatTables(data as Tables), 'utf8');
+        await handle.sync();
+      } finally {
+        await handle.close();
+      }
+      await fs.rename(temporary, this.file);
+    } catch (err) {
+      await fs.rm(temporary, { force: true });
+      throw new TableError(`cannot write the table file ${this.file}: ${(err as Error).message}`);
+    }
+    // The rename is the change: once done it stands, and a failure to flush the directory cannot
+    // undo it, so it is not reported as a failed write (the import flushes the filesystem again, and warns).
+    await syncDirectory(path.dirname(this.file)).catch(() => undefined);
+  }
+}
+
+/** fsync of a directory: the renames and creations in it are on disk. */
+async function syncDirectory(dir: string): Promise<void> {
+  const handle = await fs.open(dir, 'r');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
   }
 }
 
