@@ -1,5 +1,6 @@
 /** `imgport verify BUNDLE` and `imgport inspect BUNDLE`: read a bundle through without importing it. */
-import { ManifestError, UsageError } from '../core/errors.js';
+import { UsageError } from '../core/errors.js';
+import { checkManifest, missingManifest } from '../xcat/manifest-reader.js';
 import { compareChecksums, fileDigests, scanBundle, type BundleScan } from '../import/bundle-scan.js';
 import { openBundleSource } from '../import/source.js';
 import { stringOption, type CommandSpec, type ParsedValues } from './command.js';
@@ -24,7 +25,10 @@ export const verifyCommand: CommandSpec = {
   options: { remotehost: { type: 'string', short: 'R' } },
   async run(values, positionals) {
     const scan = await scanFrom(values, positionals);
-    if (!scan.manifest) throw new ManifestError(`bundle ${positionals[0]} has no manifest.xml`, 'manifest.xml');
+    const member = `${scan.image ?? 'IMAGE'}/manifest.xml`;
+    if (!scan.manifest) throw missingManifest(positionals[0], member);
+    // What the import would refuse is not a good bundle either.
+    checkManifest(scan.manifest, member);
     if (!scan.sums) {
       say(`${scan.image}: readable, manifest OK; no SHA256SUMS, so the members' contents are not verified`);
       return 0;

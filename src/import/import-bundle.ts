@@ -9,7 +9,7 @@ import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type tar from 'tar-stream';
-import { BundleError, ImageError, ImgportError, ManifestError, PathError } from '../core/errors.js';
+import { BundleError, ImageError, ImgportError, PathError } from '../core/errors.js';
 import { markCommitted, onCleanup } from '../core/cleanup.js';
 import type { Locations } from '../core/locations.js';
 import type { Sandbox } from '../core/sandbox.js';
@@ -20,7 +20,7 @@ import { createStagedFile } from '../pipeline/sink.js';
 import type { TableStore } from '../tables/store.js';
 import type { Row, Tables } from '../tables/types.js';
 import { mergeLitefileRows, parseLitefileCsv } from '../xcat/litefile.js';
-import { checkManifest, parseManifest } from '../xcat/manifest-reader.js';
+import { checkManifest, missingManifest, parseManifest } from '../xcat/manifest-reader.js';
 import { readBundleMembers, type ReaderState } from './bundle-reader.js';
 import { compareChecksums } from './bundle-scan.js';
 import { describeOp, executeCommit, inspectPaths, pathsToInspect, pauseForTests, planCommit, type CommitOp, type Unit } from './commit.js';
@@ -216,7 +216,7 @@ class ImportSession {
     if ((manifest.media ?? '').trim() === 'required') {
       const media = path.posix.join(this.locations.installdir, plan.osimage.osvers, plan.osimage.osarch);
       const there = await stat(this.req.sandbox.real(media)).then((s) => s.isDirectory(), () => false);
-      if (!there) throw new ImageError(`image ${plan.imagename} needs the OS media: ${media} does not exist (copy the distribution media first)`, plan.imagename);
+      if (!there) throw new ImageError(`This image requires that you first copy media for ${plan.osimage.osvers}-${plan.osimage.osarch} (${media} does not exist)`, plan.imagename);
     }
     assertDestinationsAllowed(manifestDestinations(plan), this.roots);
     await this.checkDestinations(plan);
@@ -430,7 +430,7 @@ class ImportSession {
   private async verifyAndCommit(tables: Tables, nodes: string[] | undefined): Promise<string> {
     const plan = this.plan;
     if (!this.imageDir.name) throw new BundleError(`bundle ${this.req.bundle} holds no image`, this.req.bundle);
-    if (!plan) throw new ManifestError(`bundle ${this.req.bundle} has no ${this.memberName(MANIFEST_MEMBER)}`, this.memberName(MANIFEST_MEMBER));
+    if (!plan) throw missingManifest(this.req.bundle, this.memberName(MANIFEST_MEMBER));
     this.verifyChecksums();
     for (const member of plan.requiredMembers) {
       if (!this.seen.has(member)) throw new BundleError(`bundle lacks ${this.memberName(member)}, which the manifest names`, this.memberName(member));

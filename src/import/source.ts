@@ -1,6 +1,6 @@
 /** Where the bundle bytes come from: a file, stdin (`-`), or `ssh USER@HOST cat -- PATH`. */
 import { spawn } from 'node:child_process';
-import { open } from 'node:fs/promises';
+import { open, type FileHandle } from 'node:fs/promises';
 import { PassThrough, type Readable } from 'node:stream';
 import { BundleError, PathError } from '../core/errors.js';
 import { shellQuote, sshArgs } from '../core/ssh.js';
@@ -15,12 +15,18 @@ export function remoteReadArgs(remotehost: string, bundlePath: string): string[]
 export async function openBundleSource(bundle: string, remotehost?: string): Promise<Readable> {
   if (remotehost) return sshSource(remotehost, bundle);
   if (bundle === '-') return process.stdin;
+  let handle: FileHandle;
   try {
-    const handle = await open(bundle, 'r');
-    return handle.createReadStream({ highWaterMark: 1 << 20 });
+    handle = await open(bundle, 'r');
   } catch (err) {
     throw new PathError(`cannot read bundle ${bundle}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, bundle);
   }
+  // A directory opens fine and fails only at the first read, far from here.
+  if ((await handle.stat()).isDirectory()) {
+    await handle.close();
+    throw new PathError(`cannot read bundle ${bundle}: it is a directory`, bundle);
+  }
+  return handle.createReadStream({ highWaterMark: 1 << 20 });
 }
 
 function sshSource(remotehost: string, bundlePath: string): Readable {

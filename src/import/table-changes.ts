@@ -25,8 +25,8 @@ export function resolveNodes(tables: Tables, noderange: string): { nodes: string
 /** The -p nodes, or a TableError when none of the names is a known node or group. */
 export function postscriptNodes(tables: Tables, noderange: string, warn: (line: string) => void): string[] {
   const { nodes, unknown } = resolveNodes(tables, noderange);
-  for (const name of unknown) warn(`Warning: ${name} is not a known node or group; skipped.`);
-  if (!nodes.length) throw new TableError(`-p ${noderange}: no known node or group`, 'nodelist');
+  if (!nodes.length) throw new TableError(`The nodes ${noderange} are not defined in xCAT DB.`, 'nodelist');
+  if (unknown.length) warn(`Warning: The following nodes will be skipped because they are not in the nodelist table.\n  ${unknown.join(',')}`);
   return nodes;
 }
 

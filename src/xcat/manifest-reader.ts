@@ -50,12 +50,22 @@ function failure(member: string, problem: string): ManifestError {
   return new ManifestError(`${member}: ${problem}`, member);
 }
 
+/** A bundle without its manifest, in xCAT's words and ours. */
+export function missingManifest(bundle: string, member: string): ManifestError {
+  return new ManifestError(`Failed to find manifest.xml file in image bundle (${bundle} has no ${member})`, member);
+}
+
+/** A manifest that cannot be read: xCAT's words for it, then what is wrong. */
+function unreadable(member: string, problem: string): ManifestError {
+  return new ManifestError(`invalid manifest.xml file inside the bundle.  Please verify the XML (${member}: ${problem})`, member);
+}
+
 /**
  * Streams `source` through a strict SAX parser into a small element tree, refusing anything
  * outside what a manifest can hold. Reading stops as soon as the size limit is passed.
  */
 async function readElementTree(source: AsyncIterable<Buffer> | Buffer, member: string): Promise<XmlNode> {
-  const fail = (problem: string) => failure(member, problem);
+  const fail = (problem: string) => unreadable(member, problem);
   const parser = sax.parser(true, { position: true });
   const decoder = new TextDecoder('utf-8', { fatal: true });
   const open: XmlNode[] = [];
@@ -266,7 +276,7 @@ class ManifestBuilder {
  * and listed in `warnings`.
  */
 export async function parseManifest(source: AsyncIterable<Buffer> | Buffer, member = DEFAULT_MEMBER): Promise<Manifest> {
-  const fail = (problem: string) => failure(member, problem);
+  const fail = (problem: string) => unreadable(member, problem);
   return new ManifestBuilder(fail).build(await readElementTree(source, member));
 }
 

@@ -1,0 +1,134 @@
+/** imgimport from the command line: every way a bundle arrives, and xCAT's refusals in xCAT's words. */
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { gunzipSync } from 'node:zlib';
+import t from 'tap';
+import { IMGPORT, INITIAL_TABLES, makeSandbox, normalTables, type ImportSandbox } from './helpers/import-sandbox.js';
+import { fixtureMembers, ourBundle, packBundle } from './helpers/import-bundles.js';
+
+const NETBOOT_KERNEL = '/install/netboot/rhels8.5.0/ppc64le/compute/kernel';
+
+/** What a plain import of the fixture netboot.tgz leaves: the reference for the other ways in. */
+function referenceImport(t: Tap.Test): ReturnType<ImportSandbox['files']> {
+  const sandbox = makeSandbox(t);
+  const r = sandbox.run([sandbox.bundle('netboot.tgz')]);
+  t.equal(r.code, 0, r.stderr);
+  return sandbox.files();
+}
+
+function assertUntouched(t: Tap.Test, sandbox: ImportSandbox, before: ReturnType<ImportSandbox['files']>): void {
+  t.same(sandbox.files(), before, 'files unchanged');
+  t.same(normalTables(sandbox.tables()), normalTables(INITIAL_TABLES), 'tables unchanged');
+}
+
+t.test('a zstd bundle on standard input and a plain tar with -n import as the gzip one does', async (t) => {
+  const expected = referenceImport(t);
+  const tarBytes = gunzipSync(fs.readFileSync(makeSandbox(t).bundle('netboot.tgz')));
+
+  const viaStdin = makeSandbox(t);
+  const zstd = spawnSync('zstd', ['-q', '-c'], { input: tarBytes });
+  t.equal(zstd.status, 0, String(zstd.stderr));
+  const z = viaStdin.run(['-'], zstd.stdout);
+  t.equal(z.code, 0, z.stderr);
+  t.match(z.stdout, /Successfully imported the image rhels8\.5\.0-ppc64le-netboot-compute\.\n$/);
+  t.same(viaStdin.files(), expected, 'zstd on stdin: the same files');
+
+  const plain = makeSandbox(t);
+  const file = path.join(plain.root, 'bundles', 'netboot.tar');
+  fs.writeFileSync(file, tarBytes);
+  const p = plain.run([file, '-n']);
+  t.equal(p.code, 0, p.stderr);
+  t.same(plain.files(), expected, 'plain tar: the same files');
+});
+
+t.test('-R reads the bundle over ssh, its path quoted for the remote shell', async (t) => {
+  const expected = referenceImport(t);
+  const bin = fs.mkdtempSync(path.join(os.tmpdir(), 'imgport-ssh-'));
+  t.teardown(() => fs.rmSync(bin, { recursive: true, force: true }));
+  // Stand-in ssh: after its options and the host, runs the remote words with a local shell, as sshd would.
+  fs.writeFileSync(path.join(bin, 'ssh'), '#!/bin/sh\nwhile [ "$1" != -- ]; do shift; done\nshift 2\nexec sh -c "$*"\n', { mode: 0o755 });
+  const originalPath = process.env.PATH;
+  process.env.PATH = `${bin}:${originalPath}`;
+  const sandbox = makeSandbox(t);
+  process.env.PATH = originalPath;
+  const remoteDir = path.join(bin, "remote dir $(touch pwned)");
+  fs.mkdirSync(remoteDir);
+  const remote = path.join(remoteDir, "it's here.tgz");
+  fs.copyFileSync(sandbox.bundle('netboot.tgz'), remote);
+  const r = sandbox.run([remote, '-R', 'root@example']);
+  t.equal(r.code, 0, r.stderr);
+  t.same(sandbox.files(), expected, 'the same files as a local import');
+  t.notOk(fs.existsSync(path.join(bin, 'pwned')), 'nothing in the path ran as a command');
+
+  const missing = sandbox.run([path.join(remoteDir, 'nothing.tgz'), '-R', 'root@example']);
+  t.equal(missing.code, 1);
+  t.match(missing.stderr, /^Error: cannot read .*nothing\.tgz from root@example: .*No such file or directory/m);
+});
+
+t.test('a directory given as the bundle: an error naming it, no stack', async (t) => {
+  const sandbox = makeSandbox(t);
+  const before = sandbox.files();
+  const dir = path.join(sandbox.root, 'bundles');
+  const r = sandbox.run([dir]);
+  t.equal(r.code, 1);
+  t.equal(r.stderr, `Error: cannot read bundle ${dir}: it is a directory\n`);
+  assertUntouched(t, sandbox, before);
+});
+
+t.test("media=required without the OS media: xCAT's message, nothing written", async (t) => {
+  const sandbox = makeSandbox(t);
+  fs.rmSync(path.join(sandbox.root, 'install/rhels8.5.0'), { recursive: true });
+  const before = sandbox.files();
+  const bundle = (await ourBundle('install.tgz')).data;
+  t.match((await fixtureMembers('install.tgz')).find((m) => m.name.endsWith('manifest.xml'))!.data!.toString(), '<media>required</media>');
+  const r = sandbox.run(['-'], bundle);
+  t.equal(r.code, 1);
+  t.match(r.stderr, /^Error: This image requires that you first copy media for rhels8\.5\.0-x86_64 \(\/install\/rhels8\.5\.0\/x86_64 does not exist\)$/m);
+  assertUntouched(t, sandbox, before);
+});
+
+t.test("-p: unknown nodes are skipped with xCAT's warning; none known is xCAT's error and nothing is written", async (t) => {
+  const some = makeSandbox(t);
+  const r = some.run([some.bundle('statelite.tgz'), '-p', 'node2,ghost1,ghost2']);
+  t.equal(r.code, 0, r.stderr);
+  t.match(r.stderr, 'Warning: The following nodes will be skipped because they are not in the nodelist table.\n  ghost1,ghost2\n');
+  t.same(some.tables().postscripts.filter((row) => row.node !== 'xcatdefaults'), [{ node: 'node2', postscripts: 'myscript1', postbootscripts: 'myscript2' }], 'node2 got the postscripts');
+
+  const none = makeSandbox(t);
+  const before = none.files();
+  const n = none.run([none.bundle('netboot.tgz'), '-p', 'ghost1,ghost2']);
+  t.equal(n.code, 1);
+  t.match(n.stderr, /^Error: The nodes ghost1,ghost2 are not defined in xCAT DB\.$/m);
+  assertUntouched(t, none, before);
+});
+
+t.test("a bundle without a manifest, or with one the import would refuse: xCAT's words, from imgimport and imgport verify", async (t) => {
+  const sandbox = makeSandbox(t);
+  const before = sandbox.files();
+  const members = (await fixtureMembers('netboot.tgz')).filter((m) => !m.name.endsWith('manifest.xml'));
+  const noManifest = path.join(sandbox.root, 'bundles', 'no-manifest.tgz');
+  fs.writeFileSync(noManifest, await packBundle(members));
+  const r = sandbox.run([noManifest]);
+  t.equal(r.code, 1);
+  t.match(r.stderr, /^Error: Failed to find manifest\.xml file in image bundle \(.*no-manifest\.tgz has no rhels8\.5\.0-ppc64le-netboot-compute\/manifest\.xml\)$/m);
+  assertUntouched(t, sandbox, before);
+  const verifyMissing = spawnSync(process.execPath, [IMGPORT, 'verify', noManifest], { encoding: 'utf8' });
+  t.equal(verifyMissing.status, 1);
+  t.match(verifyMissing.stderr, /Failed to find manifest\.xml file in image bundle/);
+
+  const noArch = path.join(sandbox.root, 'bundles', 'no-osarch.tgz');
+  const { data } = await ourBundle('netboot.tgz', (all) => {
+    const manifest = all.find((m) => m.name.endsWith('manifest.xml'))!;
+    manifest.data = Buffer.from(manifest.data!.toString().replace(/<osarch>[^<]*<\/osarch>/, ''));
+  });
+  fs.writeFileSync(noArch, data);
+  const imported = sandbox.run([noArch]);
+  t.equal(imported.code, 1);
+  t.match(imported.stderr, "The 'osarch' field is not defined in manifest.xml.");
+  const verify = spawnSync(process.execPath, [IMGPORT, 'verify', noArch], { encoding: 'utf8' });
+  t.equal(verify.status, 1, 'verify refuses what the import refuses');
+  t.match(verify.stderr, "The 'osarch' field is not defined in manifest.xml.");
+  t.notOk(fs.existsSync(path.join(sandbox.root, NETBOOT_KERNEL)));
+});
