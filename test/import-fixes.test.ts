@@ -6,6 +6,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import t from 'tap';
@@ -15,7 +16,7 @@ import { planImport } from '../src/import/plan.js';
 import { buildSampleImage } from '../src/sample/sample-image.js';
 import { emptyManifest, type Manifest } from '../src/xcat/manifest.js';
 import { writeManifestXml } from '../src/xcat/manifest-writer.js';
-import { runImgexport, tempDir, writeTables } from './helpers/export-bundle.js';
+import { describeTree, runImgexport, tempDir, writeTables } from './helpers/export-bundle.js';
 import { ourBundle, packBundle, sha256sums, type Member } from './helpers/import-bundles.js';
 import { IMGIMPORT, makeSandbox, type ImportSandbox } from './helpers/import-sandbox.js';
 
@@ -111,6 +112,26 @@ t.test('INSTALLDIR itself a symbolic link to another filesystem: the import goes
   t.equal(r.code, 0, r.stderr);
   t.equal(fs.statSync(path.join(sandbox.root, 'bigdisk/netboot/ppc64le/compute/kernel')).size, 300000);
   t.ok(fs.lstatSync(path.join(sandbox.root, 'install')).isSymbolicLink(), 'links kept');
+});
+
+t.test("xCAT's bundles (manifest last) with destinations on another filesystem: what came first is copied there before the commit", async (t) => {
+  const other = fs.mkdtempSync('/dev/shm/imgport-other-fs-');
+  t.teardown(() => fs.rmSync(other, { recursive: true, force: true }));
+  t.not(fs.statSync(other).dev, fs.statSync(os.tmpdir()).dev, 'the test needs /dev/shm on its own filesystem');
+  for (const [bundle, image] of [['netboot.tgz', 'ppc64le/compute'], ['statelite.tgz', 'x86_64/compute']] as const) {
+    const reference = makeSandbox(t);
+    t.equal(reference.run([reference.bundle(bundle)]).code, 0);
+    const sandbox = makeSandbox(t);
+    const elsewhere = path.join(other, bundle);
+    fs.mkdirSync(elsewhere);
+    fs.mkdirSync(path.join(sandbox.root, 'install/netboot'));
+    fs.symlinkSync(elsewhere, path.join(sandbox.root, 'install/netboot/rhels8.5.0'));
+    const r = sandbox.run([sandbox.bundle(bundle)]);
+    t.equal(r.code, 0, r.stderr);
+    t.same(describeTree(path.join(elsewhere, image)), describeTree(path.join(reference.root, 'install/netboot/rhels8.5.0', image)), `${bundle}: the image as on one filesystem`);
+    t.same(fs.readdirSync(elsewhere).filter((n) => n.startsWith('.imgport')), [], `${bundle}: no staging left there`);
+    t.same(fs.readdirSync(path.join(sandbox.root, 'install')).filter((n) => n.startsWith('.imgport')), [], `${bundle}: nor in INSTALLDIR`);
+  }
 });
 
 t.test('INSTALLDIR a link to nowhere (NFS not mounted): a message naming it, before any member is read', async (t) => {

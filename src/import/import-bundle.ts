@@ -460,6 +460,7 @@ class ImportSession {
     }
     const refusal = destinationRefusal(this.units.map((u) => u.dest), this.roots, plan.pluginDir);
     if (refusal && !this.req.dryRun) throw refusal;
+    for (const unit of this.units) if (this.tx && unit.staged) unit.staged = await this.tx.rehome(unit.staged, unit.dest, unit.size ?? 0);
     // Everything is staged: on disk before the commit (and before its lock: a flush can take long).
     if (!this.req.dryRun) await this.tx!.flush();
     const releaseCommits = this.req.dryRun ? undefined : await this.tx!.lockCommits();

@@ -5,14 +5,17 @@
  * themselves, each placed on the filesystem of the destinations it serves so that committing is
  * a rename.
  */
+import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { lstatSync, statSync } from 'node:fs';
 import { chmod, lstat, mkdir, open, readFile, readlink, rename, rm, stat, statfs, unlink } from 'node:fs/promises';
 import path from 'node:path';
+import { promisify } from 'node:util';
 import { ImageError, PathError } from '../core/errors.js';
 import type { Sandbox } from '../core/sandbox.js';
 import { acquirePidLock } from '../core/pid-lock.js';
 import { flushFilesystems } from '../core/flush.js';
+import { childEnvironment } from '../core/child-env.js';
 import type { Row, Tables } from '../tables/types.js';
 import { commitPlaced, rollBackCommit, type CommitStep } from './commit.js';
 import { isUnder } from './plan.js';
@@ -21,6 +24,9 @@ import { isUnder } from './plan.js';
 export const IMPORTS_STATE_DIR = '/var/lib/imgport/imports';
 /** How long an import waits for another one's commit. */
 const COMMIT_LOCK_WAIT_MS = 10 * 60_000;
+
+/** Programs run with their arguments as an array, never through a shell. */
+const run = promisify(execFile);
 
 /** Rows the commit's table write sets (columns it sets, at least): their presence tells that the write happened. */
 export type TableMarker = { table: string; row: Row }[];
@@ -276,6 +282,28 @@ export class ImportTransaction {
   async unitPath(logicalDest: string, hint = ''): Promise<string> {
     const dir = await this.stagingDirFor(logicalDest);
     return path.join(dir, `${++this.counter}${hint ? '-' + hint.replace(/[^A-Za-z0-9._-]/g, '_') : ''}`);
+  }
+
+  /**
+   * A staged file or tree on the filesystem of `logicalDest`, where the commit can rename it. What
+   * came before the manifest was held on INSTALLDIR's filesystem; a destination on another one (a
+   * directory linked to other storage, XCATROOT on its own mount) gets a copy made now, before the
+   * commit (`cp -a`: modes, owners, times, links and devices as they are), and the held one goes.
+   */
+  async rehome(staged: string, logicalDest: string, bytes: number): Promise<string> {
+    const home = await this.stagingDirFor(logicalDest);
+    const [from, to] = await Promise.all([stat(path.dirname(staged)), stat(home)]);
+    if (from.dev === to.dev) return staged;
+    const moved = await this.unitPath(logicalDest, path.basename(staged));
+    await this.ensureRoom(moved, bytes);
+    try {
+      await run('cp', ['-a', '-T', '--', staged, moved], { env: childEnvironment() });
+    } catch (err) {
+      const said = (err as { stderr?: string }).stderr?.trim() || (err as Error).message;
+      throw new PathError(`cannot copy ${this.sandbox.shown(staged)} to the filesystem of ${logicalDest}: ${said}`, logicalDest);
+    }
+    await rm(staged, { recursive: true, force: true });
+    return moved;
   }
 
   /** Fails early, with both numbers, when a staging directory's filesystem cannot take `bytes` more. */
