@@ -267,6 +267,47 @@ t.test('a tree spanning filesystems packs only the first (-xdev)', { skip: !isRo
   t.notOk(listed.includes('./proc/cpuinfo'), 'its contents are not');
 });
 
+t.test('owner ids beyond ustar fields and times before 1970: tar keeps both (pax records), squashfs the ids; cpio and squashfs refuse such a time, naming the file', { skip: !isRoot && 'needs root to chown' }, async (t) => {
+  const fx = await makeFixture(t);
+  fs.writeFileSync(path.join(fx.tree, 'bigid'), 'directory-service owner\n');
+  fs.chownSync(path.join(fx.tree, 'bigid'), 3_000_000, 3_000_001);
+  let r = packimage(fx, ['-m', 'squashfs', fx.imagename]);
+  t.equal(r.code, 0, r.stderr);
+  t.match(execFileSync('unsquashfs', ['-lln', '-d', '.', path.join(fx.dir, 'rootimg.sfs')], { encoding: 'utf8' }), / 3000000\/3000001 .* \.\/bigid\n/);
+
+  fs.writeFileSync(path.join(fx.tree, 'old'), 'from 1969\n');
+  execFileSync('touch', ['-d', '@-100000', path.join(fx.tree, 'old')]); // fs.utimes takes a negative time as now
+  const sfs = fs.readFileSync(path.join(fx.dir, 'rootimg.sfs'));
+  for (const [method, format] of [['cpio', 'a cpio newc header'], ['squashfs', 'a squashfs image']]) {
+    r = packimage(fx, ['-m', method, fx.imagename]);
+    t.equal(r.code, 1, method);
+    t.match(r.stderr, `\nError: cannot archive ${path.join(fx.tree, 'old')}: its mtime -100000 does not fit in ${format}\n`, method);
+  }
+  t.ok(fs.readFileSync(path.join(fx.dir, 'rootimg.sfs')).equals(sfs), 'the previous archive is kept');
+
+  r = packimage(fx, ['-m', 'tar', fx.imagename]);
+  t.equal(r.code, 0, r.stderr);
+  const into = fs.mkdtempSync(path.join(os.tmpdir(), 'packimage-pax-'));
+  t.teardown(() => fs.rmSync(into, { recursive: true, force: true }));
+  execFileSync('tar', ['-xzf', path.join(fx.dir, 'rootimg.tar.gz'), '-C', into, '--numeric-owner', './bigid', './old']);
+  const big = fs.statSync(path.join(into, 'bigid'));
+  t.same([big.uid, big.gid], [3_000_000, 3_000_001], 'owner ids as they were');
+  t.equal(fs.statSync(path.join(into, 'old')).mtimeMs, -100_000_000, 'a time before 1970 as it was');
+});
+
+t.test('an image packed with zstd exports: rootimg.cpio.zst travels in the bundle, stored as it is', async (t) => {
+  const fx = await makeFixture(t);
+  const r = packimage(fx, ['-c', 'zstd', fx.imagename]);
+  t.equal(r.code, 0, r.stderr);
+  const bundle = path.join(fx.root, 'image.tgz');
+  const exported = spawnSync(process.execPath, [path.join(repo, 'dist/bin/imgexport.js'), fx.imagename, bundle, '--root', fx.root, '--db', fx.db], { encoding: 'utf8' });
+  t.equal(exported.status, 0, exported.stderr);
+  const member = `./${fx.imagename}/rootimg.cpio.zst`;
+  const inBundle = execFileSync('tar', ['-xzf', bundle, '-O', member]);
+  t.ok(inBundle.equals(fs.readFileSync(path.join(fx.dir, 'rootimg.cpio.zst'))), 'the packed image, byte for byte');
+  t.match(execFileSync('tar', ['-xzf', bundle, '-O', `./${fx.imagename}/manifest.xml`], { encoding: 'utf8' }), `<rootimg>/install/netboot/rhels8.5.0/x86_64/compute/rootimg.cpio.zst</rootimg>`);
+});
+
 t.test('obsolete -o/-p/-a are refused with xCAT message', async (t) => {
   const fx = { root: os.tmpdir(), db: path.join(os.tmpdir(), 'none.json') };
   for (const flag of ['-o', '-p', '-a']) {

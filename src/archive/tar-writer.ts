@@ -47,8 +47,27 @@ const TYPE_BITS: Record<EntryKind, number> = {
   fifo: 0o010000,
 };
 
+/** Largest uid/gid (6 octal digits) and mtime (11) a ustar header holds. */
+const USTAR_MAX_ID = 0o777777;
+const USTAR_MAX_TIME = 0o77777777777;
+
+/**
+ * pax records for what the ustar fields cannot hold: big owner ids (directory services hand out
+ * ids in the millions), times before 1970 or after 2242. tar-stream would write the ids saturated
+ * and a negative time as a broken header; readers take the pax value over the field's.
+ */
+function paxRecords(member: TarMember): Record<string, string> | undefined {
+  const records: Record<string, string> = {};
+  if (member.uid > USTAR_MAX_ID) records.uid = String(member.uid);
+  if (member.gid > USTAR_MAX_ID) records.gid = String(member.gid);
+  if (member.mtime < 0 || member.mtime > USTAR_MAX_TIME) records.mtime = String(member.mtime);
+  return Object.keys(records).length ? records : undefined;
+}
+
 function headerOf(member: TarMember): tar.Header {
+  const pax = paxRecords(member);
   return {
+    ...(pax && { pax }),
     // GNU tar (and so xCAT's bundles) ends directory names with a slash.
     name: member.kind === 'dir' && !member.name.endsWith('/') ? `${member.name}/` : member.name,
     type: TAR_TYPES[member.kind],
@@ -57,7 +76,7 @@ function headerOf(member: TarMember): tar.Header {
     gid: member.gid,
     uname: member.uname ?? ownerNames().users.get(member.uid) ?? '',
     gname: member.gname ?? ownerNames().groups.get(member.gid) ?? '',
-    mtime: new Date(member.mtime * 1000),
+    mtime: new Date(Math.min(Math.max(member.mtime, 0), USTAR_MAX_TIME) * 1000),
     size: member.kind === 'file' ? (member.size ?? 0) : 0,
     linkname: member.linkTarget ?? '',
     devmajor: member.rdevMajor ?? 0,

@@ -6,6 +6,7 @@ import type { Row, Tables } from '../tables/types.js';
 import { emptyManifest, type Manifest, type ManifestExtra } from '../xcat/manifest.js';
 import { findProfileFile } from '../xcat/search.js';
 import { formatLitefileCsv, litefileRowsForImage } from '../xcat/litefile.js';
+import { PACKED_FORMS } from '../pack/formats.js';
 
 /** Where one bundle member's content comes from. Paths are logical (see Sandbox). */
 export type MemberSource =
@@ -43,7 +44,6 @@ export interface ExportRequest {
 }
 
 const PROVMETHODS = /install|netboot|statelite|raw|sysclone/;
-const PACKED_ROOTIMGS = ['rootimg.cpio.gz', 'rootimg.cpio.xz', 'rootimg.tar.gz', 'rootimg.tar.xz', 'rootimg.sfs', 'rootimg.gz'];
 /** linuximage columns naming list files that travel with the image, in xCAT's order. */
 const LIST_COLUMNS = ['template', 'pkglist', 'otherpkglist', 'postinstall', 'exlist'] as const;
 
@@ -205,7 +205,7 @@ export function planExport(tables: Tables, loc: Locations, request: ExportReques
     const missing = isNetboot ? [[ramdisk, missingRamdisk], [kernel, missingKernel]] : [[kernel, missingKernel], [ramdisk, missingRamdisk]];
     for (const [found, message] of missing) if (!found) errors.push(message!);
     if (isNetboot) {
-      const rootimg = PACKED_ROOTIMGS.map(inRootimgdir).find((p) => p);
+      const rootimg = PACKED_FORMS.map(inRootimgdir).find((p) => p);
       if (rootimg) manifest.rootimg = rootimg;
       else errors.push(`Couldn't find compressed rootimg for ${imagename}`);
     }

@@ -9,16 +9,19 @@ export type PackMethod = (typeof PACK_METHODS)[number];
 export const PACK_COMPRESSORS = ['gzip', 'pigz', 'xz', 'zstd'] as const;
 export type PackCompressor = (typeof PACK_COMPRESSORS)[number];
 
-/** Every packed form of a root image that may sit in ROOTIMGDIR; only one is kept after a pack. */
+/**
+ * Every packed form of a root image that may sit in ROOTIMGDIR; only one is kept after a pack.
+ * In the order imgexport looks for them: xCAT's order for its six, then the zstd forms it lacks.
+ */
 export const PACKED_FORMS: readonly string[] = [
   'rootimg.cpio.gz',
   'rootimg.cpio.xz',
-  'rootimg.cpio.zst',
   'rootimg.tar.gz',
   'rootimg.tar.xz',
-  'rootimg.tar.zst',
   'rootimg.sfs',
   'rootimg.gz',
+  'rootimg.cpio.zst',
+  'rootimg.tar.zst',
 ];
 
 const EXTENSIONS: Record<PackCompressor, string> = { gzip: 'gz', pigz: 'gz', xz: 'xz', zstd: 'zst' };

@@ -45,6 +45,8 @@ export interface PackResult {
 /** Members are named as `find .` prints them, as in xCAT's archives. */
 const MEMBER_PREFIX = '.';
 const PACKED_MODE = 0o644;
+/** squashfs keeps times as unsigned 32-bit seconds. */
+const SQUASHFS_MAX_TIME = 0xffffffff;
 
 /**
  * Packs ROOTIMGDIR/rootimg into ROOTIMGDIR/rootimg.METHOD.EXT (or rootimg.sfs). The new file is
@@ -144,7 +146,17 @@ async function writeSquashfs(
   threads: number,
 ): Promise<void> {
   const root = rootOf(tree);
-  const members = { *[Symbol.iterator]() { for (const e of tree) if (e.relPath !== '.') yield e; } };
+  const members = {
+    *[Symbol.iterator]() {
+      for (const e of tree) {
+        // mksquashfs fails on such a time with "Failed to parse pax header", naming nothing.
+        if (e.mtime < 0 || e.mtime > SQUASHFS_MAX_TIME) {
+          throw new PathError(`cannot archive ${e.absPath}: its mtime ${e.mtime} does not fit in a squashfs image`, e.absPath);
+        }
+        if (e.relPath !== '.') yield e;
+      }
+    },
+  };
   const tmp = temporaryNameBeside(finalReal);
   const removeTmp = (): Promise<void> => fs.rm(tmp, { force: true });
   const unregister = onCleanup(removeTmp);
