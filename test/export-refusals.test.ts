@@ -38,7 +38,50 @@ const CASES: { title: string; tables: Rows; args?: string[]; image?: string; mes
   },
   { title: 'missing extra', tables: good, args: ['-e', '/install/nosuch/file'], messages: ['Can not find Extra file /install/nosuch/file.'] },
   { title: 'unknown -p node', tables: good, args: ['-p', 'nonode'], messages: ['Unable to get postscripts, nonode is not a valide node.'] },
+  {
+    title: 'no pkglist, none found by the search',
+    tables: { osimage: [{ ...image.osimage, profile: 'nolists' }], linuximage: [{ ...image.linuximage, pkglist: '' }] },
+    messages: [`Couldn't find pkglist file for ${name}`],
+  },
+  {
+    title: 'no install template, none found by the search',
+    tables: { osimage: [{ ...image.osimage, provmethod: 'install', profile: 'nolists' }], linuximage: [{ ...image.linuximage, template: '' }] },
+    messages: [`Couldn't find install template for ${name}`],
+  },
+  {
+    title: 'statelite without a root image directory (its boot files found where xCAT looks by default)',
+    tables: { osimage: [{ ...image.osimage, provmethod: 'statelite' }], linuximage: [{ ...image.linuximage, rootimgdir: '' }] },
+    messages: ["Couldn't locate the root image directory."],
+  },
+  {
+    title: 'a listed file that is not there',
+    tables: { osimage: [image.osimage], linuximage: [{ ...image.linuximage, exlist: '/install/custom/netboot/rh/gone.exlist' }] },
+    messages: [`Couldn't find file /install/custom/netboot/rh/gone.exlist for ${name}.`],
+  },
+  {
+    title: 'a kit component with no kitcomponent row',
+    tables: withOsimage({ kitcomponents: 'nosuchcomp' }),
+    messages: ["Cannot find kitname of 'nosuchcomp' from the kitcomponent table."],
+  },
+  {
+    title: 'a kit component whose kit has no kit row',
+    tables: { ...withOsimage({ kitcomponents: 'comp1' }), kitcomponent: [{ kitcompname: 'comp1', kitname: 'kit1' }] },
+    messages: ["Cannot find kit 'kit1' from the kit table."],
+  },
+  {
+    title: 'a listed file named like a member the export writes itself',
+    tables: withOsimage({ synclists: '/install/custom/lists/manifest.xml' }),
+    messages: [`two files would share the bundle member ${name}/manifest.xml: generated text and /install/custom/lists/manifest.xml`],
+  },
+  {
+    title: 'two listed files with one name',
+    tables: withOsimage({ synclists: '/install/custom/lists/SHA256SUMS,/install/custom/lists/compute.pkglist' }),
+    messages: [`two files would share the bundle member ${name}/SHA256SUMS: generated text and /install/custom/lists/SHA256SUMS`],
+  },
 ];
+fs.writeFileSync(path.join(root, image.linuximage.rootimgdir, 'initrd-statelite.gz'), 'a statelite initrd');
+fs.mkdirSync(path.join(root, 'install/custom/lists'), { recursive: true });
+for (const file of ['manifest.xml', 'SHA256SUMS', 'compute.pkglist']) fs.writeFileSync(path.join(root, 'install/custom/lists', file), 'a list\n');
 
 for (const c of CASES) {
   t.test(c.title, async (t) => {

@@ -14,7 +14,8 @@ export interface Sha256Entry {
   sha256: string;
 }
 
-const DEFAULT_MEMBER = 'SHA256SUMS';
+/** The checksums' name in a bundle's image directory. */
+export const CHECKSUMS_MEMBER = 'SHA256SUMS';
 
 /** sha256sum escapes these in names, marking the line with a leading backslash. */
 const ESCAPES: Record<string, string> = { '\\': '\\\\', '\n': '\\n', '\r': '\\r' };
@@ -47,7 +48,7 @@ const LINE = /^(\\?)([0-9a-fA-F]{64}) [ *](.+)$/s;
  * Name -> lower-case hex digest. Accepts what sha256sum writes (text or binary marker, escaped
  * names); refuses with BundleError any other line or a name listed twice.
  */
-export function parseSha256Sums(text: string, member = DEFAULT_MEMBER): Map<string, string> {
+export function parseSha256Sums(text: string, member = CHECKSUMS_MEMBER): Map<string, string> {
   const sums = new Map<string, string>();
   const lines = text.split('\n');
   if (lines.at(-1) === '') lines.pop();

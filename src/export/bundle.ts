@@ -5,7 +5,8 @@ import { Readable, Transform } from 'node:stream';
 import { TarWriter, addTree, treeEntryMember, type TarMember } from '../archive/tar-writer.js';
 import { CpioSize, cpioChunks } from '../archive/cpio-writer.js';
 import { storedGzipChunks, storedGzipSize } from '../archive/stored-gzip.js';
-import { formatSha256Sums } from '../archive/sha256sums.js';
+import { CHECKSUMS_MEMBER, formatSha256Sums } from '../archive/sha256sums.js';
+import { MANIFEST_MEMBER } from '../xcat/manifest.js';
 import { TreeWalk, describeFsError, type TreeEntry, type TreeSurvey } from '../pipeline/walk.js';
 import { PathError } from '../core/errors.js';
 import { readFile } from '../pipeline/file-reader.js';
@@ -162,7 +163,7 @@ async function streamBundle(plan: ExportPlan, loc: Locations, sink: Sink, opts: 
   const feed = async (): Promise<void> => {
     await writer.add(generated('.', 'dir'));
     await writer.add(generated(top, 'dir'));
-    await addText('manifest.xml', Buffer.from(writeManifestXml(plan.manifest)));
+    await addText(MANIFEST_MEMBER, Buffer.from(writeManifestXml(plan.manifest)));
     for (const m of prepared) {
       const rel = m.planned.name;
       await addParents(rel);
@@ -177,7 +178,7 @@ async function streamBundle(plan: ExportPlan, loc: Locations, sink: Sink, opts: 
         await addTreeMember(m.tree, `${top}/${rel}`, rel);
       }
     }
-    await addText('SHA256SUMS', Buffer.from(formatSha256Sums(sums)));
+    await addText(CHECKSUMS_MEMBER, Buffer.from(formatSha256Sums(sums)));
     writer.finish();
   };
 

@@ -3,7 +3,8 @@ import path from 'node:path';
 import { ImageError } from '../core/errors.js';
 import type { Locations } from '../core/locations.js';
 import type { Row, Tables } from '../tables/types.js';
-import { emptyManifest, type Manifest, type ManifestExtra } from '../xcat/manifest.js';
+import { CHECKSUMS_MEMBER } from '../archive/sha256sums.js';
+import { emptyManifest, MANIFEST_MEMBER, type Manifest, type ManifestExtra } from '../xcat/manifest.js';
 import { findProfileFile } from '../xcat/search.js';
 import { formatLitefileCsv, litefileRowsForImage } from '../xcat/litefile.js';
 import { PACKED_FORMS } from '../pack/formats.js';
@@ -269,7 +270,10 @@ export function planExport(tables: Tables, loc: Locations, request: ExportReques
 
   if (request.postscriptsNode) Object.assign(manifest, postscriptsFor(tables, request.postscriptsNode));
 
-  const seen = new Map<string, PlannedMember>();
+  // The members the export writes itself come first: a listed file of the same name would be a second copy.
+  const seen = new Map<string, PlannedMember>(
+    [MANIFEST_MEMBER, CHECKSUMS_MEMBER].map((name) => [name, { name, source: { kind: 'text', text: '' } }]),
+  );
   for (const member of members) {
     const twin = seen.get(member.name);
     if (twin) {

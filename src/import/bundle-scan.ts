@@ -4,12 +4,11 @@
  */
 import type { Readable } from 'node:stream';
 import { ChecksumError, ImgportError } from '../core/errors.js';
-import { DigestTap, parseSha256Sums } from '../archive/sha256sums.js';
-import type { Manifest } from '../xcat/manifest.js';
+import { CHECKSUMS_MEMBER, DigestTap, parseSha256Sums } from '../archive/sha256sums.js';
+import { MANIFEST_MEMBER, type Manifest } from '../xcat/manifest.js';
 import { parseManifest } from '../xcat/manifest-reader.js';
 import { readBundleMembers, type BundleMember, type Compression, type ReaderState } from './bundle-reader.js';
 import { ImageDirectory } from './member-names.js';
-import { CHECKSUMS_MEMBER, MANIFEST_MEMBER } from './plan.js';
 
 export interface ScannedMember {
   name: string;

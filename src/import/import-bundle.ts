@@ -13,7 +13,7 @@ import { BundleError, ImageError, ImgportError, PathError } from '../core/errors
 import { markCommitted, onCleanup } from '../core/cleanup.js';
 import type { Locations } from '../core/locations.js';
 import type { Sandbox } from '../core/sandbox.js';
-import { DigestTap, parseSha256Sums } from '../archive/sha256sums.js';
+import { CHECKSUMS_MEMBER, DigestTap, parseSha256Sums } from '../archive/sha256sums.js';
 import { extractCpioTree } from '../archive/tree-extract.js';
 import { createGunzip } from '../pipeline/decompress.js';
 import { createStagedFile } from '../pipeline/sink.js';
@@ -21,6 +21,7 @@ import type { TableStore } from '../tables/store.js';
 import type { Row, Tables } from '../tables/types.js';
 import { mergeLitefileRows, parseLitefileCsv } from '../xcat/litefile.js';
 import { checkManifest, missingManifest, parseManifest } from '../xcat/manifest-reader.js';
+import { MANIFEST_MEMBER } from '../xcat/manifest.js';
 import { readBundleMembers, type ReaderState } from './bundle-reader.js';
 import { compareChecksums } from './bundle-scan.js';
 import { describeOp, executeCommit, inspectPaths, pathsToInspect, pauseForTests, planCommit, type CommitOp, type Unit } from './commit.js';
@@ -28,12 +29,10 @@ import { ImageDirectory } from './member-names.js';
 import {
   allowedRoots,
   assertDestinationsAllowed,
-  CHECKSUMS_MEMBER,
   destinationRefusal,
   isUnder,
   linkStaysInside,
   manifestDestinations,
-  MANIFEST_MEMBER,
   planImport,
   routeMember,
   type ImportPlan,

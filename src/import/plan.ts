@@ -6,7 +6,8 @@
 import path from 'node:path';
 import { BundleError, PathError, UsageError } from '../core/errors.js';
 import type { Locations } from '../core/locations.js';
-import type { Manifest, ManifestExtra } from '../xcat/manifest.js';
+import { CHECKSUMS_MEMBER } from '../archive/sha256sums.js';
+import { MANIFEST_MEMBER, type Manifest, type ManifestExtra } from '../xcat/manifest.js';
 import type { Row } from '../tables/types.js';
 
 const posix = path.posix;
@@ -216,8 +217,6 @@ export type Route =
   | { kind: 'extra'; dest: string; root: string }
   | { kind: 'unknown' };
 
-export const MANIFEST_MEMBER = 'manifest.xml';
-export const CHECKSUMS_MEMBER = 'SHA256SUMS';
 
 /** A kit file that xCAT also copies to INSTALLDIR/postscripts or the plugin directory. */
 export function kitCopies(plan: ImportPlan, sub: string): string[] {

@@ -2,7 +2,7 @@ import sax from 'sax';
 import { ManifestError } from '../core/errors.js';
 import { TABLES } from '../tables/schema.js';
 import type { Row } from '../tables/types.js';
-import { emptyManifest, type Manifest } from './manifest.js';
+import { emptyManifest, MANIFEST_MEMBER, type Manifest } from './manifest.js';
 
 /**
  * manifest.xml from a bundle, read as xCAT's import reads it (XML::Simple defaults, then its 2.7
@@ -13,7 +13,6 @@ import { emptyManifest, type Manifest } from './manifest.js';
 
 export const MANIFEST_MAX_BYTES = 1024 * 1024;
 
-const DEFAULT_MEMBER = 'manifest.xml';
 
 /** Columns of a table a manifest carries. */
 function columnsOf(table: string): readonly string[] {
@@ -275,7 +274,7 @@ class ManifestBuilder {
  * for anything too large, malformed, hostile or outside the format; unknown elements are skipped
  * and listed in `warnings`.
  */
-export async function parseManifest(source: AsyncIterable<Buffer> | Buffer, member = DEFAULT_MEMBER): Promise<Manifest> {
+export async function parseManifest(source: AsyncIterable<Buffer> | Buffer, member = MANIFEST_MEMBER): Promise<Manifest> {
   const fail = (problem: string) => unreadable(member, problem);
   return new ManifestBuilder(fail).build(await readElementTree(source, member));
 }
@@ -322,7 +321,7 @@ function missingFiles(m: Manifest): string[] {
  * files must be present, and names used in paths must be plain. Throws one ManifestError listing
  * every problem, with xCAT's messages.
  */
-export function checkManifest(m: Manifest, member = DEFAULT_MEMBER): void {
+export function checkManifest(m: Manifest, member = MANIFEST_MEMBER): void {
   const problems: string[] = [];
   for (const field of ['imagename', 'provmethod', 'profile', 'osvers', 'osarch']) {
     if (!m.osimage[field]) problems.push(notDefined(field));

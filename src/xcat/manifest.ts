@@ -1,5 +1,8 @@
 import type { Row } from '../tables/types.js';
 
+/** The manifest's name in a bundle's image directory. */
+export const MANIFEST_MEMBER = 'manifest.xml';
+
 /** One `-e SRC[:DESTDIR]` extra: absolute source path and destination directory. */
 export interface ManifestExtra {
   src: string;
