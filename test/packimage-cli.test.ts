@@ -308,6 +308,16 @@ t.test('an image packed with zstd exports: rootimg.cpio.zst travels in the bundl
   t.match(execFileSync('tar', ['-xzf', bundle, '-O', `./${fx.imagename}/manifest.xml`], { encoding: 'utf8' }), `<rootimg>/install/netboot/rhels8.5.0/x86_64/compute/rootimg.cpio.zst</rootimg>`);
 });
 
+t.test("a killed pack's temporary file is removed by the next pack, whatever the forms; a live one's is left", async (t) => {
+  const fx = await makeFixture(t);
+  const dead = ['.rootimg.sfs.tmp-3999999-deadbeef', '.rootimg.cpio.zst.tmp-3999999-0badf00d', '.rootimg.tar.xz.tmp-3999998-12345678'];
+  const live = `.rootimg.sfs.tmp-${process.pid}-feedface`;
+  for (const name of [...dead, live]) fs.writeFileSync(path.join(fx.dir, name), 'half an image');
+  const r = packimage(fx, ['-m', 'cpio', '-c', 'gzip', fx.imagename]);
+  t.equal(r.code, 0, r.stderr);
+  t.same(fs.readdirSync(fx.dir).filter((n) => n.startsWith('.')), [live]);
+});
+
 t.test('obsolete -o/-p/-a are refused with xCAT message', async (t) => {
   const fx = { root: os.tmpdir(), db: path.join(os.tmpdir(), 'none.json') };
   for (const flag of ['-o', '-p', '-a']) {

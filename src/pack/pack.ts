@@ -10,7 +10,7 @@ import { readFile, type FileDataSource } from '../pipeline/file-reader.js';
 import { cpioChunks } from '../archive/cpio-writer.js';
 import { treeTarChunks } from '../archive/tar-writer.js';
 import { createCompressor, tagged, type TaggedChunk } from '../pipeline/compress/index.js';
-import { createFileSink, temporaryNameBeside } from '../pipeline/sink.js';
+import { createFileSink, removeStaleTemporaries, temporaryNameBeside } from '../pipeline/sink.js';
 import { createProgress } from '../pipeline/progress.js';
 import { exclusionTest, loadPackRules } from './exlist.js';
 import { requireProgram, runFilter } from './external.js';
@@ -81,6 +81,8 @@ export async function packImage(target: PackTarget, sandbox: Sandbox, opts: Pack
 
   const name = packedFileName(opts.method, compressor ?? 'gzip');
   const finalReal = path.join(sandbox.real(target.rootimgdir), name);
+  // A killed pack of any form left an image-sized temporary file: gone before this one is written.
+  for (const form of PACKED_FORMS) removeStaleTemporaries(path.join(path.dirname(finalReal), form));
   opts.say(`Packing contents of ${treeLogical}`);
   opts.say(`archive method:${opts.method}`);
   if (compressor) opts.say(`compress method:${compressor}`);
