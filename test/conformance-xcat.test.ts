@@ -55,7 +55,13 @@ function fixKit(_t: Tap, expected: Expected): void {
     if (!member.startsWith(`${image}/mykit-1.0-1`)) continue;
     files[`/install/kits/${member.slice(image.length + 1)}`] = info.type === 'dir' ? dir(info.mode) : file(member.slice(image.length + 1));
   }
-  files['/install/postscripts/mykit-post.sh'] = file('mykit-1.0-1/other_files/mykit-post.sh');
+  // xCAT's copyPostscripts makes each postscript in other_files executable, then copies it.
+  const postscript = { ...file('mykit-1.0-1/other_files/mykit-post.sh'), mode: '0o755' };
+  files['/install/kits/mykit-1.0-1/other_files/mykit-post.sh'] = postscript;
+  files['/install/postscripts/mykit-post.sh'] = postscript;
+  // xCAT's create_symlink: OTHERPKGDIR/KITREPONAME -> kitrepodir, for otherpkgs to find the kit's packages.
+  for (const d of ['/install/post', '/install/post/otherpkgs', '/install/post/otherpkgs/rhels8.5.0', '/install/post/otherpkgs/rhels8.5.0/x86_64']) files[d] = dir();
+  files['/install/post/otherpkgs/rhels8.5.0/x86_64/mykit-1.0-1-rhels-8-x86_64'] = { type: 'symlink', target: '/install/kits/mykit-1.0-1/repos/mykit-1.0-1-rhels-8-x86_64' };
 }
 
 type Tap = { equal(a: unknown, b: unknown, message?: string): void };

@@ -132,3 +132,36 @@ t.test("a bundle without a manifest, or with one the import would refuse: xCAT's
   t.match(verify.stderr, "The 'osarch' field is not defined in manifest.xml.");
   t.notOk(fs.existsSync(path.join(sandbox.root, NETBOOT_KERNEL)));
 });
+
+t.test("imported again: named files and file extras kept as .ORIG, a directory extra's files and a kit's postscripts overwritten (xCAT's cp -f)", async (t) => {
+  const sandbox = makeSandbox(t);
+  const bundle = sandbox.bundle('statelite.tgz');
+  t.equal(sandbox.run([bundle]).code, 0);
+  const real = (logical: string) => path.join(sandbox.root, logical);
+  fs.writeFileSync(real('/install/custom/mydir/a.txt'), 'changed by the admin');
+  fs.writeFileSync(real('/install/postscripts/myscript1'), 'changed by the admin');
+  const again = sandbox.run([bundle]);
+  t.equal(again.code, 0, again.stderr);
+  t.notOk(fs.existsSync(real('/install/custom/mydir/a.txt.ORIG')), 'a directory extra: no .ORIG');
+  t.not(fs.readFileSync(real('/install/custom/mydir/a.txt'), 'utf8'), 'changed by the admin', 'overwritten by the bundle');
+  t.equal(fs.readFileSync(real('/install/postscripts/myscript1.ORIG'), 'utf8'), 'changed by the admin', 'a file extra: the old one kept as .ORIG');
+  t.ok(fs.existsSync(real('/install/netboot/rhels8.5.0/x86_64/compute/kernel.ORIG')), 'a named file: .ORIG');
+
+  const kits = makeSandbox(t);
+  const kitBundle = kits.bundle('kit.tgz');
+  t.equal(kits.run([kitBundle]).code, 0);
+  const kreal = (logical: string) => path.join(kits.root, logical);
+  t.equal(fs.statSync(kreal('/install/postscripts/mykit-post.sh')).mode & 0o777, 0o755, 'a kit postscript is executable');
+  const link = '/install/post/otherpkgs/rhels8.5.0/x86_64/mykit-1.0-1-rhels-8-x86_64';
+  t.equal(fs.readlinkSync(kreal(link)), '/install/kits/mykit-1.0-1/repos/mykit-1.0-1-rhels-8-x86_64', 'otherpkgdir links to the kit repository');
+  fs.rmSync(kreal(link));
+  fs.mkdirSync(kreal(link));
+  const dry = kits.run([kitBundle, '--dry-run']);
+  t.match(dry.stdout, 'overwrite /install/postscripts/mykit-post.sh');
+  t.notMatch(dry.stdout, link, 'a directory at the link is left as it is');
+  const kitAgain = kits.run([kitBundle]);
+  t.equal(kitAgain.code, 0, kitAgain.stderr);
+  t.notOk(fs.existsSync(kreal('/install/postscripts/mykit-post.sh.ORIG')), 'a kit postscript: no .ORIG');
+  t.ok(fs.existsSync(kreal('/install/kits/mykit-1.0-1.ORIG')), 'the kit directory itself: .ORIG');
+  t.ok(fs.lstatSync(kreal(link)).isDirectory(), 'the directory is still there');
+});

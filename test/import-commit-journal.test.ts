@@ -21,12 +21,13 @@ import { IMGIMPORT, makeSandbox } from './helpers/import-sandbox.js';
 const IMAGE = 'img-compute';
 const MARKER: TableMarker = [{ table: 'osimage', row: { imagename: IMAGE, osvers: 'new' } }];
 /** How many operations the commit below has (the first test checks the plan). */
-const OPERATIONS = 11;
+const OPERATIONS = 13;
 const never = () => new Promise<never>(() => undefined);
 
 /**
- * An installed image: a kernel with an older kernel.ORIG, an initrd, a rootimg tree; the
- * incoming one replaces those three, adds a file, a link and a file in two new directories.
+ * An installed image: a kernel with an older kernel.ORIG, an initrd, a rootimg tree, a postscript;
+ * the incoming one replaces those four (the postscript overwritten, as xCAT's cp -f does), adds a
+ * file, a link and a file in two new directories.
  */
 function installedImage(root: string): void {
   const dir = path.join(root, 'install/img');
@@ -37,6 +38,8 @@ function installedImage(root: string): void {
   fs.writeFileSync(path.join(dir, 'initrd'), 'old initrd');
   fs.chmodSync(path.join(dir, 'initrd'), 0o600);
   fs.writeFileSync(path.join(dir, 'rootimg/etc/hosts'), 'old hosts');
+  fs.writeFileSync(path.join(dir, 'post.sh'), 'old script');
+  fs.chmodSync(path.join(dir, 'post.sh'), 0o700);
 }
 
 /** Stages the incoming image through the transaction, as an import does. */
@@ -58,6 +61,7 @@ async function stageIncoming(tx: ImportTransaction): Promise<Unit[]> {
     await file('/install/img/sub/deep/notes', 'in new directories'),
     { dest: '/install/img/rootimg', type: 'tree', staged: tree, member: 'rootimgtree.gz' },
     { dest: '/install/img/current', type: 'symlink', staged: link, member: 'current' },
+    { ...(await file('/install/img/post.sh', 'new script')), overwrite: true },
   ];
 }
 
@@ -120,7 +124,7 @@ async function recover(cut: Cut, tables: Tables): Promise<string[]> {
 
 /** Renames the first `count` operations did (a backup that moves an older .ORIG aside does two). */
 function renamesOf(steps: CommitStep[], count: number): number {
-  return steps.slice(0, count).reduce((n, s) => n + (s.op === 'place' ? 1 : s.op === 'backup' ? (s.trash ? 2 : 1) : 0), 0);
+  return steps.slice(0, count).reduce((n, s) => n + (s.op === 'place' || s.op === 'aside' ? 1 : s.op === 'backup' ? (s.trash ? 2 : 1) : 0), 0);
 }
 
 const file = (root: string, rel: string) => fs.readFileSync(path.join(root, rel), 'utf8');
@@ -131,8 +135,8 @@ t.test('a commit cut short after any number of operations is rolled back by the 
   t.equal(total, OPERATIONS);
   t.same(
     probe.ops.map((op) => op.op),
-    ['place', 'place', 'backup', 'place', 'backup', 'place', 'backup', 'place', 'mkdir', 'mkdir', 'place'],
-    'the plan: kept .ORIGs, new files, new directories',
+    ['place', 'place', 'backup', 'place', 'backup', 'place', 'aside', 'place', 'backup', 'place', 'mkdir', 'mkdir', 'place'],
+    'the plan: kept .ORIGs, an overwritten file, new files, new directories',
   );
   t.ok(probe.steps.some((s) => s.op === 'backup' && s.trash), 'the older kernel.ORIG has its place in staging before the commit starts');
   const journal = JSON.parse(fs.readFileSync(path.join(probe.root, IMPORTS_STATE_DIR, `${IMAGE}.json`), 'utf8'));
@@ -169,7 +173,9 @@ t.test('a commit whose table write happened but was not marked is kept', async (
   t.equal(file(cut.root, 'install/img/rootimg.ORIG/etc/hosts'), 'old hosts');
   t.equal(file(cut.root, 'install/img/sub/deep/notes'), 'in new directories');
   t.equal(fs.readlinkSync(path.join(cut.root, 'install/img/current')), 'kernel');
-  t.same(leftovers(cut.root), [], 'its staging (with the older kernel.ORIG) removed');
+  t.equal(file(cut.root, 'install/img/post.sh'), 'new script', 'the postscript overwritten');
+  t.notOk(fs.existsSync(path.join(cut.root, 'install/img/post.sh.ORIG')), 'no .ORIG of it');
+  t.same(leftovers(cut.root), [], 'its staging (with the older kernel.ORIG and the old postscript) removed');
 });
 
 t.test('a commit marked finished is kept without looking at the tables', async (t) => {

@@ -2,7 +2,7 @@
 import t from 'tap';
 import { Sandbox } from '../src/core/sandbox.js';
 import { applyImportToTables, resolveNodes, withoutDefaults } from '../src/import/table-changes.js';
-import { assertDestinationsAllowed, allowedRoots, planImport, relocateListFile, renamedForProfile, routeMember } from '../src/import/plan.js';
+import { assertDestinationsAllowed, allowedRoots, kitFileMode, kitRepositoryLinks, planImport, relocateListFile, renamedForProfile, routeMember } from '../src/import/plan.js';
 import { parseMemberName } from '../src/import/member-names.js';
 import { emptyManifest } from '../src/xcat/manifest.js';
 import { remoteReadArgs } from '../src/import/source.js';
@@ -41,14 +41,30 @@ t.test('-f renames the image, moves image files and relocates share lists', asyn
 t.test('routes: files, extras (file and directory), kits with other_files and plugins, unknown', async (t) => {
   const plan = planImport(netbootManifest(), 'img', loc);
   t.same(routeMember(plan, 'kernel', false), { kind: 'file', dests: ['/install/netboot/rhels8.5.0/x86_64/compute/kernel'] });
-  t.same(routeMember(plan, 'extra/a', false), { kind: 'extra', dest: '/install/postscripts/a', root: '/install/postscripts' });
+  t.same(routeMember(plan, 'extra/a', false), { kind: 'extra', dest: '/install/postscripts/a', root: '/install/postscripts', fromDirectory: false });
   t.same(routeMember(plan, 'extra/install', true), { kind: 'structure' });
-  t.same(routeMember(plan, 'extra/install/mydir/sub/b', false), { kind: 'extra', dest: '/install/custom/mydir/sub/b', root: '/install/custom/mydir' });
+  t.same(routeMember(plan, 'extra/install/mydir/sub/b', false), { kind: 'extra', dest: '/install/custom/mydir/sub/b', root: '/install/custom/mydir', fromDirectory: true });
   t.same(routeMember(plan, 'k-1/other_files/post.sh', false).kind === 'kit' && (routeMember(plan, 'k-1/other_files/post.sh', false) as { copies: string[] }).copies, ['/install/postscripts/post.sh']);
   t.same((routeMember(plan, 'k-1/other_files/x.exlist', false) as { copies: string[] }).copies, []);
   t.same((routeMember(plan, 'k-1/other_files/.hidden', false) as { copies: string[] }).copies, []);
   t.same((routeMember(plan, 'k-1/plugins/p.pm', false) as { copies: string[] }).copies, ['/opt/xcat/lib/perl/xCAT_plugin/p.pm']);
   t.same(routeMember(plan, 'nothing', false), { kind: 'unknown' });
+  t.equal(kitFileMode('other_files/post.sh', 0o644), 0o755, 'a postscript is made executable');
+  for (const sub of ['other_files/x.exlist', 'other_files/.hidden', 'other_files/dir/inner.sh', 'plugins/p.pm', 'repos/r/a.rpm']) t.equal(kitFileMode(sub, 0o644), 0o644, sub);
+});
+
+t.test("kit repository links: OTHERPKGDIR/KITREPONAME -> kitrepodir per kit component, rows from the manifest, else the tables", async (t) => {
+  const m = netbootManifest();
+  m.osimage.kitcomponents = 'comp-a,comp-b,comp-gone';
+  m.kitcomp = [{ kitcompname: 'comp-a', kitreponame: 'repo-a' }];
+  m.kitrepo = [{ kitreponame: 'repo-a', kitrepodir: '/install/kits/k-1/repos/repo-a' }];
+  const tables = { kitcomponent: [{ kitcompname: 'comp-b', kitreponame: 'repo-b' }], kitrepo: [{ kitreponame: 'repo-b', kitrepodir: '/install/kits/k-2/repos/repo-b' }] };
+  t.same(kitRepositoryLinks(planImport(m, 'img', loc), tables), [], 'no otherpkgdir: no links');
+  m.linuximage.otherpkgdir = '/install/post/otherpkgs/rhels8.5.0/x86_64';
+  t.same(kitRepositoryLinks(planImport(m, 'img', loc), tables), [
+    { dest: '/install/post/otherpkgs/rhels8.5.0/x86_64/repo-a', target: '/install/kits/k-1/repos/repo-a' },
+    { dest: '/install/post/otherpkgs/rhels8.5.0/x86_64/repo-b', target: '/install/kits/k-2/repos/repo-b' },
+  ]);
 });
 
 t.test('destinations outside the allowed roots are all listed', async (t) => {

@@ -25,6 +25,12 @@ export interface Unit {
   /** The bundle member it came from. */
   member: string;
   size?: number;
+  /**
+   * file/symlink: what becomes of a file already there. Kept as PATH.ORIG by default (xCAT's rule
+   * for the files a manifest names and for file extras); overwritten where xCAT copies with
+   * `cp -f` (the entries of a directory extra, a kit's other_files and plugins).
+   */
+  overwrite?: boolean;
 }
 
 /** `dirlink`: a symbolic link that leads to a directory (an admin's link to another filesystem, say). */
@@ -34,6 +40,8 @@ export type CommitOp =
   | { op: 'mkdir'; path: string; mode: number }
   /** Moves an existing PATH to PATH.ORIG (a PATH.ORIG already there goes to the trash first, back on undo). */
   | { op: 'backup'; path: string; dropOldBackup: boolean }
+  /** Moves an existing PATH to the trash, to be overwritten (back on undo; gone with the staging). */
+  | { op: 'aside'; path: string }
   | { op: 'place'; unit: Unit };
 
 /** Logical ancestors of a path, outermost first. */
@@ -90,7 +98,8 @@ export function planCommit(units: Unit[], existing: Map<string, EntryKind>): Com
       problems.push(`${unit.dest} is a symbolic link, the bundle would replace it (move it away first)`);
       continue;
     }
-    if (kind !== undefined) ops.push({ op: 'backup', path: unit.dest, dropOldBackup: existing.has(unit.dest + '.ORIG') });
+    if (kind !== undefined && unit.overwrite) ops.push({ op: 'aside', path: unit.dest });
+    else if (kind !== undefined) ops.push({ op: 'backup', path: unit.dest, dropOldBackup: existing.has(unit.dest + '.ORIG') });
     ops.push({ op: 'place', unit });
   }
   if (problems.length) throw new PathError(`refusing to import: ${problems.join('; ')}`, problems[0].split(' ')[0]);
@@ -124,6 +133,8 @@ export function describeOp(op: CommitOp): string {
       return `mkdir ${op.path}`;
     case 'backup':
       return `${op.dropOldBackup ? `replace ${op.path}.ORIG; ` : ''}rename ${op.path} to ${op.path}.ORIG`;
+    case 'aside':
+      return `overwrite ${op.path}`;
     case 'place': {
       const u = op.unit;
       const what = u.type === 'tree' ? 'directory tree' : u.type;
@@ -141,12 +152,14 @@ export type CommitStep =
   | { op: 'mkdir'; path: string }
   /** `trash`: where an older PATH.ORIG goes (in staging); `id`: the identity of the PATH being kept. */
   | { op: 'backup'; path: string; id: string; trash?: string }
+  /** `trash`: where the PATH being overwritten waits (in staging); `id`: its identity. */
+  | { op: 'aside'; path: string; id: string; trash: string }
   /** `id`: the identity of the staged file or tree. */
   | { op: 'place'; path: string; staged: string; id: string };
 
 /** What the undo of a commit needs to know: where to put an older .ORIG aside, and the journal. */
 export interface CommitHooks {
-  /** A path (not created) on the same filesystem, inside staging, to move an older .ORIG to. */
+  /** A path (not created) on the same filesystem, inside staging, to move an older .ORIG or an overwritten file to. */
   trash: (real: string) => Promise<string>;
   progress: (op: CommitOp) => void;
   aborted: () => boolean;
@@ -187,6 +200,10 @@ export async function commitSteps(sandbox: Sandbox, ops: CommitOp[], trash: Comm
         const id = await known(real, op.path, op.path);
         return op.dropOldBackup ? { op: 'backup', path: op.path, id, trash: await trash(real + '.ORIG') } : { op: 'backup', path: op.path, id };
       }
+      if (op.op === 'aside') {
+        const real = sandbox.real(op.path);
+        return { op: 'aside', path: op.path, id: await known(real, op.path, op.path), trash: await trash(real) };
+      }
       return { op: 'place', path: op.unit.dest, staged: op.unit.staged!, id: await known(op.unit.staged!, op.unit.dest, `the staged copy of ${op.unit.dest}`) };
     }),
   );
@@ -211,8 +228,8 @@ async function putBack(from: string, to: string, named: string): Promise<void> {
 /**
  * Undoes whatever part of a commit was done, judging by the filesystem only (so it works after a
  * SIGKILL, and a second run does nothing): in reverse, a placed thing goes back to staging, the
- * kept PATH.ORIG back to PATH and the older .ORIG back from the trash, and directories made are
- * removed when empty. Resolves to the number of renames it did.
+ * kept PATH.ORIG back to PATH, the older .ORIG and an overwritten PATH back from the trash, and
+ * directories made are removed when empty. Resolves to the number of renames it did.
  */
 export async function rollBackCommit(sandbox: Sandbox, steps: CommitStep[]): Promise<number> {
   let renamed = 0;
@@ -229,6 +246,11 @@ export async function rollBackCommit(sandbox: Sandbox, steps: CommitStep[]): Pro
       }
       if (step.trash && (await identity(step.trash)) !== undefined) {
         await putBack(step.trash, real + '.ORIG', step.path + '.ORIG');
+        renamed++;
+      }
+    } else if (step.op === 'aside') {
+      if ((await identity(step.trash)) === step.id && (await identity(real)) === undefined) {
+        await putBack(step.trash, real, step.path);
         renamed++;
       }
     } else {
@@ -283,6 +305,9 @@ export async function executeCommit(sandbox: Sandbox, ops: CommitOp[], hooks: Co
         reached.push(step);
         if (step.trash) await rename(real + '.ORIG', step.trash);
         await rename(real, real + '.ORIG');
+      } else if (step.op === 'aside') {
+        reached.push(step);
+        await rename(real, step.trash);
       } else if (step.op === 'place') {
         reached.push(step);
         await rename(step.staged, real);

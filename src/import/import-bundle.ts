@@ -31,6 +31,8 @@ import {
   assertDestinationsAllowed,
   destinationRefusal,
   isUnder,
+  kitFileMode,
+  kitRepositoryLinks,
   linkStaysInside,
   manifestDestinations,
   planImport,
@@ -132,7 +134,7 @@ class ImportSession {
   private readonly kitRoots = new Map<string, string | undefined>();
   /** The name each kit's directory has in this bundle (KITNAME or basename(kitdir)). */
   private readonly kitDirNames = new Map<string, string>();
-  private readonly copies: { from?: string; dest: string; mode: number; member: string; size: number }[] = [];
+  private readonly copies: { from?: string; dest: string; mode: number; member: string; size: number; overwrite?: boolean }[] = [];
   private readonly roots: string[];
   private committing: Promise<void> | undefined;
   private aborted = false;
@@ -382,7 +384,7 @@ class ImportSession {
       case 'extra':
         this.refuseEscapingLink(staged, route.dest, route.root);
         if (kind === 'dir') this.units.push({ dest: route.dest, type: 'dir', mode: staged.mode, member: name });
-        else this.units.push({ dest: route.dest, type: kind === 'symlink' ? 'symlink' : 'file', staged: real, member: name, size: staged.size });
+        else this.units.push({ dest: route.dest, type: kind === 'symlink' ? 'symlink' : 'file', staged: real, member: name, size: staged.size, overwrite: route.fromDirectory });
         return;
       case 'kit': {
         this.refuseEscapingLink(staged, path.posix.join(route.kit.dest, route.sub), route.kit.dest);
@@ -398,7 +400,10 @@ class ImportSession {
           const heldRoot = real && (route.sub ? real.slice(0, real.length - route.sub.length - 1) : real);
           this.kitRoots.set(route.kit.name, heldRoot);
         }
-        if (kind === 'file' || kind === 'hardlink') for (const dest of route.copies) this.copies.push({ from: real, dest, mode: staged.mode, member: name, size: staged.size });
+        if (kind !== 'file' && kind !== 'hardlink') return;
+        const mode = kitFileMode(route.sub, staged.mode);
+        if (real && mode !== staged.mode) await chmod(real, mode);
+        for (const dest of route.copies) this.copies.push({ from: real, dest, mode, member: name, size: staged.size, overwrite: true });
         return;
       }
       case 'unknown': {
@@ -447,6 +452,13 @@ class ImportSession {
       }
       this.units.push({ dest: kit.dest, type: 'tree', staged: this.kitRoots.get(kit.name), member: `${this.memberName(dirName)}/` });
     }
+    for (const link of kitRepositoryLinks(plan, tables)) {
+      // As xCAT: a directory there (or a link to one) is left as it is.
+      if (await stat(this.req.sandbox.real(link.dest)).then((s) => s.isDirectory(), () => false)) continue;
+      const staged = this.tx && (await this.tx.unitPath(link.dest, path.posix.basename(link.dest)));
+      if (staged) await symlink(link.target, staged);
+      this.units.push({ dest: link.dest, type: 'symlink', staged, member: `the kit repository ${link.target}`, overwrite: true });
+    }
     for (const copy of this.copies) {
       let staged: string | undefined;
       if (this.tx && copy.from) {
@@ -455,7 +467,7 @@ class ImportSession {
         await copyFile(copy.from, staged);
         await chmod(staged, copy.mode);
       }
-      this.units.push({ dest: copy.dest, type: 'file', staged, member: copy.member, size: copy.size });
+      this.units.push({ dest: copy.dest, type: 'file', staged, member: copy.member, size: copy.size, overwrite: copy.overwrite });
     }
     const refusal = destinationRefusal(this.units.map((u) => u.dest), this.roots, plan.pluginDir);
     if (refusal && !this.req.dryRun) throw refusal;

@@ -8,7 +8,7 @@ import { BundleError, PathError, UsageError } from '../core/errors.js';
 import type { Locations } from '../core/locations.js';
 import { CHECKSUMS_MEMBER } from '../archive/sha256sums.js';
 import { MANIFEST_MEMBER, type Manifest, type ManifestExtra } from '../xcat/manifest.js';
-import type { Row } from '../tables/types.js';
+import type { Row, Tables } from '../tables/types.js';
 
 const posix = path.posix;
 
@@ -214,19 +214,48 @@ export type Route =
   /** A member of a kit directory; `copies` are the extra places xCAT copies it to. */
   | { kind: 'kit'; kit: KitPlacement; sub: string; copies: string[] }
   /** An extra: a file, or an entry of a directory extra (merged into `root`, its destination directory). */
-  | { kind: 'extra'; dest: string; root: string }
+  | { kind: 'extra'; dest: string; root: string; fromDirectory: boolean }
   | { kind: 'unknown' };
 
+
+/** An entry of a kit's other_files that xCAT copies to the postscripts (dot files, lists and environments stay). */
+function isKitPostscript(top: string, first: string | undefined): first is string {
+  return top === 'other_files' && !!first && !first.startsWith('.') && !first.endsWith('.exlist') && !first.endsWith('.env');
+}
 
 /** A kit file that xCAT also copies to INSTALLDIR/postscripts or the plugin directory. */
 export function kitCopies(plan: ImportPlan, sub: string): string[] {
   const [top, first, ...rest] = sub.split('/');
   if (!first) return [];
-  if (top === 'other_files' && !first.startsWith('.') && !first.endsWith('.exlist') && !first.endsWith('.env')) {
-    return [posix.join(plan.postscriptsDir, first, ...rest)];
-  }
+  if (isKitPostscript(top, first)) return [posix.join(plan.postscriptsDir, first, ...rest)];
   if (top === 'plugins') return [posix.join(plan.pluginDir, first, ...rest)];
   return [];
+}
+
+/** A kit file's mode: xCAT makes each postscript directly in other_files executable before copying it. */
+export function kitFileMode(sub: string, mode: number): number {
+  const [top, first, ...deeper] = sub.split('/');
+  return isKitPostscript(top, first) && deeper.length === 0 ? 0o755 : mode;
+}
+
+/**
+ * The links xCAT's import makes so that otherpkgs finds a kit's packages: for each of the image's
+ * kit components, OTHERPKGDIR/KITREPONAME -> its kit repository's kitrepodir. Rows come from the
+ * manifest, else the tables (xCAT reads them after writing the manifest's).
+ */
+export function kitRepositoryLinks(plan: ImportPlan, tables: Tables): { dest: string; target: string }[] {
+  const otherpkgdir = plan.linuximage.otherpkgdir?.trim();
+  if (!otherpkgdir) return [];
+  const find = (rows: Row[], key: string, value: string): Row | undefined => rows.find((row) => row[key] === value);
+  const links = new Map<string, string>();
+  for (const component of (plan.osimage.kitcomponents ?? '').split(',').map((c) => c.trim()).filter(Boolean)) {
+    const row = find(plan.manifest.kitcomp, 'kitcompname', component) ?? find(tables.kitcomponent ?? [], 'kitcompname', component);
+    const repo = row?.kitreponame;
+    if (!repo) continue;
+    const target = (find(plan.manifest.kitrepo, 'kitreponame', repo) ?? find(tables.kitrepo ?? [], 'kitreponame', repo))?.kitrepodir;
+    if (target) links.set(posix.join(otherpkgdir, memberOf(repo)), target);
+  }
+  return [...links].map(([dest, target]) => ({ dest, target }));
 }
 
 /** Routes a member (path relative to the image directory) by the plan. */
@@ -245,8 +274,8 @@ export function routeMember(plan: ImportPlan, rel: string, isDirectory: boolean)
     if (!rest) return { kind: 'structure' };
     for (const extra of plan.extras) {
       const srcRel = extra.src.replace(/^\/+/, '');
-      if (!isDirectory && rest === posix.basename(extra.src) && !rest.includes('/')) return { kind: 'extra', dest: posix.join(extra.dest, rest), root: extra.dest };
-      if (rest === srcRel || rest.startsWith(srcRel + '/')) return { kind: 'extra', dest: posix.join(extra.dest, rest.slice(srcRel.length)), root: extra.dest };
+      if (!isDirectory && rest === posix.basename(extra.src) && !rest.includes('/')) return { kind: 'extra', dest: posix.join(extra.dest, rest), root: extra.dest, fromDirectory: false };
+      if (rest === srcRel || rest.startsWith(srcRel + '/')) return { kind: 'extra', dest: posix.join(extra.dest, rest.slice(srcRel.length)), root: extra.dest, fromDirectory: true };
     }
     if (isDirectory && plan.extras.some((e) => e.src.replace(/^\/+/, '').startsWith(rest + '/'))) return { kind: 'structure' };
     return { kind: 'unknown' };

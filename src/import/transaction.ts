@@ -395,6 +395,7 @@ function checkedCommit(commit: unknown, staging: string[], journal: string): Non
     logical(s?.path) &&
     (s.op === 'mkdir' ||
       (s.op === 'backup' && typeof s.id === 'string' && (s.trash === undefined || inStaging(s.trash))) ||
+      (s.op === 'aside' && typeof s.id === 'string' && inStaging(s.trash)) ||
       (s.op === 'place' && typeof s.id === 'string' && inStaging(s.staged)));
   const rowsOk = Array.isArray(c?.rows) && c.rows.every((r) => typeof r?.table === 'string' && typeof r.row === 'object' && r.row !== null);
   if (!Array.isArray(c?.ops) || !c.ops.every(stepOk) || !rowsOk) {
