@@ -103,3 +103,13 @@ t.test('an image that is refused writes no default bundle in the working directo
   t.equal(run.code, 1);
   t.same(fs.readdirSync(cwd), [], 'working directory untouched');
 });
+
+t.test('standard output with -R is refused before any host is asked', async (t) => {
+  writeTables(root, good);
+  const bin = tempDir(t);
+  fs.writeFileSync(path.join(bin, 'ssh'), `#!/bin/sh\ntouch '${path.join(bin, 'ssh-ran')}'\nexit 255\n`, { mode: 0o755 });
+  const run = await runImgexport([name, '-', '-R', 'root@example', '--root', root], { cwd: work, env: { PATH: `${bin}:${process.env.PATH}` } });
+  t.equal(run.code, 1);
+  t.match(run.stderr, 'standard output (-) cannot be combined with -R');
+  t.notOk(fs.existsSync(path.join(bin, 'ssh-ran')), 'ssh never ran');
+});

@@ -332,6 +332,12 @@ t.test('images that cannot be packed are refused with xCAT messages', async (t) 
   let r = packimage(fx, [fx.imagename]);
   t.equal(r.code, 1);
   t.equal(r.stderr, `Error: '${fx.imagename}' cannot be used to build diskless image. Make sure osimage.provmethod is 'netboot'.\n`);
+  const noLinuximage = { root: fx.root, db: path.join(fx.root, 'osimage-only.json') };
+  const rows = JSON.parse(fs.readFileSync(fx.db, 'utf8'));
+  fs.writeFileSync(noLinuximage.db, JSON.stringify({ osimage: [{ ...rows.osimage[0], provmethod: 'netboot' }] }));
+  r = packimage(noLinuximage, [fx.imagename]);
+  t.equal(r.code, 1);
+  t.equal(r.stderr, `Error: Cannot find ${fx.imagename} from the linuximage table.\n`);
   r = packimage(fx, ['no-such-image']);
   t.equal(r.code, 1);
   t.equal(r.stderr, "Error: Cannot find image 'no-such-image' from the osimage table.\n");

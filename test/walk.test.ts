@@ -220,3 +220,30 @@ t.test('a missing root or a file as root is a PathError, at once', async (t) => 
   t.throws(() => new TreeWalk(path.join(tmp, 'nope')), { constructor: PathError, message: `cannot read ${path.join(tmp, 'nope')}: no such file or directory` });
   t.throws(() => new TreeWalk(path.join(top, 'etc/hosts')), { constructor: PathError, message: `not a directory: ${path.join(top, 'etc/hosts')}` });
 });
+
+t.test('a root that is a symbolic link to a directory is followed (cd ROOT; find .); links below it are not', async (t) => {
+  const link = path.join(tmp, 'link-to-top');
+  fs.symlinkSync(top, link);
+  t.teardown(() => fs.rmSync(link));
+  const viaLink = [...new TreeWalk(link)].map((e) => [e.relPath, e.kind, e.mode, e.size]);
+  const direct = [...new TreeWalk(top)].map((e) => [e.relPath, e.kind, e.mode, e.size]);
+  t.same(viaLink, direct);
+  const dangling = path.join(tmp, 'link-to-nowhere');
+  fs.symlinkSync(path.join(tmp, 'nowhere'), dangling);
+  t.teardown(() => fs.rmSync(dangling));
+  t.throws(() => new TreeWalk(dangling), { constructor: PathError, message: `cannot read ${dangling}: no such file or directory` });
+});
+
+t.test('a name that is not UTF-8 is refused at once, named with its odd bytes escaped', async (t) => {
+  const dir = fs.mkdtempSync(path.join(tmp, 'latin1-'));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  fs.mkdirSync(path.join(dir, 'etc'));
+  fs.writeFileSync(path.join(dir, 'etc/caf\u00e9.txt'), 'UTF-8 name: fine\n');
+  fs.writeFileSync(Buffer.concat([Buffer.from(`${dir}/etc/latin1-`), Buffer.from([0xe9]), Buffer.from('.txt')]), 'Latin-1 name\n');
+  const where = `${dir}/etc/latin1-\\xe9.txt`;
+  t.throws(() => new TreeWalk(dir).survey(), {
+    constructor: PathError,
+    path: where,
+    message: `cannot archive ${where}: its name is not valid UTF-8 (rename it, with convmv for instance, or move it out of the tree)`,
+  });
+});

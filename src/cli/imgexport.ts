@@ -47,8 +47,9 @@ await runCommand({
     const ctx = contextFrom(values);
     const tables = await ctx.store.read();
     const loc = locationsFrom(ctx, tables);
+    // `-` never names a remote path: resolveDestination refuses it before anything asks the host.
     const destIsDirectory = remote !== undefined
-      ? dest !== undefined && !dest.endsWith('/') && (await remoteIsDirectory(remote, dest))
+      ? dest !== undefined && dest !== '-' && !dest.endsWith('/') && (await remoteIsDirectory(remote, dest))
       : isLocalDirectory(dest);
     const destination = resolveDestination(bundleDirName(imagename), dest, stringOption(values, 'format'), remote !== undefined, destIsDirectory);
     // With the bundle on standard output, everything said goes to standard error.

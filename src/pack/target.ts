@@ -15,12 +15,15 @@ export interface PackTarget {
 }
 
 /**
- * Finds the image and checks it can be packed, refusing with xCAT's messages. ROOTIMGDIR is the
- * linuximage `rootimgdir`, else INSTALLDIR/netboot/OSVERS/OSARCH/PROFILE as xCAT derives it.
+ * Finds the image (its osimage and linuximage rows) and checks it can be packed, refusing with
+ * xCAT's messages. ROOTIMGDIR is the linuximage `rootimgdir`, else
+ * INSTALLDIR/netboot/OSVERS/OSARCH/PROFILE as xCAT derives it.
  */
 export function packTargetOf(tables: Tables, imagename: string, installdir: string): PackTarget {
   const osimage = tables.osimage?.find((row) => row.imagename === imagename);
   if (!osimage) throw new ImageError(`Cannot find image '${imagename}' from the osimage table.`, imagename);
+  const linuximage = tables.linuximage?.find((row) => row.imagename === imagename);
+  if (!linuximage) throw new ImageError(`Cannot find ${imagename} from the linuximage table.`, imagename);
   const { osvers, osarch, profile, provmethod } = osimage;
   if (!(osvers && osarch && profile && provmethod)) {
     throw new ImageError(
@@ -31,13 +34,12 @@ export function packTargetOf(tables: Tables, imagename: string, installdir: stri
   if (provmethod !== 'netboot') {
     throw new ImageError(`'${imagename}' cannot be used to build diskless image. Make sure osimage.provmethod is 'netboot'.`, imagename);
   }
-  const linuximage = tables.linuximage?.find((row) => row.imagename === imagename);
   return {
     imagename,
     osvers,
     osarch,
     profile,
-    rootimgdir: linuximage?.rootimgdir || path.posix.join(installdir, 'netboot', osvers, osarch, profile),
-    exlist: linuximage?.exlist || undefined,
+    rootimgdir: linuximage.rootimgdir || path.posix.join(installdir, 'netboot', osvers, osarch, profile),
+    exlist: linuximage.exlist || undefined,
   };
 }

@@ -241,18 +241,44 @@ function fnv1a(hash: number, text: string): number {
   return hash;
 }
 
-/** The walk's root, which must be a directory. */
+/**
+ * The walk's root, which must be a directory, or a symbolic link to one: it is followed, as
+ * `cd ROOT; find .` does (an extra given as a link to a directory exports what it leads to).
+ */
 function rootNode(root: string): WalkNode {
-  const node = statNode(root, root, '.');
-  if (node?.entry.kind !== 'dir') throw new PathError(`not a directory: ${root}`, root);
-  return node;
+  let stat: fs.Stats;
+  try {
+    stat = fs.statSync(root);
+  } catch (err) {
+    throw new PathError(`cannot read ${root}: ${describeFsError(err)}`, root);
+  }
+  if (!stat.isDirectory()) throw new PathError(`not a directory: ${root}`, root);
+  return { entry: new WalkedEntry(root, '.', stat, undefined), dev: stat.dev };
 }
 
 function readSortedNames(dirPath: string): string[] {
+  let names: string[];
   try {
-    return sortByteOrder(fs.readdirSync(dirPath));
+    names = fs.readdirSync(dirPath);
   } catch (err) {
     throw new PathError(`cannot read directory ${dirPath}: ${describeFsError(err)}`, dirPath);
+  }
+  // A name that is not UTF-8 reads as U+FFFD and could not be found again by it.
+  if (names.some((name) => name.includes('\uFFFD'))) refuseUndecodableNames(dirPath);
+  return sortByteOrder(names);
+}
+
+/**
+ * Names are handled as text (archive members, exlist patterns, messages), so one whose bytes
+ * are not UTF-8 (a Latin-1 name from an old system, say) is refused, naming it with its odd
+ * bytes escaped, rather than skipped or failing later as "vanished".
+ */
+function refuseUndecodableNames(dirPath: string): void {
+  for (const raw of fs.readdirSync(dirPath, { encoding: 'buffer' })) {
+    if (Buffer.from(raw.toString('utf8')).equals(raw)) continue;
+    const shown = [...raw].map((byte) => (byte < 0x80 ? String.fromCharCode(byte) : `\\x${byte.toString(16)}`)).join('');
+    const where = childPath(dirPath, shown);
+    throw new PathError(`cannot archive ${where}: its name is not valid UTF-8 (rename it, with convmv for instance, or move it out of the tree)`, where);
   }
 }
 
