@@ -29,6 +29,17 @@ put(path.join(rootimgdir(netboot), 'initrd-stateless.gz'), initrd);
 const firmware = zlib.gzipSync(crypto.randomBytes(3 * 1024 * 1024 + 1), { level: 1 });
 put(path.join(rootimgdir(statelite), 'rootimg/lib/firmware/blob.bin.gz'), firmware);
 writeTables(root, { osimage: [statelite.osimage, netboot.osimage], linuximage: [statelite.linuximage, netboot.linuximage] });
+// What only root can make: a device, an owner from a directory service; a fifo, and a time to keep.
+const isRoot = process.getuid?.() === 0;
+const special = (rel: string): string => path.join(rootimgdir(statelite), 'rootimg', rel);
+fs.mkdirSync(special('dev'), { recursive: true });
+spawnSync('mkfifo', [special('dev/initctl')]);
+put(special('home/user/notes'), 'owned by a directory-service user\n');
+fs.utimesSync(special('home/user/notes'), new Date('2001-02-03T04:05:06Z'), new Date('2001-02-03T04:05:06Z'));
+if (isRoot) {
+  spawnSync('mknod', ['-m', '0620', special('dev/tty9'), 'c', '4', '9']);
+  fs.chownSync(special('home/user/notes'), 3_000_000, 3_000_001);
+}
 
 /** The format a bundle is in, by its magic bytes. */
 const formatOf = (bundle: Buffer): string =>
@@ -75,6 +86,15 @@ t.test('the statelite tree: hard links stored once, sockets skipped with a warni
   t.equal(fs.statSync(path.join(unpacked, 'usr/bin/sudo')).mode & 0o7777, 0o4755, 'setuid kept');
   t.equal(fs.statSync(path.join(unpacked, 'tmp')).mode & 0o7777, 0o1777, 'sticky kept');
   t.equal(fs.readlinkSync(path.join(unpacked, 'bin/sh')), 'bash', 'symlink kept');
+  t.ok(fs.lstatSync(path.join(unpacked, 'dev/initctl')).isFIFO(), 'fifo kept');
+  const notes = fs.statSync(path.join(unpacked, 'home/user/notes'));
+  t.equal(notes.mtime.toISOString(), '2001-02-03T04:05:06.000Z', 'mtime kept');
+  if (isRoot) {
+    t.same([notes.uid, notes.gid], [3_000_000, 3_000_001], 'owner kept');
+    const tty = fs.lstatSync(path.join(unpacked, 'dev/tty9'));
+    t.ok(tty.isCharacterDevice(), 'character device kept');
+    t.equal(tty.rdev, fs.lstatSync(special('dev/tty9')).rdev, 'with its major and minor');
+  }
 });
 
 t.test('reproducible: SOURCE_DATE_EPOCH set, the same bytes with 1 or 2 threads', async (t) => {
