@@ -278,10 +278,10 @@ t.test('owner ids beyond ustar fields and times before 1970: tar keeps both (pax
   fs.writeFileSync(path.join(fx.tree, 'old'), 'from 1969\n');
   execFileSync('touch', ['-d', '@-100000', path.join(fx.tree, 'old')]); // fs.utimes takes a negative time as now
   const sfs = fs.readFileSync(path.join(fx.dir, 'rootimg.sfs'));
-  for (const [method, format] of [['cpio', 'a cpio newc header'], ['squashfs', 'a squashfs image']]) {
+  for (const [method, why] of [['cpio', 'does not fit in a cpio newc header'], ['squashfs', 'is outside what mksquashfs takes (1970 to 2038)']]) {
     r = packimage(fx, ['-m', method, fx.imagename]);
     t.equal(r.code, 1, method);
-    t.match(r.stderr, `\nError: cannot archive ${path.join(fx.tree, 'old')}: its mtime -100000 does not fit in ${format}\n`, method);
+    t.match(r.stderr, `\nError: cannot archive ${path.join(fx.tree, 'old')}: its mtime -100000 ${why}\n`, method);
   }
   t.ok(fs.readFileSync(path.join(fx.dir, 'rootimg.sfs')).equals(sfs), 'the previous archive is kept');
 
@@ -293,6 +293,21 @@ t.test('owner ids beyond ustar fields and times before 1970: tar keeps both (pax
   const big = fs.statSync(path.join(into, 'bigid'));
   t.same([big.uid, big.gid], [3_000_000, 3_000_001], 'owner ids as they were');
   t.equal(fs.statSync(path.join(into, 'old')).mtimeMs, -100_000_000, 'a time before 1970 as it was');
+
+  // From 2038 on: tar-stream's own field overflows 32 bits; the pax record carries it.
+  fs.rmSync(path.join(fx.tree, 'old'));
+  for (const [name, seconds] of [['y2038', 2 ** 31], ['y2100', 4_102_444_800]] as const) {
+    fs.writeFileSync(path.join(fx.tree, name), `${name}\n`);
+    execFileSync('touch', ['-d', `@${seconds}`, path.join(fx.tree, name)]);
+  }
+  r = packimage(fx, ['-m', 'tar', fx.imagename]);
+  t.equal(r.code, 0, r.stderr);
+  execFileSync('tar', ['-xzf', path.join(fx.dir, 'rootimg.tar.gz'), '-C', into, './y2038', './y2100']);
+  t.equal(fs.statSync(path.join(into, 'y2038')).mtimeMs / 1000, 2 ** 31, '2038 as it was');
+  t.equal(fs.statSync(path.join(into, 'y2100')).mtimeMs / 1000, 4_102_444_800, '2100 as it was');
+  r = packimage(fx, ['-m', 'squashfs', fx.imagename]);
+  t.equal(r.code, 1);
+  t.match(r.stderr, `cannot archive ${path.join(fx.tree, 'y2038')}: its mtime 2147483648 is outside what mksquashfs takes (1970 to 2038)`);
 });
 
 t.test('an image packed with zstd exports: rootimg.cpio.zst travels in the bundle, stored as it is', async (t) => {

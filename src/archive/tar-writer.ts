@@ -47,14 +47,18 @@ const TYPE_BITS: Record<EntryKind, number> = {
   fifo: 0o010000,
 };
 
-/** Largest uid/gid (6 octal digits) and mtime (11) a ustar header holds. */
+/**
+ * Largest uid/gid (6 octal digits) a ustar header holds, and largest mtime tar-stream writes
+ * right: the field holds 11 octal digits, but tar-stream takes the seconds through a 32-bit
+ * signed integer (2038 and later came out negative or as 2242).
+ */
 const USTAR_MAX_ID = 0o777777;
-const USTAR_MAX_TIME = 0o77777777777;
+const USTAR_MAX_TIME = 2 ** 31 - 1;
 
 /**
  * pax records for what the ustar fields cannot hold: big owner ids (directory services hand out
- * ids in the millions), times before 1970 or after 2242. tar-stream would write the ids saturated
- * and a negative time as a broken header; readers take the pax value over the field's.
+ * ids in the millions), times before 1970 or from 2038 on. tar-stream would write the ids
+ * saturated and those times as broken headers; readers take the pax value over the field's.
  */
 function paxRecords(member: TarMember): Record<string, string> | undefined {
   const records: Record<string, string> = {};

@@ -45,8 +45,11 @@ export interface PackResult {
 /** Members are named as `find .` prints them, as in xCAT's archives. */
 const MEMBER_PREFIX = '.';
 const PACKED_MODE = 0o644;
-/** squashfs keeps times as unsigned 32-bit seconds. */
-const SQUASHFS_MAX_TIME = 0xffffffff;
+/**
+ * mksquashfs reads our tar: times must fit the ustar field as tar-stream writes it (up to 2038),
+ * because mksquashfs (4.5) fails on a pax mtime record ("Failed to parse pax header", naming nothing).
+ */
+const SQUASHFS_MAX_TIME = 2 ** 31 - 1;
 
 /**
  * Packs ROOTIMGDIR/rootimg into ROOTIMGDIR/rootimg.METHOD.EXT (or rootimg.sfs). The new file is
@@ -151,9 +154,8 @@ async function writeSquashfs(
   const members = {
     *[Symbol.iterator]() {
       for (const e of tree) {
-        // mksquashfs fails on such a time with "Failed to parse pax header", naming nothing.
         if (e.mtime < 0 || e.mtime > SQUASHFS_MAX_TIME) {
-          throw new PathError(`cannot archive ${e.absPath}: its mtime ${e.mtime} does not fit in a squashfs image`, e.absPath);
+          throw new PathError(`cannot archive ${e.absPath}: its mtime ${e.mtime} is outside what mksquashfs takes (1970 to 2038)`, e.absPath);
         }
         if (e.relPath !== '.') yield e;
       }
