@@ -154,6 +154,7 @@ t.test("imported again: named files and file extras kept as .ORIG, a directory e
   t.equal(fs.statSync(kreal('/install/postscripts/mykit-post.sh')).mode & 0o777, 0o755, 'a kit postscript is executable');
   const link = '/install/post/otherpkgs/rhels8.5.0/x86_64/mykit-1.0-1-rhels-8-x86_64';
   t.equal(fs.readlinkSync(kreal(link)), '/install/kits/mykit-1.0-1/repos/mykit-1.0-1-rhels-8-x86_64', 'otherpkgdir links to the kit repository');
+  t.notMatch(kits.run([kitBundle, '--dry-run']).stdout, link, 'the link already there is left as it is');
   fs.rmSync(kreal(link));
   fs.mkdirSync(kreal(link));
   const dry = kits.run([kitBundle, '--dry-run']);
@@ -164,4 +165,16 @@ t.test("imported again: named files and file extras kept as .ORIG, a directory e
   t.notOk(fs.existsSync(kreal('/install/postscripts/mykit-post.sh.ORIG')), 'a kit postscript: no .ORIG');
   t.ok(fs.existsSync(kreal('/install/kits/mykit-1.0-1.ORIG')), 'the kit directory itself: .ORIG');
   t.ok(fs.lstatSync(kreal(link)).isDirectory(), 'the directory is still there');
+});
+
+t.test('a kit whose otherpkgdir lies outside the allowed destinations imports, with a warning and no link', async (t) => {
+  const sandbox = makeSandbox(t);
+  const { data } = await ourBundle('kit.tgz', (all) => {
+    const manifest = all.find((m) => m.name.endsWith('manifest.xml'))!;
+    manifest.data = Buffer.from(manifest.data!.toString().replace(/<otherpkgdir>[^<]*<\/otherpkgdir>/, '<otherpkgdir>/srv/otherpkgs</otherpkgdir>'));
+  });
+  const r = sandbox.run(['-'], data);
+  t.equal(r.code, 0, r.stderr);
+  t.match(r.stderr, 'Warning: /srv/otherpkgs/mykit-1.0-1-rhels-8-x86_64 is outside the allowed destinations: the kit repository is not linked there (--allow-dest /srv/otherpkgs would).');
+  t.notOk(fs.existsSync(path.join(sandbox.root, 'srv')), 'nothing written there');
 });

@@ -65,6 +65,8 @@ t.test("kit repository links: OTHERPKGDIR/KITREPONAME -> kitrepodir per kit comp
     { dest: '/install/post/otherpkgs/rhels8.5.0/x86_64/repo-a', target: '/install/kits/k-1/repos/repo-a' },
     { dest: '/install/post/otherpkgs/rhels8.5.0/x86_64/repo-b', target: '/install/kits/k-2/repos/repo-b' },
   ]);
+  m.linuximage.otherpkgdir = 'http://mirror/repo, /install/post/otherpkgs/local ,http://other';
+  t.same(kitRepositoryLinks(planImport(m, 'img', loc), tables).map((l) => l.dest), ['/install/post/otherpkgs/local/repo-a', '/install/post/otherpkgs/local/repo-b'], 'the local directory of a list with repository URLs');
 });
 
 t.test('destinations outside the allowed roots are all listed', async (t) => {

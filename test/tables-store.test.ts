@@ -190,3 +190,41 @@ t.test('a write that fails (an I/O error flushing it): TableError naming the fil
   t.equal(fs.readFileSync(file, 'utf8'), before);
   t.same(fs.readdirSync(dir), ['tables.json'], 'no temporary file, no lock');
 });
+
+t.test("a write keeps the table file's owner and group, and a killed run's temporary file does not lend its mode", { skip: process.getuid?.() !== 0 && 'needs root to chown' }, async (t) => {
+  const dir = tempDir(t);
+  const file = path.join(dir, 'tables.json');
+  fs.writeFileSync(file, formatTables({ site: [{ key: 'a', value: 'b' }] }));
+  fs.chownSync(file, 0, 1000);
+  fs.chmodSync(file, 0o640);
+  await new TableStore(file).update((tables) => {
+    tables.site.push({ key: 'c', value: 'd' });
+  });
+  const st = fs.statSync(file);
+  t.same([st.uid, st.gid, st.mode & 0o777], [0, 1000, 0o640]);
+
+  const fresh = path.join(dir, 'fresh.json');
+  fs.writeFileSync(path.join(dir, '.fresh.json.tmp'), 'left by a killed run', { mode: 0o600 });
+  fs.chmodSync(path.join(dir, '.fresh.json.tmp'), 0o600);
+  await new TableStore(fresh).update((tables) => {
+    tables.site = [{ key: 'a', value: 'b' }];
+  });
+  const reference = path.join(dir, 'reference');
+  fs.writeFileSync(reference, '', { mode: 0o644 });
+  t.equal(fs.statSync(fresh).mode & 0o777, fs.statSync(reference).mode & 0o777, '0644 less the umask, not the leftover 0600');
+});
+
+t.test('a table file kept as a link: the file it leads to is written, the link stays', async (t) => {
+  const dir = tempDir(t);
+  const target = path.join(dir, 'real', 'tables.json');
+  fs.mkdirSync(path.dirname(target));
+  fs.writeFileSync(target, formatTables({ site: [{ key: 'a', value: 'b' }] }));
+  const link = path.join(dir, 'tables.json');
+  fs.symlinkSync(target, link);
+  await new TableStore(link).update((tables) => {
+    tables.site[0].value = 'changed';
+  });
+  t.ok(fs.lstatSync(link).isSymbolicLink(), 'still a link');
+  t.same((await new TableStore(target).read()).site, [{ key: 'a', value: 'changed' }], 'the target changed');
+  t.same(fs.readdirSync(path.dirname(target)).sort(), ['tables.json'], 'no temporary or lock left beside it');
+});

@@ -247,3 +247,18 @@ t.test('a name that is not UTF-8 is refused at once, named with its odd bytes es
     message: `cannot archive ${where}: its name is not valid UTF-8 (rename it, with convmv for instance, or move it out of the tree)`,
   });
 });
+
+t.test('a link whose target is not UTF-8 is refused, named, rather than archived pointing elsewhere', async (t) => {
+  const dir = fs.mkdtempSync(path.join(tmp, 'latin1-link-'));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  fs.symlinkSync(Buffer.concat([Buffer.from('caf'), Buffer.from([0xe9])]), path.join(dir, 'lnk'));
+  fs.symlinkSync('caf\u00e9', path.join(dir, 'utf8-link'));
+  const where = path.join(dir, 'lnk');
+  t.throws(() => new TreeWalk(dir).survey(), {
+    constructor: PathError,
+    path: where,
+    message: `cannot archive ${where}: its link target caf\\xe9 is not valid UTF-8 (make the link again with a UTF-8 target)`,
+  });
+  fs.rmSync(where);
+  t.same([...new TreeWalk(dir)].filter((e) => e.kind === 'symlink').map((e) => e.linkTarget), ['caf\u00e9'], 'a UTF-8 target is fine');
+});

@@ -4,7 +4,7 @@
  * tables in one update) or rollback. Members that arrive before manifest.xml (xCAT's bundles)
  * are held in a staging directory on INSTALLDIR's filesystem and renamed into place later.
  */
-import { chmod, copyFile, link, mkdir, rmdir, stat, symlink } from 'node:fs/promises';
+import { chmod, copyFile, link, mkdir, readlink, rmdir, stat, symlink } from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -453,8 +453,14 @@ class ImportSession {
       this.units.push({ dest: kit.dest, type: 'tree', staged: this.kitRoots.get(kit.name), member: `${this.memberName(dirName)}/` });
     }
     for (const link of kitRepositoryLinks(plan, tables)) {
-      // As xCAT: a directory there (or a link to one) is left as it is.
-      if (await stat(this.req.sandbox.real(link.dest)).then((s) => s.isDirectory(), () => false)) continue;
+      if (!this.roots.some((root) => isUnder(link.dest, root))) {
+        this.req.warn(`Warning: ${link.dest} is outside the allowed destinations: the kit repository is not linked there (--allow-dest ${path.posix.dirname(link.dest)} would).`);
+        continue;
+      }
+      // As xCAT: a directory there (or a link to one) is left as it is, and so is this very link.
+      const real = this.req.sandbox.real(link.dest);
+      if (await readlink(real).then((target) => target === link.target, () => false)) continue;
+      if (await stat(real).then((s) => s.isDirectory(), () => false)) continue;
       const staged = this.tx && (await this.tx.unitPath(link.dest, path.posix.basename(link.dest)));
       if (staged) await symlink(link.target, staged);
       this.units.push({ dest: link.dest, type: 'symlink', staged, member: `the kit repository ${link.target}`, overwrite: true });
@@ -471,7 +477,7 @@ class ImportSession {
     }
     const refusal = destinationRefusal(this.units.map((u) => u.dest), this.roots, plan.pluginDir);
     if (refusal && !this.req.dryRun) throw refusal;
-    for (const unit of this.units) if (this.tx && unit.staged) unit.staged = await this.tx.rehome(unit.staged, unit.dest, unit.size ?? 0);
+    for (const unit of this.units) if (this.tx && unit.staged) unit.staged = await this.tx.rehome(unit.staged, unit.dest);
     // Everything is staged: on disk before the commit (and before its lock: a flush can take long).
     if (!this.req.dryRun) await this.tx!.flush();
     const releaseCommits = this.req.dryRun ? undefined : await this.tx!.lockCommits();

@@ -244,7 +244,8 @@ export function kitFileMode(sub: string, mode: number): number {
  * manifest, else the tables (xCAT reads them after writing the manifest's).
  */
 export function kitRepositoryLinks(plan: ImportPlan, tables: Tables): { dest: string; target: string }[] {
-  const otherpkgdir = plan.linuximage.otherpkgdir?.trim();
+  // otherpkgdir may list internet repositories after the local directory: "/install/post/otherpkgs/...,http://...".
+  const otherpkgdir = (plan.linuximage.otherpkgdir ?? '').split(',').map((entry) => entry.trim()).find((entry) => posix.isAbsolute(entry));
   if (!otherpkgdir) return [];
   const find = (rows: Row[], key: string, value: string): Row | undefined => rows.find((row) => row[key] === value);
   const links = new Map<string, string>();

@@ -19,6 +19,7 @@ import { childEnvironment } from '../core/child-env.js';
 import type { Row, Tables } from '../tables/types.js';
 import { commitPlaced, rollBackCommit, type CommitStep } from './commit.js';
 import { isUnder } from './plan.js';
+import { TreeWalk } from '../pipeline/walk.js';
 
 /** Where locks and journals live (logical). */
 export const IMPORTS_STATE_DIR = '/var/lib/imgport/imports';
@@ -290,12 +291,14 @@ export class ImportTransaction {
    * directory linked to other storage, XCATROOT on its own mount) gets a copy made now, before the
    * commit (`cp -a`: modes, owners, times, links and devices as they are), and the held one goes.
    */
-  async rehome(staged: string, logicalDest: string, bytes: number): Promise<string> {
+  async rehome(staged: string, logicalDest: string): Promise<string> {
     const home = await this.stagingDirFor(logicalDest);
     const [from, to] = await Promise.all([stat(path.dirname(staged)), stat(home)]);
     if (from.dev === to.dev) return staged;
     const moved = await this.unitPath(logicalDest, path.basename(staged));
-    await this.ensureRoom(moved, bytes);
+    // The room a tree takes unpacked (its member's size is the compressed one, a kit's is none).
+    const held = await lstat(staged);
+    await this.ensureRoom(moved, held.isDirectory() ? new TreeWalk(staged).survey().fileBytes : held.size);
     try {
       await run('cp', ['-a', '-T', '--', staged, moved], { env: childEnvironment() });
     } catch (err) {

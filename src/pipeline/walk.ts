@@ -275,11 +275,28 @@ function readSortedNames(dirPath: string): string[] {
  */
 function refuseUndecodableNames(dirPath: string): void {
   for (const raw of fs.readdirSync(dirPath, { encoding: 'buffer' })) {
-    if (Buffer.from(raw.toString('utf8')).equals(raw)) continue;
-    const shown = [...raw].map((byte) => (byte < 0x80 ? String.fromCharCode(byte) : `\\x${byte.toString(16)}`)).join('');
-    const where = childPath(dirPath, shown);
+    if (isUtf8(raw)) continue;
+    const where = childPath(dirPath, escapedBytes(raw));
     throw new PathError(`cannot archive ${where}: its name is not valid UTF-8 (rename it, with convmv for instance, or move it out of the tree)`, where);
   }
+}
+
+/** A link's target, refused like a name when it is not UTF-8 (decoded, it would point elsewhere). */
+function readLinkTarget(absPath: string): string {
+  const target = fs.readlinkSync(absPath);
+  if (!target.includes('\uFFFD')) return target;
+  const raw = fs.readlinkSync(absPath, { encoding: 'buffer' });
+  if (isUtf8(raw)) return target;
+  throw new PathError(`cannot archive ${absPath}: its link target ${escapedBytes(raw)} is not valid UTF-8 (make the link again with a UTF-8 target)`, absPath);
+}
+
+function isUtf8(raw: Buffer): boolean {
+  return Buffer.from(raw.toString('utf8')).equals(raw);
+}
+
+/** Bytes as text, those above ASCII escaped (\xe9), to name what is not UTF-8. */
+function escapedBytes(raw: Buffer): string {
+  return [...raw].map((byte) => (byte < 0x80 ? String.fromCharCode(byte) : `\\x${byte.toString(16)}`)).join('');
 }
 
 /**
@@ -291,8 +308,9 @@ function statNode(root: string, absPath: string, relPath: string, warn?: (messag
   let linkTarget: string | undefined;
   try {
     stat = fs.lstatSync(absPath);
-    if (stat.isSymbolicLink()) linkTarget = fs.readlinkSync(absPath);
+    if (stat.isSymbolicLink()) linkTarget = readLinkTarget(absPath);
   } catch (err) {
+    if (err instanceof PathError) throw err;
     if ((err as NodeJS.ErrnoException).code === 'ENOENT' && warn) {
       warn(`skipped ${absPath}: it vanished during the walk`, absPath);
       return undefined;

@@ -33,12 +33,14 @@ export class TableStore {
    * returned. If it throws, or leaves the tables outside the schema, nothing is written.
    */
   async update<T>(change: (tables: Tables) => T | Promise<T>): Promise<T> {
-    await fs.mkdir(path.dirname(this.file), { recursive: true });
-    const unlock = await this.lock();
+    // A table file kept as a link: the file it leads to is locked and replaced, the link stays.
+    const file = await fs.realpath(this.file).catch(() => this.file);
+    await fs.mkdir(path.dirname(file), { recursive: true });
+    const unlock = await this.lock(file);
     try {
       const tables = await this.read();
       const result = await change(tables);
-      const db = new Low<unknown>(new DurableTableFile(this.file), this.validate(tables));
+      const db = new Low<unknown>(new DurableTableFile(file), this.validate(tables));
       await db.write();
       return result;
     } finally {
@@ -69,8 +71,8 @@ export class TableStore {
   }
 
   /** Takes the lock file (FILE.lock holding our pid); resolves to its release. */
-  private async lock(): Promise<() => Promise<void>> {
-    const lockFile = `${this.file}.lock`;
+  private async lock(file: string): Promise<() => Promise<void>> {
+    const lockFile = `${file}.lock`;
     const attempt = await acquirePidLock(lockFile, LOCK_TIMEOUT_MS);
     if (!attempt.acquired) {
       throw new TableError(`the table file ${this.file} stays locked by process ${attempt.holder ?? '?'} (${lockFile})`);
@@ -83,9 +85,9 @@ export class TableStore {
  * lowdb's adapter for the table file. lowdb's own text file renames a temporary file it never
  * flushed: after a power cut soon after a change, the file could be there but empty, every image
  * definition lost. Here the temporary file is on disk before the rename, and the directory is
- * flushed after it. The new file has the old one's permissions (a table file kept private stays
- * so; a first one is 0644 less the umask). A failed write removes the temporary file and leaves
- * the table file as it was.
+ * flushed after it. The new file has the old one's permissions, owner and group (a table file
+ * kept private stays so; a first one is 0644 less the umask). A failed write removes the
+ * temporary file and leaves the table file as it was.
  */
 class DurableTableFile implements Adapter<unknown> {
   constructor(readonly file: string) {}
@@ -104,10 +106,17 @@ class DurableTableFile implements Adapter<unknown> {
   async write(data: unknown): Promise<void> {
     const temporary = path.join(path.dirname(this.file), `.${path.basename(this.file)}.tmp`);
     try {
-      const oldMode = await fs.stat(this.file).then((st) => st.mode & 0o7777, () => undefined);
-      const handle = await fs.open(temporary, 'w', oldMode ?? 0o644);
+      const old = await fs.stat(this.file).catch(() => undefined);
+      await fs.rm(temporary, { force: true }); // a killed run's, whose mode 'w' would keep
+      const handle = await fs.open(temporary, 'wx', old ? old.mode & 0o7777 : 0o644);
       try {
-        if (oldMode !== undefined) await handle.chmod(oldMode); // as it was, whatever the umask
+        if (old) {
+          await handle.chmod(old.mode & 0o7777); // as it was, whatever the umask
+          // Its owner and group too (a group that could read it still can); only root may give it away.
+          await handle.chown(old.uid, old.gid).catch((err: NodeJS.ErrnoException) => {
+            if (err.code !== 'EPERM') throw err;
+          });
+        }
         await handle.writeFile(formatTables(data as Tables), 'utf8');
         await handle.sync();
       } finally {
