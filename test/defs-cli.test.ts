@@ -93,3 +93,64 @@ t.test('nodes and groups', async (t) => {
   t.same(tables().nodelist[1], { node: 'node2', groups: 'all', comments: 'rack 1' });
 });
 
+
+t.test('a node and a group never share a name: they would share one postscripts row', async (t) => {
+  const { imgport, db } = sandbox(t);
+  imgport(['mkdef', '-t', 'node', '-o', 'node1,node2', 'groups=compute,all', 'postscripts=a']);
+  const before = fs.readFileSync(db, 'utf8');
+  const refused = (args: string[], message: string) => {
+    const r = imgport(args);
+    t.equal(r.code, 1, args.join(' '));
+    t.equal(r.stderr, `Error: ${message}\n`);
+    t.equal(fs.readFileSync(db, 'utf8'), before, 'table file unchanged');
+  };
+  refused(['mkdef', '-t', 'group', '-o', 'node1', 'postscripts=evil'], "'node1' is already a node: a node and a group cannot share a name (they would share one postscripts row)");
+  refused(['mkdef', '-t', 'node', '-o', 'compute'], "'compute' is already a group: a node and a group cannot share a name (they would share one postscripts row)");
+  refused(['chdef', '-t', 'node', '-o', 'node1', 'groups=node2'], "'node2' is a node: it cannot be a group too (they would share one postscripts row)");
+});
+
+t.test('lsdef -z of nodes and groups loads back into an empty table file, nodes first', async (t) => {
+  const { imgport, tables } = sandbox(t);
+  imgport(['mkdef', '-t', 'node', '-o', 'n1,n2', 'groups=compute']);
+  imgport(['mkdef', '-t', 'group', '-o', 'compute', 'postscripts=grp']);
+  const stanzas = imgport(['lsdef', '-t', 'node', '-z']).stdout + imgport(['lsdef', '-t', 'group', '-z']).stdout;
+  const before = tables();
+  const empty = sandbox(t);
+  const loaded = empty.imgport(['mkdef', '-z'], stanzas);
+  t.equal(loaded.code, 0, loaded.stderr);
+  t.same(empty.tables(), before);
+});
+
+t.test('bad names, values and option mixes are refused, and nothing is written', async (t) => {
+  const { imgport, db } = sandbox(t);
+  imgport(['mkdef', '-t', 'osimage', '-o', 'img1', 'provmethod=netboot']);
+  const before = fs.readFileSync(db, 'utf8');
+  const refused = (args: string[], message: string, input?: string) => {
+    const r = imgport(args, input);
+    t.equal(r.code, 1, args.join(' '));
+    t.equal(r.stderr.split('\n')[0], `Error: ${message}`);
+    t.equal(fs.readFileSync(db, 'utf8'), before, 'table file unchanged');
+  };
+  refused(['mkdef', '-t', 'osimage', '-o', 'x y'], "'x y' cannot name an object: no white space, ',', ':', '=' or control characters");
+  refused(['chdef', '-t', 'osimage', '-o', 'img1', 'description=line1\n    rootimgdir=/etc'], 'the value of description holds a control character (a line break?), which a table value cannot');
+  refused(['mkdef', '-t', 'osimage', '-o', 'x', '-o', 'y'], '-o is given more than once: name every object in one -o NAME,NAME');
+  const stanza = '# <xCAT data object stanza file>\n\nimg2:\n    objtype=osimage\n    profile=p\n';
+  refused(['chdef', '-z', '-t', 'osimage', '-o', 'img1', 'profile=service'], '-z reads the definitions from standard input: --type --objects profile=service cannot be given with it', stanza);
+  refused(['mkdef', '-z'], 'standard input defines osimage img2 twice', stanza + '\n' + stanza.split('\n').slice(2).join('\n'));
+});
+
+t.test('a table file with rows missing their key, or two rows with one key, is refused, naming them', async (t) => {
+  const { imgport, db } = sandbox(t);
+  fs.mkdirSync(db.slice(0, db.lastIndexOf('/')), { recursive: true });
+  for (const [rows, message] of [
+    [[{ imagename: 'a' }, { imagename: 'a', profile: 'p' }], 'table osimage row 2 has the same imagename as an earlier row (a)'],
+    [[{ profile: 'p' }], 'table osimage row 1 has no imagename'],
+    [[{ imagename: '' }], 'table osimage row 1 has no imagename'],
+    [[{ imagename: 'a', description: 'two\nlines' }], 'table osimage column description of row 1 holds a control character'],
+  ] as const) {
+    fs.writeFileSync(db, JSON.stringify({ osimage: rows }));
+    const r = imgport(['lsdef', '-t', 'osimage']);
+    t.equal(r.code, 1);
+    t.equal(r.stderr, `Error: table file ${db}: ${message}\n`);
+  }
+});

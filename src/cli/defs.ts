@@ -16,7 +16,7 @@ import { formatStanzas, parseStanzas } from '../tables/stanza.js';
 import type { Row, Tables } from '../tables/types.js';
 import { findProfileFile } from '../xcat/search.js';
 import type { CommandSpec, OptionSpec, ParsedValues } from './command.js';
-import { stringOption } from './command.js';
+import { listOption, stringOption } from './command.js';
 
 /** xCAT's commands on object definitions: mkdef, chdef, rmdef, lsdef, and tabdump. */
 
@@ -24,7 +24,7 @@ const COMMON_USAGE = '  -h, --help  this text;  --root DIR  sandbox prefix;  --d
 
 const TYPE_OPTIONS: OptionSpec = {
   type: { type: 'string', short: 't' },
-  objects: { type: 'string', short: 'o' },
+  objects: { type: 'string', short: 'o', multiple: true },
 };
 const VERBOSE: OptionSpec = { verbose: { type: 'boolean', short: 'v' } };
 
@@ -35,7 +35,9 @@ function typeFrom(values: ParsedValues): ObjectType {
 
 /** Object names (-o NAME,NAME and bare positionals) and attr=value assignments. */
 function namesAndAttributes(values: ParsedValues, positionals: string[]): { names: string[]; attributes: Attributes } {
-  const names = (stringOption(values, 'objects') ?? '').split(',').filter(Boolean);
+  const given = listOption(values, 'objects');
+  if (given.length > 1) throw new UsageError('-o is given more than once: name every object in one -o NAME,NAME');
+  const names = (given[0] ?? '').split(',').filter(Boolean);
   const attributes: Attributes = {};
   for (const arg of positionals) {
     const eq = arg.indexOf('=');
@@ -46,8 +48,19 @@ function namesAndAttributes(values: ParsedValues, positionals: string[]): { name
   return { names: [...new Set(names)], attributes };
 }
 
-async function stanzasFromStdin(): Promise<ObjectDefinition[]> {
-  return parseStanzas(await text(process.stdin), 'standard input');
+/** `-z`: the definitions come from standard input, each object once; nothing else may name or change them. */
+async function stanzasFromStdin(values: ParsedValues, positionals: string[]): Promise<ObjectDefinition[]> {
+  const others = ['type', 'objects', 'update'].filter((option) => values[option] !== undefined);
+  if (others.length || positionals.length) {
+    throw new UsageError(`-z reads the definitions from standard input: ${[...others.map((o) => `--${o}`), ...positionals].join(' ')} cannot be given with it`);
+  }
+  const definitions = parseStanzas(await text(process.stdin), 'standard input');
+  const seen = new Set<string>();
+  for (const { type, name } of definitions) {
+    if (seen.has(`${type}:${name}`)) throw new UsageError(`standard input defines ${type} ${name} twice`);
+    seen.add(`${type}:${name}`);
+  }
+  return definitions;
 }
 
 function report(values: ParsedValues, lines: string[], summary: string): void {
@@ -96,7 +109,7 @@ ${COMMON_USAGE}`,
   async run(values, positionals) {
     const ctx = contextFrom(values);
     const force = values.force === true;
-    const stanzas = values.stanza ? await stanzasFromStdin() : undefined;
+    const stanzas = values.stanza ? await stanzasFromStdin(values, positionals) : undefined;
     const lines = await ctx.store.update((tables) => {
       const definitions = stanzas ?? definitionsFromArgs(values, positionals, tables, (t) => locationsFrom(ctx, t));
       for (const { type, name, attributes } of definitions) createObject(tables, type, name, attributes, force);
@@ -134,7 +147,7 @@ ${COMMON_USAGE}`,
     const ctx = contextFrom(values);
     let definitions: ObjectDefinition[];
     if (values.stanza) {
-      definitions = await stanzasFromStdin();
+      definitions = await stanzasFromStdin(values, positionals);
     } else {
       const type = typeFrom(values);
       const { names, attributes } = namesAndAttributes(values, positionals);

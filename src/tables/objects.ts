@@ -1,5 +1,5 @@
 import { TableError } from '../core/errors.js';
-import { checkAttribute, GROUP_MEMBERS_ATTRIBUTE, OBJECT_SCHEMAS, TABLES, type ObjectType } from './schema.js';
+import { checkAttribute, CONTROL_CHARACTER, GROUP_MEMBERS_ATTRIBUTE, OBJECT_SCHEMAS, TABLES, type ObjectType } from './schema.js';
 import type { Row, Tables } from './types.js';
 
 /**
@@ -48,6 +48,15 @@ export function objectExists(tables: Tables, type: ObjectType, name: string): bo
   return listObjects(tables, type).includes(name);
 }
 
+/**
+ * Whether the object has rows of its own. A group that exists only as nodes' membership has
+ * none: defining it (mkdef, or a stanza file from lsdef -z after its nodes) is no conflict.
+ */
+function isDefined(tables: Tables, type: ObjectType, name: string): boolean {
+  if (type !== 'group') return objectExists(tables, type, name);
+  return objectExists(tables, type, name) && OBJECT_SCHEMAS.group.definingTables.some((table) => findRow(tables, table, name) !== undefined);
+}
+
 /** The attributes of an object (unset ones absent), or undefined when it does not exist. */
 export function getObject(tables: Tables, type: ObjectType, name: string): Attributes | undefined {
   if (!objectExists(tables, type, name)) return undefined;
@@ -63,10 +72,19 @@ export function getObject(tables: Tables, type: ObjectType, name: string): Attri
   return attributes;
 }
 
-/** Checks every attribute name of a change before anything is touched. */
+/** Checks every attribute name and value of a change before anything is touched. */
 function checkAttributes(type: ObjectType, attributes: Attributes): void {
-  for (const attribute of Object.keys(attributes)) checkAttribute(type, attribute);
+  for (const [attribute, value] of Object.entries(attributes)) {
+    checkAttribute(type, attribute);
+    if (CONTROL_CHARACTER.test(value)) throw new TableError(`the value of ${attribute} holds a control character (a line break?), which a table value cannot`);
+  }
 }
+
+/** What an object name cannot hold: list and assignment separators, white space, control characters. */
+const BAD_NAME = /[\s,:=\x00-\x1f\x7f]/;
+
+/** The other type sharing a node's postscripts row: a node and a group of one name would share it. */
+const RIVAL: Partial<Record<ObjectType, ObjectType>> = { node: 'group', group: 'node' };
 
 function missing(type: ObjectType, name: string): TableError {
   return new TableError(`could not find an object named '${name}' of type '${type}'`, OBJECT_SCHEMAS[type].definingTables[0]);
@@ -75,7 +93,12 @@ function missing(type: ObjectType, name: string): TableError {
 /** Defines a new object; an existing one is an error unless `force`, which replaces it. */
 export function createObject(tables: Tables, type: ObjectType, name: string, attributes: Attributes, force = false): void {
   checkAttributes(type, attributes);
-  if (objectExists(tables, type, name)) {
+  if (!name || BAD_NAME.test(name)) throw new TableError(`'${name}' cannot name an object: no white space, ',', ':', '=' or control characters`);
+  const rival = RIVAL[type];
+  if (rival && objectExists(tables, rival, name)) {
+    throw new TableError(`'${name}' is already a ${rival}: a node and a group cannot share a name (they would share one postscripts row)`, 'nodelist');
+  }
+  if (isDefined(tables, type, name)) {
     if (!force) {
       throw new TableError(
         `an object named '${name}' of type '${type}' already exists (use -f to replace it)`,
@@ -112,6 +135,7 @@ function applyAttributes(tables: Tables, type: ObjectType, name: string, attribu
       setGroupMembers(tables, name, splitList(value));
       continue;
     }
+    if (type === 'node' && attribute === 'groups') refuseNodesAsGroups(tables, splitList(value));
     const { table, column } = schema.attributes[attribute];
     let row = findRow(tables, table, name);
     if (value === '') {
@@ -122,6 +146,12 @@ function applyAttributes(tables: Tables, type: ObjectType, name: string, attribu
     row[column] = value;
   }
   dropKeyOnlyRows(tables, type, name);
+}
+
+function refuseNodesAsGroups(tables: Tables, groups: string[]): void {
+  const nodes = new Set((tables.nodelist ?? []).map((row) => row.node));
+  const clash = groups.find((group) => nodes.has(group));
+  if (clash) throw new TableError(`'${clash}' is a node: it cannot be a group too (they would share one postscripts row)`, 'nodelist');
 }
 
 /** Rows of optional tables (a node's postscripts row) that were emptied go away. */

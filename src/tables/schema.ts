@@ -125,6 +125,9 @@ export const OBJECT_SCHEMAS: Readonly<Record<ObjectType, ObjectTypeSchema>> = {
   },
 };
 
+/** C0 but tab, and DEL: a line break in a value would break the stanza and tabdump lines it is printed on. */
+export const CONTROL_CHARACTER = /[\x00-\x08\x0a-\x1f\x7f]/;
+
 /** A group's computed attribute: the nodes whose nodelist.groups names it. */
 export const GROUP_MEMBERS_ATTRIBUTE = 'members';
 

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { Low, type Adapter } from 'lowdb';
 import { TableError } from '../core/errors.js';
 import { acquirePidLock } from '../core/pid-lock.js';
-import { checkColumn, checkTable, TABLES } from './schema.js';
+import { checkColumn, checkTable, CONTROL_CHARACTER, TABLES } from './schema.js';
 import type { Row, Tables } from './types.js';
 
 /** How long update() waits for another process's lock before giving up. */
@@ -56,14 +56,21 @@ export class TableStore {
     for (const [table, rows] of Object.entries(data)) {
       naming(where, () => checkTable(table));
       if (!Array.isArray(rows)) throw new TableError(`${where}: table ${table} is not a list of rows`, table);
+      const keys = new Set<string>();
       rows.forEach((row: unknown, index) => {
-        if (!isPlainObject(row)) throw new TableError(`${where}: table ${table} row ${index + 1} is not an object`, table);
+        const at = `table ${table} row ${index + 1}`;
+        if (!isPlainObject(row)) throw new TableError(`${where}: ${at} is not an object`, table);
         for (const [column, value] of Object.entries(row)) {
           naming(where, () => checkColumn(table, column));
-          if (typeof value !== 'string') {
-            throw new TableError(`${where}: table ${table} column ${column} of row ${index + 1} is not a string`, table);
-          }
+          if (typeof value !== 'string') throw new TableError(`${where}: table ${table} column ${column} of row ${index + 1} is not a string`, table);
+          if (CONTROL_CHARACTER.test(value)) throw new TableError(`${where}: table ${table} column ${column} of row ${index + 1} holds a control character`, table);
         }
+        // Rows are found by their key: one without it, or a second with the same, would be lost or shadowed.
+        const key = TABLES[table].key.map((column) => row[column]);
+        if (key.some((value) => !value)) throw new TableError(`${where}: ${at} has no ${TABLES[table].key.join(' and ')}`, table);
+        const id = JSON.stringify(key);
+        if (keys.has(id)) throw new TableError(`${where}: ${at} has the same ${TABLES[table].key.join(' and ')} as an earlier row (${key.join(', ')})`, table);
+        keys.add(id);
       });
       if (rows.length > 0) tables[table] = rows as Row[];
     }
