@@ -146,11 +146,17 @@ t.test('a table file with rows missing their key, or two rows with one key, is r
     [[{ imagename: 'a' }, { imagename: 'a', profile: 'p' }], 'table osimage row 2 has the same imagename as an earlier row (a)'],
     [[{ profile: 'p' }], 'table osimage row 1 has no imagename'],
     [[{ imagename: '' }], 'table osimage row 1 has no imagename'],
-    [[{ imagename: 'a', description: 'two\nlines' }], 'table osimage column description of row 1 holds a control character'],
+    [[{ imagename: 'a', description: 'bell\u0007' }], 'table osimage column description of row 1 holds a control character'],
   ] as const) {
     fs.writeFileSync(db, JSON.stringify({ osimage: rows }));
     const r = imgport(['lsdef', '-t', 'osimage']);
     t.equal(r.code, 1);
     t.equal(r.stderr, `Error: table file ${db}: ${message}\n`);
   }
+  // A multi-line description (a manifest may bring one) is a value like any other, but no stanza line can carry it.
+  fs.writeFileSync(db, JSON.stringify({ osimage: [{ imagename: 'a', description: 'two\nlines' }] }));
+  t.equal(imgport(['lsdef', '-t', 'osimage']).stdout, 'a  (osimage)\n');
+  const z = imgport(['lsdef', '-t', 'osimage', '-z']);
+  t.equal(z.code, 1);
+  t.equal(z.stderr, 'Error: osimage a: its description holds a line break, which a stanza file cannot carry (lsdef -l shows it)\n');
 });

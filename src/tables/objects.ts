@@ -1,5 +1,5 @@
 import { TableError } from '../core/errors.js';
-import { checkAttribute, CONTROL_CHARACTER, GROUP_MEMBERS_ATTRIBUTE, OBJECT_SCHEMAS, TABLES, type ObjectType } from './schema.js';
+import { checkAttribute, GROUP_MEMBERS_ATTRIBUTE, LINE_BREAK_OR_CONTROL, OBJECT_SCHEMAS, TABLES, type ObjectType } from './schema.js';
 import type { Row, Tables } from './types.js';
 
 /**
@@ -76,7 +76,7 @@ export function getObject(tables: Tables, type: ObjectType, name: string): Attri
 function checkAttributes(type: ObjectType, attributes: Attributes): void {
   for (const [attribute, value] of Object.entries(attributes)) {
     checkAttribute(type, attribute);
-    if (CONTROL_CHARACTER.test(value)) throw new TableError(`the value of ${attribute} holds a control character (a line break?), which a table value cannot`);
+    if (LINE_BREAK_OR_CONTROL.test(value)) throw new TableError(`the value of ${attribute} holds a control character (a line break?), which a table value cannot`);
   }
 }
 

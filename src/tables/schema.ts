@@ -125,8 +125,10 @@ export const OBJECT_SCHEMAS: Readonly<Record<ObjectType, ObjectTypeSchema>> = {
   },
 };
 
-/** C0 but tab, and DEL: a line break in a value would break the stanza and tabdump lines it is printed on. */
-export const CONTROL_CHARACTER = /[\x00-\x08\x0a-\x1f\x7f]/;
+/** C0 but tab and line breaks, and DEL: what no table value holds (a manifest's multi-line description may). */
+export const CONTROL_CHARACTER = /[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]/;
+/** What a value set on the command line cannot hold either: a line break would end its stanza line. */
+export const LINE_BREAK_OR_CONTROL = /[\x00-\x08\x0a-\x1f\x7f]/;
 
 /** A group's computed attribute: the nodes whose nodelist.groups names it. */
 export const GROUP_MEMBERS_ATTRIBUTE = 'members';

@@ -18,7 +18,13 @@ export function formatStanzas(objects: ObjectDefinition[]): string {
   let text = STANZA_HEADER + '\n';
   for (const { name, type, attributes } of objects) {
     text += `${name}:\n    objtype=${type}\n`;
-    for (const attribute of Object.keys(attributes).sort()) text += `    ${attribute}=${attributes[attribute]}\n`;
+    for (const attribute of Object.keys(attributes).sort()) {
+      // A line break would make the rest of the value a line of its own: another attribute, or garbage.
+      if (/[\n\r]/.test(attributes[attribute])) {
+        throw new TableError(`${type} ${name}: its ${attribute} holds a line break, which a stanza file cannot carry (lsdef -l shows it)`);
+      }
+      text += `    ${attribute}=${attributes[attribute]}\n`;
+    }
     text += '\n';
   }
   return text;
