@@ -2,7 +2,8 @@
  * imgimport's pipeline: source -> bundle reader -> per-member router -> staging (hashed as it
  * streams; the statelite tree unpacked on the fly) -> verification -> commit (renames, then the
  * tables in one update) or rollback. Members that arrive before manifest.xml (xCAT's bundles)
- * are held in a staging directory on INSTALLDIR's filesystem and renamed into place later.
+ * are held in a staging directory on INSTALLDIR's filesystem and renamed into place later
+ * (copied first when their destination turns out to be on another filesystem).
  */
 import { chmod, copyFile, link, mkdir, readlink, rmdir, stat, symlink } from 'node:fs/promises';
 import path from 'node:path';
@@ -452,19 +453,7 @@ class ImportSession {
       }
       this.units.push({ dest: kit.dest, type: 'tree', staged: this.kitRoots.get(kit.name), member: `${this.memberName(dirName)}/` });
     }
-    for (const link of kitRepositoryLinks(plan, tables)) {
-      if (!this.roots.some((root) => isUnder(link.dest, root))) {
-        this.req.warn(`Warning: ${link.dest} is outside the allowed destinations: the kit repository is not linked there (--allow-dest ${path.posix.dirname(link.dest)} would).`);
-        continue;
-      }
-      // As xCAT: a directory there (or a link to one) is left as it is, and so is this very link.
-      const real = this.req.sandbox.real(link.dest);
-      if (await readlink(real).then((target) => target === link.target, () => false)) continue;
-      if (await stat(real).then((s) => s.isDirectory(), () => false)) continue;
-      const staged = this.tx && (await this.tx.unitPath(link.dest, path.posix.basename(link.dest)));
-      if (staged) await symlink(link.target, staged);
-      this.units.push({ dest: link.dest, type: 'symlink', staged, member: `the kit repository ${link.target}`, overwrite: true });
-    }
+    await this.stageKitRepositoryLinks(plan, tables);
     for (const copy of this.copies) {
       let staged: string | undefined;
       if (this.tx && copy.from) {
@@ -485,6 +474,23 @@ class ImportSession {
       return await this.planAndCommit(plan, tables, nodes, refusal);
     } finally {
       await releaseCommits?.();
+    }
+  }
+
+  /** xCAT's OTHERPKGDIR/KITREPONAME links, staged as units of the commit. */
+  private async stageKitRepositoryLinks(plan: ImportPlan, tables: Tables): Promise<void> {
+    for (const link of kitRepositoryLinks(plan, tables)) {
+      if (!this.roots.some((root) => isUnder(link.dest, root))) {
+        this.req.warn(`Warning: ${link.dest} is outside the allowed destinations: the kit repository is not linked there (--allow-dest ${path.posix.dirname(link.dest)} would).`);
+        continue;
+      }
+      // As xCAT: a directory there (or a link to one) is left as it is, and so is this very link.
+      const real = this.req.sandbox.real(link.dest);
+      if (await readlink(real).then((target) => target === link.target, () => false)) continue;
+      if (await stat(real).then((s) => s.isDirectory(), () => false)) continue;
+      const staged = this.tx && (await this.tx.unitPath(link.dest, path.posix.basename(link.dest)));
+      if (staged) await symlink(link.target, staged);
+      this.units.push({ dest: link.dest, type: 'symlink', staged, member: `the kit repository ${link.target}`, overwrite: true });
     }
   }
 
