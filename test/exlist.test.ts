@@ -22,6 +22,8 @@ t.test('parseRuleLines: comments, blanks, + and - prefixes', async (t) => {
   );
   t.same(rules.excludes, ['./usr/share/doc*', './usr/share/man*']);
   t.same(rules.includes, ['./usr/share/doc/keep*']);
+  const crlf = parseRuleLines(['./opt/drop*   # why\r', '+./opt/drop/keep # back\r', '# only a comment\r', '\r'].join('\n'));
+  t.same(crlf, { excludes: ['./opt/drop*'], includes: ['./opt/drop/keep'] }, 'CRLF lines: comments stripped as on LF lines');
 });
 
 t.test('findPathMatcher agrees with find -path on a real tree', async (t) => {
@@ -56,6 +58,10 @@ t.test('findPathMatcher agrees with find -path on a real tree', async (t) => {
     './etc/[[]odd].conf',
     './etc/x\\?y',
     './etc/[[:alpha:]].conf',
+    './etc/[[:print:]].conf',
+    './etc/[[:graph:]].conf',
+    './etc/x[[:punct:]]y',
+    './etc/x[[:cntrl:]]y',
     '*.gz',
     './boot*',
     '.',

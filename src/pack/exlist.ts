@@ -73,7 +73,8 @@ export async function expandIncludes(
 export function parseRuleLines(text: string): PackRules {
   const rules: PackRules = { excludes: [], includes: [] };
   for (const raw of text.split('\n')) {
-    const line = raw.replace(/\s*#.*$/, '').trim();
+    // The CR of a CRLF line first: `.` does not cross it, so a comment before it would stay.
+    const line = raw.replace(/\r$/, '').replace(/\s*#.*$/, '').trim();
     if (line === '') continue;
     if (line.startsWith('+')) rules.includes.push(line.slice(1));
     else rules.excludes.push(line.startsWith('-') ? line.slice(1) : line);
@@ -110,6 +111,9 @@ const POSIX_CLASSES: Record<string, string> = {
   blank: ' \\t',
   punct: '!-\\/:-@\\[-`{-~',
   xdigit: '0-9a-fA-F',
+  print: ' -~',
+  graph: '!-~',
+  cntrl: '\\x00-\\x1f\\x7f',
 };
 
 /** Regular expression source for one `find -path` pattern (fnmatch without FNM_PATHNAME: `*` crosses `/`). */
