@@ -64,7 +64,7 @@ t.test('-R reads the bundle over ssh, its path quoted for the remote shell', asy
 
   const missing = sandbox.run([path.join(remoteDir, 'nothing.tgz'), '-R', 'root@example']);
   t.equal(missing.code, 1);
-  t.match(missing.stderr, /^Error: cannot read .*nothing\.tgz from root@example: .*No such file or directory/m);
+  t.match(missing.stderr, /^Error: cannot read .*nothing\.tgz from root@example: .*No such file or directory/m, missing.stderr);
 });
 
 t.test('a directory given as the bundle: an error naming it, no stack', async (t) => {

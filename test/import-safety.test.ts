@@ -144,12 +144,16 @@ t.test('hostile member names and links are refused', async (t) => {
   assertUntouched(t, sandbox, before);
 });
 
-t.test('a symlinked directory of the admin is used; a destination that is itself a link is refused before streaming', async (t) => {
+t.test('a symlinked directory of the admin leading out of INSTALLDIR is used when allowed; a destination that is itself a link is refused before streaming', async (t) => {
   const sandbox = makeSandbox(t);
   const elsewhere = path.join(sandbox.root, 'elsewhere');
   fs.mkdirSync(elsewhere);
   fs.symlinkSync(elsewhere, path.join(sandbox.root, 'install/custom'));
-  const r = sandbox.run([sandbox.bundle('netboot.tgz')]);
+  const notAllowed = sandbox.run([sandbox.bundle('netboot.tgz')]);
+  t.equal(notAllowed.code, 1, 'a link out of the allowed destinations is not written through by default');
+  t.match(notAllowed.stderr, 'refusing to import: /install/custom is a symbolic link that leads out of the allowed destinations (if it is yours, allow where it leads with --allow-dest)');
+  t.same(fs.readdirSync(elsewhere), [], 'nothing written there');
+  const r = sandbox.run([sandbox.bundle('netboot.tgz'), '--allow-dest', '/elsewhere']);
   t.equal(r.code, 0, r.stderr);
   t.ok(fs.lstatSync(path.join(sandbox.root, 'install/custom')).isSymbolicLink(), 'the link stays');
   t.ok(fs.readdirSync(path.join(elsewhere, 'netboot/rh')).length > 0, 'files went through the admin link');

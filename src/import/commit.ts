@@ -5,10 +5,11 @@
  * execution, journaled first, with a rollback that reads the filesystem so that a failure half
  * way, or a SIGKILL followed by the next import, puts everything back.
  */
-import { lstat, mkdir, rename, rmdir, chmod, stat } from 'node:fs/promises';
+import { lstat, mkdir, realpath, rename, rmdir, chmod, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { ImgportError, PathError } from '../core/errors.js';
 import type { Sandbox } from '../core/sandbox.js';
+import { isUnder } from './plan.js';
 
 const posix = path.posix;
 
@@ -33,8 +34,12 @@ export interface Unit {
   overwrite?: boolean;
 }
 
-/** `dirlink`: a symbolic link that leads to a directory (an admin's link to another filesystem, say). */
-export type EntryKind = 'dir' | 'dirlink' | 'file' | 'symlink' | 'other';
+/**
+ * `dirlink`: a symbolic link that leads to a directory (an admin's link to another filesystem,
+ * say). `farlink`: one inside an allowed root that leads out of every root (physically): it may
+ * be a link an earlier bundle left (a statelite tree's, a kit's), and is never written through.
+ */
+export type EntryKind = 'dir' | 'dirlink' | 'farlink' | 'file' | 'symlink' | 'other';
 
 export type CommitOp =
   | { op: 'mkdir'; path: string; mode: number }
@@ -80,6 +85,9 @@ export function planCommit(units: Unit[], existing: Map<string, EntryKind>): Com
     if (bundleLinks.has(dir)) problems.push(`${dir} would be written through a symbolic link of the bundle`);
     else if (kind === undefined) ops.push({ op: 'mkdir', path: dir, mode });
     else if (kind === 'symlink') problems.push(`${dir} is a symbolic link that does not lead to a directory`);
+    else if (kind === 'farlink') {
+      problems.push(`${dir} is a symbolic link that leads out of the allowed destinations (if it is yours, allow where it leads with --allow-dest)`);
+    }
     else if (kind !== 'dir' && kind !== 'dirlink') problems.push(`${dir} exists and is not a directory`);
   };
   const ordered = [...units].sort((a, b) => (a.dest < b.dest ? -1 : a.dest > b.dest ? 1 : 0));
@@ -94,7 +102,7 @@ export function planCommit(units: Unit[], existing: Map<string, EntryKind>): Com
       problems.push(`${unit.dest} is a directory, the bundle has a file there`);
       continue;
     }
-    if ((kind === 'symlink' || kind === 'dirlink') && unit.type !== 'symlink') {
+    if ((kind === 'symlink' || kind === 'dirlink' || kind === 'farlink') && unit.type !== 'symlink') {
       problems.push(`${unit.dest} is a symbolic link, the bundle would replace it (move it away first)`);
       continue;
     }
@@ -106,16 +114,28 @@ export function planCommit(units: Unit[], existing: Map<string, EntryKind>): Com
   return ops;
 }
 
-/** lstat (and, for links, stat) of many logical paths at once (sequential awaits are slow here). */
-export async function inspectPaths(sandbox: Sandbox, paths: string[]): Promise<Map<string, EntryKind>> {
+/**
+ * lstat (and, for links, stat) of many logical paths at once (sequential awaits are slow here).
+ * With `roots` (the allowed destinations), a link to a directory found inside a root is a
+ * `farlink` when where it leads, resolved, lies outside every root; links above the roots (`/opt`
+ * moved to other storage, say) are the administrator's.
+ */
+export async function inspectPaths(sandbox: Sandbox, paths: string[], roots: string[] = []): Promise<Map<string, EntryKind>> {
   const kinds = new Map<string, EntryKind>();
+  const physicalRoots = await Promise.all(roots.map((root) => realpath(sandbox.real(root)).catch(() => sandbox.real(root))));
+  const leadsOut = async (p: string, real: string): Promise<boolean> => {
+    if (!roots.some((root) => isUnder(p, root))) return false;
+    const target = await realpath(real);
+    return !physicalRoots.some((root) => target === root || target.startsWith(root + path.sep));
+  };
   await Promise.all(
     paths.map(async (p) => {
       const real = sandbox.real(p);
       try {
         const st = await lstat(real);
         const leadsToDir = st.isSymbolicLink() && (await stat(real).then((s) => s.isDirectory(), () => false));
-        kinds.set(p, st.isDirectory() ? 'dir' : leadsToDir ? 'dirlink' : st.isSymbolicLink() ? 'symlink' : st.isFile() ? 'file' : 'other');
+        const dirlink = leadsToDir && (await leadsOut(p, real)) ? 'farlink' : 'dirlink';
+        kinds.set(p, st.isDirectory() ? 'dir' : leadsToDir ? dirlink : st.isSymbolicLink() ? 'symlink' : st.isFile() ? 'file' : 'other');
       } catch (err) {
         const code = (err as NodeJS.ErrnoException).code;
         // Missing, or below a non-directory (which is itself reported).

@@ -37,6 +37,7 @@ import {
   linkStaysInside,
   manifestDestinations,
   planImport,
+  refuseRootReplacement,
   routeMember,
   type ImportPlan,
   type Route,
@@ -192,13 +193,18 @@ class ImportSession {
     const kind = kindOf(header, name);
     const { rel } = place;
     if (this.req.verbose) this.req.out(`member ${name} (${kind}${kind === 'file' ? `, ${header.size ?? 0} bytes` : ''})`);
-    if (rel === MANIFEST_MEMBER && kind === 'file') return this.readManifest(body, name);
+    // Checked first for these two as well: a second manifest would replace the plan half way.
+    if (this.seen.has(rel)) throw new BundleError(`member ${name} appears twice in the bundle`, name);
+    if (rel === MANIFEST_MEMBER && kind === 'file') {
+      this.seen.add(rel);
+      return this.readManifest(body, name);
+    }
     if (!this.plan) await this.transaction(place.image);
     if (rel === CHECKSUMS_MEMBER && kind === 'file') {
+      this.seen.add(rel);
       this.sums = parseSha256Sums((await readWhole(body, CHECKSUMS_MAX_BYTES, name)).toString('utf8'), name);
       return;
     }
-    if (this.seen.has(rel)) throw new BundleError(`member ${name} appears twice in the bundle`, name);
     const linkParent = [...this.symlinks].find((link) => rel.startsWith(link + '/'));
     if (linkParent) throw new BundleError(`refusing member ${name}: its parent ${this.memberName(linkParent)} is a symbolic link`, name);
     this.seen.add(rel);
@@ -253,7 +259,8 @@ class ImportSession {
       ...(plan.kits.length ? [{ dest: plan.postscriptsDir, type: 'dir', member: '' } as Unit] : []),
       ...plan.extras.map((extra): Unit => ({ dest: extra.dest, type: 'dir', member: '' })),
     ];
-    planCommit(units, await inspectPaths(this.req.sandbox, pathsToInspect(units)));
+    refuseRootReplacement(units.filter((unit) => unit.type === 'tree').map((unit) => unit.dest), this.roots);
+    planCommit(units, await inspectPaths(this.req.sandbox, pathsToInspect(units), this.roots));
   }
 
   /** Where a member is written: beside its destination once the plan is known, else held. */
@@ -380,6 +387,8 @@ class ImportSession {
         for (const dest of route.dests.slice(1)) this.copies.push({ from: real, dest, mode: staged.mode, member: name, size: staged.size });
         return;
       case 'tree':
+        refuseLink();
+        if (kind === 'dir') throw new BundleError(`refusing member ${name}: a directory where the manifest expects the gzip'd root image tree`, name);
         this.units.push({ dest: path.posix.join(route.dir, 'rootimg'), type: 'tree', staged: real, member: name, size: staged.size });
         return;
       case 'extra':
@@ -484,6 +493,11 @@ class ImportSession {
         this.req.warn(`Warning: ${link.dest} is outside the allowed destinations: the kit repository is not linked there (--allow-dest ${path.posix.dirname(link.dest)} would).`);
         continue;
       }
+      // Left on the node, a link to elsewhere would look like an administrator's, for later imports to write through.
+      if (!this.roots.some((root) => isUnder(link.target, root))) {
+        this.req.warn(`Warning: the kit repository ${link.target} is outside the allowed destinations: ${link.dest} is not made to point there.`);
+        continue;
+      }
       // As xCAT: a directory there (or a link to one) is left as it is, and so is this very link.
       const real = this.req.sandbox.real(link.dest);
       if (await readlink(real).then((target) => target === link.target, () => false)) continue;
@@ -496,7 +510,7 @@ class ImportSession {
 
   /** From what is on disk now (under the commit lock), the commit's operations; then the commit. */
   private async planAndCommit(plan: ImportPlan, tables: Tables, nodes: string[] | undefined, refusal: Error | undefined): Promise<string> {
-    const existing = await inspectPaths(this.req.sandbox, pathsToInspect(this.units));
+    const existing = await inspectPaths(this.req.sandbox, pathsToInspect(this.units), this.roots);
     const ops = planCommit(this.units, existing);
 
     const litefileText = plan.litefileMember ? this.kept.get(plan.litefileMember)?.toString('utf8') : undefined;

@@ -66,7 +66,7 @@ export function memberOf(logicalPath: string): string {
 
 /** A single path component from the bundle or the command line (image, kit or profile name). */
 export function assertPlainName(name: string, what: string): void {
-  if (!name || name === '.' || name === '..' || name.includes('/') || name.includes('\0')) {
+  if (!name || name === '.' || name === '..' || name.includes('/') || /[\x00-\x1f\x7f]/.test(name)) {
     throw new BundleError(`refusing ${what} '${name}': not a plain name`, name);
   }
 }
@@ -331,6 +331,16 @@ export function destinationRefusal(destinations: Iterable<string>, roots: string
     `refusing to write outside ${roots.join(', ')} (use --allow-dest DIR to allow a directory): ${offending.join(', ')}${hint}`,
     offending[0],
   );
+}
+
+/**
+ * A directory replaced as a whole (a kit's, the statelite tree) must lie below the roots, never be
+ * one: a kit named `install` whose kitdir is /install would put the whole install directory aside.
+ */
+export function refuseRootReplacement(treeDestinations: string[], roots: string[]): void {
+  const bare = (p: string) => posix.normalize(p).replace(/(.)\/+$/, '$1');
+  const root = treeDestinations.find((dest) => roots.some((r) => bare(dest) === bare(r)));
+  if (root !== undefined) throw new PathError(`refusing to replace ${root} as a whole: images go into it, it is not one`, root);
 }
 
 /** Throws destinationRefusal's error, if any. */

@@ -110,6 +110,16 @@ export async function hostileCases(outside: string): Promise<HostileCase[]> {
     { name: at('extra/install/mydir'), type: 'symlink', linkname: outside },
     file(at('extra/install/mydir/a.txt'), 'owned'),
   ));
+  await variant('symlink where the root image tree is expected', /refusing member .*\/rootimgtree\.gz: a link/, (members) => {
+    Object.assign(find(members, 'rootimgtree.gz'), { type: 'symlink', linkname: outside, data: undefined });
+  });
+  await variant('a second manifest.xml, naming another image', /member .*\/manifest\.xml appears twice in the bundle/, (members) => {
+    const second = { ...find(members, 'manifest.xml') };
+    second.data = Buffer.from(second.data!.toString().replace(/rhels8\.5\.0-x86_64-statelite-compute</g, 'second-image<'));
+    members.splice(members.indexOf(find(members, 'kernel')), 0, second);
+  });
+  await variant('a kit whose directory would be INSTALLDIR itself', /refusing to replace \/install as a whole: images go into it, it is not one/, editManifest((xml) =>
+    xml.replace('<linuximage>', '<kit>\n    <name>install</name>\n    <kitdir>/install</kitdir>\n    <kitname>install</kitname>\n  </kit>\n  <linuximage>')));
   await variant('symlink where the kernel is expected', /refusing member .*\/kernel: a link/, (members) => {
     Object.assign(find(members, 'kernel'), { type: 'symlink', linkname: '/etc/shadow', data: undefined });
   });
