@@ -178,3 +178,16 @@ t.test('a kit whose otherpkgdir lies outside the allowed destinations imports, w
   t.match(r.stderr, 'Warning: /srv/otherpkgs/mykit-1.0-1-rhels-8-x86_64 is outside the allowed destinations: the kit repository is not linked there (--allow-dest /srv/otherpkgs would).');
   t.notOk(fs.existsSync(path.join(sandbox.root, 'srv')), 'nothing written there');
 });
+
+t.test("a file extra gets plain cp's mode (no setuid, setgid, sticky or group/world write); a directory extra's files keep theirs", async (t) => {
+  const sandbox = makeSandbox(t);
+  const { data } = await ourBundle('statelite.tgz', (members) => {
+    members.find((m) => m.name.endsWith('/extra/myscript1'))!.mode = 0o7777;
+    members.find((m) => m.name.endsWith('/extra/install/mydir/a.txt'))!.mode = 0o640;
+  });
+  const r = sandbox.run(['-'], data);
+  t.equal(r.code, 0, r.stderr);
+  const modeOf = (logical: string) => fs.statSync(path.join(sandbox.root, logical)).mode & 0o7777;
+  t.equal(modeOf('/install/postscripts/myscript1'), 0o755, 'file extra: 07777 -> 0755');
+  t.equal(modeOf('/install/custom/mydir/a.txt'), 0o640, 'directory extra: kept (cp -a)');
+});

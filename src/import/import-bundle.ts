@@ -34,6 +34,7 @@ import {
   isUnder,
   kitFileMode,
   kitRepositoryLinks,
+  plainCopyMode,
   linkStaysInside,
   manifestDestinations,
   planImport,
@@ -393,8 +394,13 @@ class ImportSession {
         return;
       case 'extra':
         this.refuseEscapingLink(staged, route.dest, route.root);
-        if (kind === 'dir') this.units.push({ dest: route.dest, type: 'dir', mode: staged.mode, member: name });
-        else this.units.push({ dest: route.dest, type: kind === 'symlink' ? 'symlink' : 'file', staged: real, member: name, size: staged.size, overwrite: route.fromDirectory });
+        if (kind === 'dir') {
+          this.units.push({ dest: route.dest, type: 'dir', mode: staged.mode, member: name });
+          return;
+        }
+        // A file extra is copied with plain cp by xCAT (a directory extra's files with cp -a, modes kept).
+        if (real && kind === 'file' && !route.fromDirectory) await chmod(real, plainCopyMode(staged.mode));
+        this.units.push({ dest: route.dest, type: kind === 'symlink' ? 'symlink' : 'file', staged: real, member: name, size: staged.size, overwrite: route.fromDirectory });
         return;
       case 'kit': {
         this.refuseEscapingLink(staged, path.posix.join(route.kit.dest, route.sub), route.kit.dest);
@@ -413,7 +419,7 @@ class ImportSession {
         if (kind !== 'file' && kind !== 'hardlink') return;
         const mode = kitFileMode(route.sub, staged.mode);
         if (real && mode !== staged.mode) await chmod(real, mode);
-        for (const dest of route.copies) this.copies.push({ from: real, dest, mode, member: name, size: staged.size, overwrite: true });
+        for (const dest of route.copies) this.copies.push({ from: real, dest, mode: plainCopyMode(mode), member: name, size: staged.size, overwrite: true });
         return;
       }
       case 'unknown': {

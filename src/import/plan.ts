@@ -232,6 +232,15 @@ export function kitCopies(plan: ImportPlan, sub: string): string[] {
   return [];
 }
 
+/**
+ * The mode of a file xCAT copies with plain `cp` (a file extra, a kit's postscript or plugin copy):
+ * cp without -p drops setuid, setgid and sticky, and the umask (022) group and world write. A
+ * bundle cannot so leave a setuid or world-writable file on the management node.
+ */
+export function plainCopyMode(mode: number): number {
+  return mode & 0o755;
+}
+
 /** A kit file's mode: xCAT makes each postscript directly in other_files executable before copying it. */
 export function kitFileMode(sub: string, mode: number): number {
   const [top, first, ...deeper] = sub.split('/');
