@@ -13,7 +13,8 @@ Usage:
 Options of imgport:
 \t--dry-run            print every destination, .ORIG rename and table row; write nothing
 \t--allow-dest DIR     also allow destinations under DIR (repeatable; default: INSTALLDIR and XCATROOT/share)
-\t                     kit plugins (code xcatd runs) need --allow-dest XCATROOT/lib/perl/xCAT_plugin
+\t                     kit plugins (code xcatd runs) need --allow-dest XCATROOT/lib/perl/xCAT_plugin;
+\t                     a link under INSTALLDIR to other storage needs --allow-dest WHERE_IT_LEADS
 \t--root DIR, --db FILE   sandbox prefix and table file
 \tbundle '-' reads standard input; gzip, zstd or plain tar is recognised from the first bytes (-n is accepted and not needed)
 `;
