@@ -4,7 +4,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import t from 'tap';
-import { IMGPORT, makeSandbox, normalTables, INITIAL_TABLES } from './helpers/import-sandbox.js';
+import { IMGIMPORT, IMGPORT, makeSandbox, normalTables, INITIAL_TABLES } from './helpers/import-sandbox.js';
 import { ourBundle, packBundle, type Member } from './helpers/import-bundles.js';
 
 const NETBOOT_IMAGE = 'rhels8.5.0-ppc64le-netboot-compute';
@@ -155,6 +155,11 @@ t.test('a symlinked directory of the admin leading out of INSTALLDIR is used whe
   t.same(fs.readdirSync(elsewhere), [], 'nothing written there');
   const r = sandbox.run([sandbox.bundle('netboot.tgz'), '--allow-dest', '/elsewhere']);
   t.equal(r.code, 0, r.stderr);
+  const byEnvironment = spawnSync(process.execPath, [IMGIMPORT, sandbox.bundle('netboot.tgz'), '--root', sandbox.root], {
+    encoding: 'utf8',
+    env: { ...process.env, IMGPORT_ALLOW_DEST: '/nowhere:/elsewhere' },
+  });
+  t.equal(byEnvironment.status, 0, `IMGPORT_ALLOW_DEST allows it too: ${byEnvironment.stderr}`);
   t.ok(fs.lstatSync(path.join(sandbox.root, 'install/custom')).isSymbolicLink(), 'the link stays');
   t.ok(fs.readdirSync(path.join(elsewhere, 'netboot/rh')).length > 0, 'files went through the admin link');
   t.notOk(fs.readdirSync(elsewhere).some((n) => n.startsWith('.imgport')), 'no staging left there');

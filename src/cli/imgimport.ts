@@ -14,7 +14,8 @@ Options of imgport:
 \t--dry-run            print every destination, .ORIG rename and table row; write nothing
 \t--allow-dest DIR     also allow destinations under DIR (repeatable; default: INSTALLDIR and XCATROOT/share)
 \t                     kit plugins (code xcatd runs) need --allow-dest XCATROOT/lib/perl/xCAT_plugin;
-\t                     a link under INSTALLDIR to other storage needs --allow-dest WHERE_IT_LEADS
+\t                     a link under INSTALLDIR to other storage needs --allow-dest WHERE_IT_LEADS;
+\t                     IMGPORT_ALLOW_DEST=DIR:DIR... allows them for every import
 \t--root DIR, --db FILE   sandbox prefix and table file
 \tbundle '-' reads standard input; gzip, zstd or plain tar is recognised from the first bytes (-n is accepted and not needed)
 `;
@@ -34,8 +35,9 @@ await runCommand({
     const [bundle, ...rest] = positionals;
     if (!bundle) throw new UsageError('missing bundle file name');
     if (rest.length) throw new UsageError(`unexpected argument '${rest[0]}'`);
-    const allowDest = listOption(values, 'allow-dest');
-    for (const dir of allowDest) if (!dir.startsWith('/')) throw new UsageError(`--allow-dest needs an absolute directory, not '${dir}'`);
+    // IMGPORT_ALLOW_DEST (colon-separated): a site's standing allowances, its storage links say.
+    const allowDest = [...listOption(values, 'allow-dest'), ...(process.env.IMGPORT_ALLOW_DEST ?? '').split(':').filter(Boolean)];
+    for (const dir of allowDest) if (!dir.startsWith('/')) throw new UsageError(`--allow-dest and IMGPORT_ALLOW_DEST need absolute directories, not '${dir}'`);
     const ctx = contextFrom(values);
     await importBundle({
       bundle,
