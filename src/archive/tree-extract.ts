@@ -1,12 +1,9 @@
-import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import { BundleError, PathError } from '../core/errors.js';
+import { programSaid, runProgram } from '../core/child-env.js';
 import { describeFsError } from '../pipeline/walk.js';
 import { readCpio, S_IFBLK, S_IFCHR, S_IFDIR, S_IFIFO, S_IFLNK, S_IFMT, S_IFREG, S_IFSOCK, type CpioEntry } from './cpio-reader.js';
-
-const run = promisify(execFile);
 
 export interface ExtractOptions {
   /** the name of the tree's top in the archive ('rootimg'); only names below it are accepted */
@@ -259,10 +256,9 @@ class TreeWriter {
     const program = type === S_IFIFO ? 'mkfifo' : 'mknod';
     const args = type === S_IFIFO ? [abs] : [abs, type === S_IFCHR ? 'c' : 'b', String(entry.rdevMajor), String(entry.rdevMinor)];
     try {
-      await run(program, args);
+      await runProgram(program, args);
     } catch (err) {
-      const detail = ((err as { stderr?: string }).stderr || (err as Error).message).trim();
-      throw new PathError(`cannot create ${abs}: ${detail}`, abs);
+      throw new PathError(`cannot create ${abs}: ${programSaid(err)}`, abs);
     }
     this.fsCall(abs, () => {
       fs.lchownSync(abs, entry.uid, entry.gid);

@@ -6,13 +6,9 @@
  * tree of thousands of files, where fsync per file would commit the filesystem's journal for each.
  * syncfs reports writeback errors from Linux 5.8 on; before that it flushes without telling.
  */
-import { execFile } from 'node:child_process';
 import { stat } from 'node:fs/promises';
-import { promisify } from 'node:util';
 import { PathError } from './errors.js';
-import { childEnvironment } from './child-env.js';
-
-const run = promisify(execFile);
+import { runProgram } from './child-env.js';
 
 /** What a `sync` without -f (coreutils before 8.24, a small busybox) says of the option. */
 const NO_FILESYSTEM_OPTION = /invalid option|unrecognized option|illegal option|usage/i;
@@ -36,11 +32,11 @@ export async function flushFilesystems(dirs: string[], warn: (line: string) => v
   await Promise.all(
     [...oneDirPerFilesystem.values()].map(async (dir) => {
       try {
-        await runSync(['-f', dir]);
+        await runProgram('sync', ['-f', dir]);
       } catch (err) {
         const e = err as NodeJS.ErrnoException & { stderr?: string; signal?: string };
         if (e.code === 'ENOENT') missing = true;
-        else if (NO_FILESYSTEM_OPTION.test(e.stderr ?? '')) await runSync([]).catch(() => undefined);
+        else if (NO_FILESYSTEM_OPTION.test(e.stderr ?? '')) await runProgram('sync', []).catch(() => undefined);
         else throw new PathError(`cannot flush the filesystem of ${named(dir)} to disk: ${failureOf(e)}`, named(dir));
       }
     }),
@@ -49,10 +45,6 @@ export async function flushFilesystems(dirs: string[], warn: (line: string) => v
     warnedMissing = true;
     warn('Warning: the program sync (coreutils) is not installed: what was written cannot be flushed to disk.');
   }
-}
-
-function runSync(args: string[]): Promise<unknown> {
-  return run('sync', args, { env: childEnvironment() });
 }
 
 function failureOf(e: { stderr?: string; signal?: string; code?: unknown }): string {

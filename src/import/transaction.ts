@@ -5,17 +5,15 @@
  * themselves, each placed on the filesystem of the destinations it serves so that committing is
  * a rename.
  */
-import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { lstatSync, statSync } from 'node:fs';
 import { chmod, lstat, mkdir, open, readFile, readlink, rename, rm, stat, statfs, unlink } from 'node:fs/promises';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import { ImageError, PathError } from '../core/errors.js';
 import type { Sandbox } from '../core/sandbox.js';
 import { acquirePidLock } from '../core/pid-lock.js';
 import { flushFilesystems } from '../core/flush.js';
-import { childEnvironment } from '../core/child-env.js';
+import { programSaid, runProgram } from '../core/child-env.js';
 import type { Row, Tables } from '../tables/types.js';
 import { commitPlaced, rollBackCommit, type CommitStep } from './commit.js';
 import { isUnder } from './plan.js';
@@ -25,9 +23,6 @@ import { TreeWalk } from '../pipeline/walk.js';
 export const IMPORTS_STATE_DIR = '/var/lib/imgport/imports';
 /** How long an import waits for another one's commit. */
 const COMMIT_LOCK_WAIT_MS = 10 * 60_000;
-
-/** Programs run with their arguments as an array, never through a shell. */
-const run = promisify(execFile);
 
 /** Rows the commit's table write sets (columns it sets, at least): their presence tells that the write happened. */
 export type TableMarker = { table: string; row: Row }[];
@@ -300,10 +295,9 @@ export class ImportTransaction {
     const held = await lstat(staged);
     await this.ensureRoom(moved, held.isDirectory() ? new TreeWalk(staged).survey().fileBytes : held.size);
     try {
-      await run('cp', ['-a', '-T', '--', staged, moved], { env: childEnvironment() });
+      await runProgram('cp', ['-a', '-T', '--', staged, moved]);
     } catch (err) {
-      const said = (err as { stderr?: string }).stderr?.trim() || (err as Error).message;
-      throw new PathError(`cannot copy ${this.sandbox.shown(staged)} to the filesystem of ${logicalDest}: ${said}`, logicalDest);
+      throw new PathError(`cannot copy ${this.sandbox.shown(staged)} to the filesystem of ${logicalDest}: ${programSaid(err)}`, logicalDest);
     }
     await rm(staged, { recursive: true, force: true });
     return moved;
