@@ -85,7 +85,7 @@ export async function packImage(target: PackTarget, sandbox: Sandbox, opts: Pack
   const name = packedFileName(opts.method, compressor ?? 'gzip');
   const finalReal = path.join(sandbox.real(target.rootimgdir), name);
   // A killed pack of any form left an image-sized temporary file: gone before this one is written.
-  for (const form of PACKED_FORMS) removeStaleTemporaries(path.join(path.dirname(finalReal), form));
+  removeStaleTemporaries(path.dirname(finalReal), PACKED_FORMS);
   opts.say(`Packing contents of ${treeLogical}`);
   opts.say(`archive method:${opts.method}`);
   if (compressor) opts.say(`compress method:${compressor}`);

@@ -32,12 +32,12 @@ export function temporaryNameBeside(finalPath: string): string {
 }
 
 /**
- * Removes the temporary files that runs killed outright (SIGKILL, power loss) left beside
- * finalPath: those whose process is gone. A live process's temporary file is left alone.
+ * Removes the temporary files that runs killed outright (SIGKILL, power loss) left in `dir` for
+ * any of the final `names`: those whose process is gone. A live process's temporary file is left
+ * alone. One reading of the directory, however many names.
  */
-export function removeStaleTemporaries(finalPath: string): void {
-  const dir = path.dirname(finalPath);
-  const ours = new RegExp(`^\\.${escapeRegExp(path.basename(finalPath))}\\.tmp-(\\d+)-[0-9a-f]{8}$`);
+export function removeStaleTemporaries(dir: string, names: readonly string[]): void {
+  const ours = new RegExp(`^\\.(?:${names.map(escapeRegExp).join('|')})\\.tmp-(\\d+)-[0-9a-f]{8}$`);
   for (const name of fs.readdirSync(dir, { withFileTypes: true })) {
     const pid = ours.exec(name.name)?.[1];
     if (pid && name.isFile() && !processAlive(Number(pid))) fs.rmSync(path.join(dir, name.name), { force: true });
@@ -197,7 +197,7 @@ export function createFileSink(finalPath: string, opts: { mode?: number } = {}):
   const tmp = temporaryNameBeside(finalPath);
   let fd: number;
   try {
-    removeStaleTemporaries(finalPath);
+    removeStaleTemporaries(path.dirname(finalPath), [path.basename(finalPath)]);
     fd = fs.openSync(tmp, 'wx', opts.mode ?? 0o644);
   } catch (err) {
     throw cannotWrite(finalPath, err);
