@@ -9,7 +9,7 @@ import { lstat, mkdir, realpath, rename, rmdir, chmod, stat } from 'node:fs/prom
 import path from 'node:path';
 import { ImgportError, PathError } from '../core/errors.js';
 import type { Sandbox } from '../core/sandbox.js';
-import { isUnder } from './plan.js';
+import { isUnderAny } from './plan.js';
 
 const posix = path.posix;
 
@@ -124,7 +124,7 @@ export async function inspectPaths(sandbox: Sandbox, paths: string[], roots: str
   const kinds = new Map<string, EntryKind>();
   const physicalRoots = await Promise.all(roots.map((root) => realpath(sandbox.real(root)).catch(() => sandbox.real(root))));
   const leadsOut = async (p: string, real: string): Promise<boolean> => {
-    if (!roots.some((root) => isUnder(p, root))) return false;
+    if (!isUnderAny(p, roots)) return false;
     const target = await realpath(real);
     return !physicalRoots.some((root) => target === root || target.startsWith(root + path.sep));
   };

@@ -32,6 +32,7 @@ import {
   assertDestinationsAllowed,
   destinationRefusal,
   isUnder,
+  isUnderAny,
   kitFileMode,
   kitRepositoryLinks,
   plainCopyMode,
@@ -495,12 +496,12 @@ class ImportSession {
   /** xCAT's OTHERPKGDIR/KITREPONAME links, staged as units of the commit. */
   private async stageKitRepositoryLinks(plan: ImportPlan, tables: Tables): Promise<void> {
     for (const link of kitRepositoryLinks(plan, tables)) {
-      if (!this.roots.some((root) => isUnder(link.dest, root))) {
+      if (!isUnderAny(link.dest, this.roots)) {
         this.req.warn(`Warning: ${link.dest} is outside the allowed destinations: the kit repository is not linked there (--allow-dest ${path.posix.dirname(link.dest)} would).`);
         continue;
       }
       // Left on the node, a link to elsewhere would look like an administrator's, for later imports to write through.
-      if (!this.roots.some((root) => isUnder(link.target, root))) {
+      if (!isUnderAny(link.target, this.roots)) {
         this.req.warn(`Warning: the kit repository ${link.target} is outside the allowed destinations: ${link.dest} is not made to point there.`);
         continue;
       }

@@ -311,6 +311,11 @@ export function isUnder(target: string, root: string): boolean {
   return r === '' || t === r || t.startsWith(r + '/');
 }
 
+/** Is a logical path inside any of the roots? */
+export function isUnderAny(target: string, roots: readonly string[]): boolean {
+  return roots.some((root) => isUnder(target, root));
+}
+
 /** The roots destinations may lie under: INSTALLDIR, XCATROOT/share and every --allow-dest. */
 export function allowedRoots(locations: Locations, allowDest: string[]): string[] {
   return [locations.installdir, posix.join(locations.xcatroot, 'share'), ...allowDest.map((d) => posix.normalize(d))];
@@ -332,7 +337,7 @@ export function manifestDestinations(plan: ImportPlan): string[] {
  * Kit plugins are code xcatd runs: the refusal names the exact --allow-dest that installs them.
  */
 export function destinationRefusal(destinations: Iterable<string>, roots: string[], pluginDir?: string): PathError | undefined {
-  const offending = [...new Set([...destinations].filter((d) => !posix.isAbsolute(d) || !roots.some((r) => isUnder(d, r))))];
+  const offending = [...new Set([...destinations].filter((d) => !posix.isAbsolute(d) || !isUnderAny(d, roots)))];
   if (!offending.length) return undefined;
   const plugins = pluginDir !== undefined && offending.some((d) => isUnder(d, pluginDir));
   const hint = plugins ? `; kit plugins are code that xcatd runs and are installed only when asked: add --allow-dest ${pluginDir}` : '';
