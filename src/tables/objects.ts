@@ -27,6 +27,11 @@ function splitList(value: string | undefined): string[] {
   return (value ?? '').split(',').filter((item) => item !== '');
 }
 
+/** The names of every node (nodelist rows). */
+function nodeNames(tables: Tables): Set<string> {
+  return new Set((tables.nodelist ?? []).map((row) => row.node));
+}
+
 /** Nodes whose nodelist.groups names the group, in table order. */
 function groupMembers(tables: Tables, group: string): string[] {
   return (tables.nodelist ?? []).filter((row) => splitList(row.groups).includes(group)).map((row) => row.node);
@@ -37,7 +42,7 @@ export function listObjects(tables: Tables, type: ObjectType): string[] {
   const names = new Set<string>();
   for (const table of OBJECT_SCHEMAS[type].definingTables) for (const row of tables[table] ?? []) names.add(row[keyOf(table)]);
   if (type === 'group') {
-    const nodes = new Set((tables.nodelist ?? []).map((row) => row.node));
+    const nodes = nodeNames(tables);
     for (const name of names) if (nodes.has(name)) names.delete(name); // a node's own postscripts row
     for (const row of tables.nodelist ?? []) for (const group of splitList(row.groups)) names.add(group);
   }
@@ -149,7 +154,7 @@ function applyAttributes(tables: Tables, type: ObjectType, name: string, attribu
 }
 
 function refuseNodesAsGroups(tables: Tables, groups: string[]): void {
-  const nodes = new Set((tables.nodelist ?? []).map((row) => row.node));
+  const nodes = nodeNames(tables);
   const clash = groups.find((group) => nodes.has(group));
   if (clash) throw new TableError(`'${clash}' is a node: it cannot be a group too (they would share one postscripts row)`, 'nodelist');
 }
@@ -165,7 +170,7 @@ function dropKeyOnlyRows(tables: Tables, type: ObjectType, name: string): void {
 
 /** Makes exactly `members` (existing nodes) members of the group, editing nodelist.groups. */
 function setGroupMembers(tables: Tables, group: string, members: string[]): void {
-  const nodes = new Set((tables.nodelist ?? []).map((row) => row.node));
+  const nodes = nodeNames(tables);
   const unknown = members.filter((member) => !nodes.has(member));
   if (unknown.length) throw new TableError(`group ${group}: no node named ${unknown.join(', ')}`, 'nodelist');
   for (const row of tables.nodelist ?? []) {
