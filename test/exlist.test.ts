@@ -39,6 +39,7 @@ t.test('findPathMatcher agrees with find -path on a real tree', async (t) => {
     'etc/b.conf',
     'etc/[odd].conf',
     'etc/x?y',
+    'etc/-.conf',
     'boot/vmlinuz-1',
     '.statelite/litefile.save',
     '.defaultfoo',
@@ -66,6 +67,12 @@ t.test('findPathMatcher agrees with find -path on a real tree', async (t) => {
     './boot*',
     '.',
     './.statelite*',
+    './usr/lib/locale/[z-a]*',
+    './usr/lib/locale/[z-aC]*',
+    './etc/[!z-a].conf',
+    './etc/[a\\-c].conf',
+    './etc/[a-].conf',
+    './etc/-.conf',
   ];
   for (const pattern of patterns) {
     const byFind = execFileSync('find', ['.', '-path', pattern], { cwd: dir, encoding: 'utf8' }).split('\n').filter(Boolean).sort();

@@ -143,21 +143,39 @@ function bracketSource(pattern: string, start: number): { source: string; end: n
     negate = true;
     i++;
   }
-  let body = '';
-  let first = true;
+  const items: BracketItem[] = [];
   for (; i < pattern.length; i++) {
     const c = pattern[i];
-    if (c === ']' && !first) return { source: `[${negate ? '^' : ''}${body}]`, end: i };
-    first = false;
+    if (c === ']' && items.length > 0) return { source: `[${negate ? '^' : ''}${bracketBody(items)}]`, end: i };
     const cls = /^\[:([a-z]+):\]/.exec(pattern.slice(i));
     if (cls && POSIX_CLASSES[cls[1]]) {
-      body += POSIX_CLASSES[cls[1]];
+      items.push({ source: POSIX_CLASSES[cls[1]] });
       i += cls[0].length - 1;
-    } else if (c === '\\' && i + 1 < pattern.length) body += escapeInBracket(pattern[++i]);
-    else if (c === '-') body += '-';
-    else body += escapeInBracket(c);
+    } else if (c === '\\' && i + 1 < pattern.length) items.push({ char: pattern[++i], escaped: true });
+    else items.push({ char: c });
   }
   return undefined;
+}
+
+/** What a bracket holds: characters (an escaped one is never a range's dash) and POSIX classes' sources. */
+type BracketItem = { char: string; escaped?: boolean } | { source: string };
+
+/**
+ * The inside of a bracket. `x-y` between two characters is a range; a reversed one (`z-a`)
+ * matches nothing, as in GNU find, where a regular expression would refuse the whole pattern.
+ */
+function bracketBody(items: BracketItem[]): string {
+  let body = '';
+  for (let k = 0; k < items.length; k++) {
+    const item = items[k];
+    const dash = items[k + 1];
+    const end = items[k + 2];
+    if ('char' in item && dash && 'char' in dash && dash.char === '-' && !dash.escaped && end && 'char' in end) {
+      if (item.char <= end.char) body += `${escapeInBracket(item.char)}-${escapeInBracket(end.char)}`;
+      k += 2;
+    } else body += 'char' in item ? escapeInBracket(item.char) : item.source;
+  }
+  return body;
 }
 
 function escapeInBracket(c: string): string {
