@@ -43,11 +43,14 @@ t.test('a file that shrinks while it is read fails the export, naming it', async
   t.same(leftoverTemps(dest), [], 'no temporary file');
 });
 
-t.test('SIGTERM during the export leaves nothing behind', async (t) => {
-  const dest = path.join(tempDir(t), 'b.tgz');
-  const run = await slowExport(dest, (child) => child.kill('SIGTERM'));
-  t.not(run.code, 0, 'non-zero exit');
-  t.match(run.stderr, /interrupted by SIGTERM/);
-  t.notOk(fs.existsSync(dest), 'no bundle');
-  t.same(leftoverTemps(dest), [], 'no temporary file');
-});
+// SIGHUP: the terminal or the ssh session the export runs in went away.
+for (const signal of ['SIGTERM', 'SIGHUP'] as const) {
+  t.test(`${signal} during the export leaves nothing behind`, async (t) => {
+    const dest = path.join(tempDir(t), 'b.tgz');
+    const run = await slowExport(dest, (child) => child.kill(signal));
+    t.not(run.code, 0, 'non-zero exit');
+    t.match(run.stderr, `interrupted by ${signal}`);
+    t.notOk(fs.existsSync(dest), 'no bundle');
+    t.same(leftoverTemps(dest), [], 'no temporary file');
+  });
+}

@@ -205,4 +205,23 @@ t.test('-R streams over ssh to a remote path, safely quoted', async (t) => {
   });
   t.equal(optionHost.code, 1, 'a host that looks like an ssh option is refused');
   t.match(optionHost.stderr, /bad remote host/);
+
+  // The remote side gives up (here: its directory does not exist): ssh's exit status, no broken pipe.
+  const gone = path.join(out, 'no such dir', 'b.tgz');
+  const failing = await runImgexport([statelite.imagename, gone, '-R', 'root@example', '--root', root, '--no-progress'], {
+    cwd: out, env: { PATH: `${bin}:${process.env.PATH}` },
+  });
+  t.equal(failing.code, 1, 'exit 1');
+  t.match(failing.stderr, `Error: cannot write root@example:${gone}: ssh exited with code`, 'says the remote write failed');
+  t.notMatch(failing.stderr, /EPIPE|\n\s+at /, 'no broken pipe, no stack trace');
+});
+
+t.test('the bundle gets the mode the umask leaves, as a file tar writes', async (t) => {
+  const out = tempDir(t);
+  for (const [umask, mode] of [['077', 0o600], ['022', 0o644], ['002', 0o664]] as const) {
+    const bundle = path.join(out, `umask${umask}.tgz`);
+    const run = spawnSync('sh', ['-c', 'umask "$1"; shift; exec "$@"', 'sh', umask, process.execPath, IMGEXPORT, statelite.imagename, bundle, '--root', root, '--no-progress'], { encoding: 'utf8' });
+    t.equal(run.status, 0, run.stderr);
+    t.equal(fs.statSync(bundle).mode & 0o777, mode, `umask ${umask}: mode ${mode.toString(8)}`);
+  }
 });

@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import t from 'tap';
@@ -78,8 +79,43 @@ const CASES: { title: string; tables: Rows; args?: string[]; image?: string; mes
     tables: withOsimage({ synclists: '/install/custom/lists/SHA256SUMS,/install/custom/lists/compute.pkglist' }),
     messages: [`two files would share the bundle member ${name}/SHA256SUMS: generated text and /install/custom/lists/SHA256SUMS`],
   },
+  // Ours: bundles that imgimport would refuse, and requests that cannot be meant.
+  {
+    title: 'a fifo in a directory extra',
+    tables: good,
+    args: ['-e', '/install/extras/withfifo'],
+    messages: [`cannot export ${root}/install/extras/withfifo/ff: a fifo in /install/extras/withfifo, which imgimport refuses to install`],
+  },
+  {
+    title: 'an absolute link in a directory extra',
+    tables: good,
+    args: ['-e', '/install/extras/abslink'],
+    messages: [`cannot export ${root}/install/extras/abslink/l: its link target /etc/passwd leads out of /install/extras/abslink, and imgimport refuses such links`],
+  },
+  {
+    title: 'a relative link climbing out of a directory extra',
+    tables: good,
+    args: ['-e', '/install/extras/outlink'],
+    messages: [`its link target ../../x leads out of /install/extras/outlink`],
+  },
+  {
+    title: 'a directory extra inside another',
+    tables: good,
+    args: ['-e', '/install/extras/nest', '-e', '/install/extras/nest/sub'],
+    messages: ['/install/extras/nest/sub lies inside /install/extras/nest, which the bundle holds whole: its files would be in it twice'],
+  },
+  { title: 'an extra with no source', tables: good, args: ['-e', ':/usr/x'], messages: ["-e :/usr/x: the extra names no file or directory before ':'"] },
+  { title: 'an extra with two colons', tables: good, args: ['-e', '/install/extras/nest:/a:b'], messages: ["-e /install/extras/nest:/a:b: an extra is SRC[:DESTDIR], with one ':' at most"] },
+  { title: "an image named '..'", tables: good, image: '..', messages: ["cannot export an image named '..': a bundle's top directory is named after its image"] },
+  { title: 'an image name with a slash', tables: good, image: 'a/b', messages: ["cannot export an image named 'a/b'"] },
 ];
 fs.writeFileSync(path.join(root, image.linuximage.rootimgdir, 'initrd-statelite.gz'), 'a statelite initrd');
+const extras = path.join(root, 'install/extras');
+for (const dir of ['withfifo', 'abslink', 'outlink', 'nest/sub']) fs.mkdirSync(path.join(extras, dir), { recursive: true });
+execFileSync('mkfifo', [path.join(extras, 'withfifo/ff')]);
+fs.symlinkSync('/etc/passwd', path.join(extras, 'abslink/l'));
+fs.symlinkSync('../../x', path.join(extras, 'outlink/l'));
+fs.writeFileSync(path.join(extras, 'nest/sub/f'), 'nested\n');
 fs.mkdirSync(path.join(root, 'install/custom/lists'), { recursive: true });
 for (const file of ['manifest.xml', 'SHA256SUMS', 'compute.pkglist']) fs.writeFileSync(path.join(root, 'install/custom/lists', file), 'a list\n');
 
@@ -112,4 +148,34 @@ t.test('standard output with -R is refused before any host is asked', async (t) 
   t.equal(run.code, 1);
   t.match(run.stderr, 'standard output (-) cannot be combined with -R');
   t.notOk(fs.existsSync(path.join(bin, 'ssh-ran')), 'ssh never ran');
+});
+
+t.test('an empty destination is refused before anything is read', async (t) => {
+  writeTables(root, good);
+  const run = await runImgexport([name, '', '--root', root], { cwd: work });
+  t.equal(run.code, 1);
+  t.match(run.stderr, 'Error: the destination is an empty string');
+  t.notMatch(run.stderr, /\n\s+at /, 'no stack trace');
+});
+
+t.test('a bundle inside a directory it archives is refused, the tree untouched', async (t) => {
+  writeTables(root, good);
+  const inside = path.join(extras, 'nest', 'bundle.tgz');
+  const run = await runImgexport([name, inside, '-e', '/install/extras/nest', '--root', root], { cwd: work });
+  t.equal(run.code, 1);
+  t.match(run.stderr, `cannot write the bundle to ${inside}: it would be inside ${extras}/nest, which the bundle archives`);
+  t.same(fs.readdirSync(path.join(extras, 'nest')), ['sub'], 'nothing written there');
+});
+
+t.test('directory extras with links inside them and other refusals aside export fine', async (t) => {
+  writeTables(root, good);
+  const inner = path.join(extras, 'innerlink');
+  fs.mkdirSync(path.join(inner, 'a'), { recursive: true });
+  fs.writeFileSync(path.join(inner, 'target'), 'data\n');
+  fs.symlinkSync('../target', path.join(inner, 'a/l'));
+  const dest = path.join(work, 'out', 'inner.tgz');
+  const run = await runImgexport([name, dest, '-e', '/install/extras/innerlink', '--root', root], { cwd: work });
+  t.equal(run.code, 0, run.stderr);
+  const listing = execFileSync('tar', ['-tvzf', dest], { encoding: 'utf8' });
+  t.match(listing, /extra\/install\/extras\/innerlink\/a\/l -> \.\.\/target/, 'the link that stays inside is in the bundle');
 });

@@ -54,26 +54,47 @@ t.test('imgimport: the statelite tree outgrows INSTALLDIR while it unpacks', asy
   t.equal(freeBytes(install), free, 'all the space given back');
 });
 
-t.test('imgexport: the bundle does not fit on the destination', async (t) => {
-  const work = tempDir(t, 'imgport-full-export-');
-  const source = path.join(work, 'source');
+/** Where the export meets the full disk: in a file extra, a directory extra, the statelite tree. */
+const EXPORT_FULL_CASES = [
+  { what: 'a file extra', provmethod: 'netboot', data: 'install/big/data.bin', extra: ['-e', '/install/big/data.bin'] },
+  { what: 'a directory extra', provmethod: 'netboot', data: 'install/big/data.bin', extra: ['-e', '/install/big'] },
+  { what: 'the statelite tree', provmethod: 'statelite', data: 'ROOTIMG/opt/data.bin', extra: [] },
+] as const;
+
+for (const c of EXPORT_FULL_CASES) {
+  t.test(`imgexport: the bundle does not fit on the destination (${c.what})`, async (t) => {
+    const work = tempDir(t, 'imgport-full-export-');
+    const source = path.join(work, 'source');
+    const image = await buildSampleImage({ root: source, provmethod: c.provmethod });
+    writeTables(source, { osimage: [image.osimage], linuximage: [image.linuximage] });
+    put(path.join(source, c.data.replace('ROOTIMG', `${image.linuximage.rootimgdir}/rootimg`)), pseudoRandom(24 << 20, 'incompressible extra'));
+    const dest = path.join(work, 'dest');
+    const why = mountTmpfs(t, dest, '20m');
+    if (why) return t.skip(why);
+    const bundle = path.join(dest, `${image.imagename}.tgz`);
+    fs.writeFileSync(bundle, 'the earlier bundle');
+    const sourceBefore = describeTree(source);
+    const run = await runImgexport([image.imagename, bundle, ...c.extra, '--root', source, '--no-progress']);
+    t.equal(run.code, 1, 'exit code 1');
+    t.match(run.stderr, /cannot write .*: no space left on device/, 'says the disk is full');
+    t.match(run.stderr, dest, 'names where');
+    t.notMatch(run.stderr, /\n\s+at /, 'no stack trace');
+    t.equal(fs.readFileSync(bundle, 'utf8'), 'the earlier bundle', 'the earlier bundle intact');
+    t.same(temporariesBeside(bundle), [], 'no temporary file left');
+    t.same(describeTree(source), sourceBefore, 'source untouched');
+  });
+}
+
+t.test('imgexport to standard output on a full device: the reason, no stack trace', async (t) => {
+  const source = path.join(tempDir(t, 'imgport-full-stdout-'), 'source');
   const image = await buildSampleImage({ root: source, provmethod: 'netboot' });
   writeTables(source, { osimage: [image.osimage], linuximage: [image.linuximage] });
-  put(path.join(source, 'install/big/data.bin'), pseudoRandom(24 << 20, 'incompressible extra'));
-  const dest = path.join(work, 'dest');
-  const why = mountTmpfs(t, dest, '20m');
-  if (why) return t.skip(why);
-  const bundle = path.join(dest, `${image.imagename}.tgz`);
-  fs.writeFileSync(bundle, 'the earlier bundle');
-  const sourceBefore = describeTree(source);
-  const run = await runImgexport([image.imagename, bundle, '-e', '/install/big/data.bin', '--root', source, '--no-progress']);
-  t.equal(run.code, 1, 'exit code 1');
-  t.match(run.stderr, FULL, 'says the disk is full');
-  t.match(run.stderr, dest, 'names where');
+  const full = fs.openSync('/dev/full', 'w');
+  t.teardown(() => fs.closeSync(full));
+  const run = spawnSync(process.execPath, [path.resolve('dist/bin/imgexport.js'), image.imagename, '-', '--root', source, '--no-progress'], { encoding: 'utf8', stdio: ['ignore', full, 'pipe'] });
+  t.equal(run.status, 1, 'exit code 1');
+  t.match(run.stderr, 'Error: cannot write standard output: no space left on device', 'says why');
   t.notMatch(run.stderr, /\n\s+at /, 'no stack trace');
-  t.equal(fs.readFileSync(bundle, 'utf8'), 'the earlier bundle', 'the earlier bundle intact');
-  t.same(temporariesBeside(bundle), [], 'no temporary file left');
-  t.same(describeTree(source), sourceBefore, 'source untouched');
 });
 
 t.test('packimage: the archive does not fit beside the tree', async (t) => {

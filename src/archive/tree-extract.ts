@@ -1,8 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { BundleError, PathError } from '../core/errors.js';
+import { BundleError, PathError, describeFsError } from '../core/errors.js';
 import { programSaid, runProgram } from '../core/child-env.js';
-import { describeFsError } from '../pipeline/walk.js';
 import { readCpio, S_IFBLK, S_IFCHR, S_IFDIR, S_IFIFO, S_IFLNK, S_IFMT, S_IFREG, S_IFSOCK, type CpioEntry } from './cpio-reader.js';
 
 export interface ExtractOptions {

@@ -1,5 +1,5 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { ImgportError, InterruptedError, UsageError } from '../core/errors.js';
+import { ImgportError, InterruptedError, UsageError, describeFsError } from '../core/errors.js';
 import { isCommitted, runCleanups } from '../core/cleanup.js';
 
 export type OptionSpec = NonNullable<ParseArgsConfig['options']>;
@@ -48,11 +48,11 @@ export function reportError(err: unknown, usage: string): number {
 }
 
 let signalsInstalled = false;
-/** SIGINT/SIGTERM: run the cleanups, say so, exit 1. */
+/** SIGINT, SIGTERM, SIGHUP (the terminal or ssh session closed): run the cleanups, say so, exit 1. */
 function installSignalHandlers(): void {
   if (signalsInstalled) return;
   signalsInstalled = true;
-  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
     process.once(signal, () => {
       void runCleanups().finally(() => {
         const outcome = isCommitted() ? 'after its result was complete and in place' : 'nothing was changed';
@@ -68,8 +68,9 @@ export async function runCommand(spec: CommandSpec, argv: string[] = process.arg
   installSignalHandlers();
   // A reader that stops early (`lsdef | head`, a dead pipe after `imgexport IMAGE -`): no stack trace;
   // exit non-zero as a program killed by SIGPIPE would, after removing anything half-written.
+  // Any other failure (a full disk under `> FILE`) is said, naming it.
   process.stdout.on('error', (err: NodeJS.ErrnoException) => {
-    if (err.code !== 'EPIPE') throw err;
+    if (err.code !== 'EPIPE') process.stderr.write(`Error: cannot write standard output: ${describeFsError(err)}\n`);
     void runCleanups().finally(() => process.exit(1));
   });
   let code: number;

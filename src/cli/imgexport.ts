@@ -4,9 +4,9 @@
 import os from 'node:os';
 import { UsageError } from '../core/errors.js';
 import { contextFrom, locationsFrom } from '../core/context.js';
-import { bundleDirName, planExport } from '../export/plan.js';
+import { bundleDirName, planExport, treeSources } from '../export/plan.js';
 import { generatedMtime, writeBundle } from '../export/bundle.js';
-import { isLocalDirectory, resolveDestination } from '../export/destination.js';
+import { isLocalDirectory, refuseDestinationInsideTrees, resolveDestination } from '../export/destination.js';
 import { createFileSink, createSshSink, createStdoutSink, remoteIsDirectory, type Sink } from '../pipeline/sink.js';
 import { formatBytes } from '../pipeline/progress.js';
 import { intOption, listOption, runCommand, stringOption } from './command.js';
@@ -58,6 +58,7 @@ await runCommand({
     say(`Exporting ${imagename} to ${remote ?? (destination.kind === 'stdout' ? 'standard output' : destination.path)}...`);
     const plan = planExport(tables, loc, { imagename, extras: listOption(values, 'extra'), postscriptsNode: stringOption(values, 'postscripts') });
     plan.messages.forEach(say);
+    if (destination.kind === 'file') refuseDestinationInsideTrees(destination.path, treeSources(plan).map((p) => loc.sandbox.real(p)));
     const sink: Sink = destination.kind === 'stdout' ? createStdoutSink()
       : destination.kind === 'remote' ? createSshSink(remote!, destination.path)
       : createFileSink(destination.path);

@@ -54,3 +54,27 @@ export class InterruptedError extends ImgportError {
     super(`interrupted by ${signal}`);
   }
 }
+
+/** A short reason for an fs error: "permission denied" rather than the full libuv message. */
+export function describeFsError(err: unknown): string {
+  const e = err as NodeJS.ErrnoException;
+  switch (e.code) {
+    case 'EACCES':
+    case 'EPERM':
+      return 'permission denied';
+    case 'ENOENT':
+      return 'no such file or directory';
+    case 'ENOTDIR':
+      return 'not a directory';
+    case 'ELOOP':
+      return 'it is a symbolic link';
+    case 'ENOSPC':
+      return 'no space left on device';
+    case 'EDQUOT':
+      return 'disk quota exceeded';
+    case 'EROFS':
+      return 'read-only file system';
+    default:
+      return e.message;
+  }
+}

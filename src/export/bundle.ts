@@ -1,5 +1,6 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
+import { posix } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { Readable, Transform } from 'node:stream';
 import { TarWriter, addTree, treeEntryMember, type TarMember } from '../archive/tar-writer.js';
@@ -7,8 +8,9 @@ import { CpioSize, cpioChunks } from '../archive/cpio-writer.js';
 import { storedGzipChunks, storedGzipSize } from '../archive/stored-gzip.js';
 import { CHECKSUMS_MEMBER, formatSha256Sums } from '../archive/sha256sums.js';
 import { MANIFEST_MEMBER } from '../xcat/manifest.js';
-import { TreeWalk, describeFsError, type TreeEntry, type TreeSurvey } from '../pipeline/walk.js';
-import { PathError } from '../core/errors.js';
+import { linkStaysInside } from '../import/plan.js';
+import { TreeWalk, type TreeEntry, type TreeSurvey } from '../pipeline/walk.js';
+import { ImgportError, PathError, describeFsError } from '../core/errors.js';
 import { readFile } from '../pipeline/file-reader.js';
 import { createCompressor, withThreadsStarted, type CompressionFormat } from '../pipeline/compress/index.js';
 import { createProgress } from '../pipeline/progress.js';
@@ -59,7 +61,7 @@ async function prepare(plan: ExportPlan, loc: Locations, onWarning: BundleOption
         return { planned, kind: 'file', entry: await fileEntry(loc.sandbox.real(source.path)) };
       case 'tree': {
         const tree = new TreeWalk(loc.sandbox.real(source.path), { onWarning });
-        return { planned, kind: 'tree', tree, survey: tree.survey() };
+        return { planned, kind: 'tree', tree, survey: tree.survey((entry) => refuseWhatImportRefuses(entry, source.path)) };
       }
       case 'rootimgtree': {
         const tree = new TreeWalk(loc.sandbox.real(source.path), { onWarning });
@@ -69,6 +71,22 @@ async function prepare(plan: ExportPlan, loc: Locations, onWarning: BundleOption
       }
     }
   }));
+}
+
+/**
+ * A directory the bundle holds whole (a directory extra, a kit) may hold only what an import
+ * installs: files, directories and links that stay inside it. A device or a fifo, or a link
+ * leading out (which could later redirect a write), makes imgimport refuse the whole bundle, so
+ * the export refuses it first, naming it, rather than write a bundle no one can import.
+ */
+function refuseWhatImportRefuses(entry: TreeEntry, treePath: string): void {
+  if (entry.kind === 'chardev' || entry.kind === 'blockdev' || entry.kind === 'fifo') {
+    const what = entry.kind === 'fifo' ? 'a fifo' : 'a device file';
+    throw new PathError(`cannot export ${entry.absPath}: ${what} in ${treePath}, which imgimport refuses to install (only the statelite root image may hold one)`, entry.absPath);
+  }
+  if (entry.kind === 'symlink' && !linkStaysInside(posix.join(treePath, entry.relPath), entry.linkTarget ?? '', treePath)) {
+    throw new PathError(`cannot export ${entry.absPath}: its link target ${entry.linkTarget} leads out of ${treePath}, and imgimport refuses such links (make it relative, inside ${treePath})`, entry.absPath);
+  }
 }
 
 /** The walk entry of one file named by the tables; a symbolic link is followed, as xCAT's `cp` does. */
@@ -198,26 +216,26 @@ async function streamBundle(plan: ExportPlan, loc: Locations, sink: Sink, opts: 
     await addTree(writer, recordingDirs(), prefix, hashedData);
   };
 
-  const feeding = feed().catch((err: Error) => {
+  // The cause is the side that failed for a reason of its own, a typed error: the output (a full
+  // disk, a closed pipe) or the feeding (a file that changed, an unreadable source). Each aborts
+  // the other, which then fails too, with tar-stream's "entry destroyed" or a premature close.
+  let cause: Error | undefined;
+  const failed = (err: Error): never => {
+    if (!cause || (!(cause instanceof ImgportError) && err instanceof ImgportError)) cause = err;
     writer.abort(err);
     throw err;
-  });
+  };
+  const feeding = feed().catch(failed);
   const counter = new Transform({
     transform(chunk: Buffer, _enc, done) {
       progress.update(bytesRead, compressor.stats().bytesOut);
       done(null, chunk);
     },
   });
-  // A failing output (a full disk, a closed pipe) stops the feeding too; the feeding's own error
-  // (a file that changed, an unreadable source) is the one worth reporting.
-  const piping = pipeline(Readable.from(writer.chunks(), { highWaterMark: 2 }), compressor.stream, counter, sink.stream).catch((err: Error) => {
-    writer.abort(err);
-    throw err;
-  });
-  const [piped, fed] = await Promise.allSettled([piping, feeding]);
+  const piping = pipeline(Readable.from(writer.chunks(), { highWaterMark: 2 }), compressor.stream, counter, sink.stream).catch(failed);
+  await Promise.allSettled([piping, feeding]);
   progress.done();
-  if (fed.status === 'rejected') throw fed.reason;
-  if (piped.status === 'rejected') throw piped.reason;
+  if (cause) throw cause;
   const { bytesIn, bytesOut, storedBytes } = compressor.stats();
   return { bytesIn, bytesOut, storedBytes, members };
 }

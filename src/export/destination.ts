@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { UsageError } from '../core/errors.js';
+import { PathError, UsageError } from '../core/errors.js';
 import { compressionFormatOfName, type CompressionFormat } from '../pipeline/compress/format.js';
 
 /** `--format` names. */
@@ -27,6 +27,7 @@ export function resolveDestination(dirName: string, dest: string | undefined, fo
     format = FORMATS[formatOption];
     if (!format) throw new UsageError(`--format must be one of ${Object.keys(FORMATS).join(', ')}, not '${formatOption}'`);
   }
+  if (dest === '') throw new UsageError('the destination is an empty string');
   if (dest === '-') {
     if (remote) throw new UsageError('standard output (-) cannot be combined with -R');
     return { kind: 'stdout', path: '-', format: format ?? 'gzip' };
@@ -41,4 +42,27 @@ export function resolveDestination(dirName: string, dest: string | undefined, fo
 /** Whether DEST names an existing local directory. */
 export function isLocalDirectory(dest: string | undefined): boolean {
   return dest !== undefined && dest !== '-' && fs.statSync(dest, { throwIfNoEntry: false })?.isDirectory() === true;
+}
+
+/**
+ * Refuses a bundle file that would lie inside a directory it archives (`trees`, real paths): the
+ * walk would meet the bundle being written and fail on a file that keeps changing size.
+ */
+export function refuseDestinationInsideTrees(bundlePath: string, trees: string[]): void {
+  const dir = realDirectory(path.dirname(bundlePath));
+  for (const tree of trees) {
+    const root = realDirectory(tree);
+    if (dir === root || dir.startsWith(`${root}/`)) {
+      throw new PathError(`cannot write the bundle to ${bundlePath}: it would be inside ${tree}, which the bundle archives; write it elsewhere`, bundlePath);
+    }
+  }
+}
+
+/** A directory's real path, or the path as given when it cannot be resolved (the write will say why). */
+function realDirectory(dir: string): string {
+  try {
+    return fs.realpathSync(dir);
+  } catch {
+    return path.resolve(dir);
+  }
 }

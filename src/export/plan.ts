@@ -83,9 +83,17 @@ function findBootFile(loc: Locations, file: string, os: Row): string | undefined
   return isFile(loc, candidate) ? candidate : undefined;
 }
 
-/** The bundle's top directory (and default file name) for an image: white space becomes `_`, as in xCAT. */
+/**
+ * The bundle's top directory (and default file name) for an image: white space becomes `_`, as in
+ * xCAT. A name that cannot be one directory (`..`, a `/`) is refused: its members would climb out
+ * of the bundle or into a directory of their own, and every import refuses such a bundle.
+ */
 export function bundleDirName(imagename: string): string {
-  return imagename.replace(/\s+/g, '_');
+  const dirName = imagename.replace(/\s+/g, '_');
+  if (dirName === '' || dirName === '.' || dirName === '..' || dirName.includes('/')) {
+    throw new ImageError(`cannot export an image named '${imagename}': a bundle's top directory is named after its image, and this name cannot be one directory`, imagename);
+  }
+  return dirName;
 }
 
 /** The osimage/linuximage checks xCAT makes before exporting, every failure reported at once. */
@@ -141,7 +149,11 @@ function kitRows(tables: Tables, osimage: Row): Pick<Manifest, 'kit' | 'kitrepo'
 
 /** `-e SRC[:DESTDIR]`: DESTDIR defaults to SRC for a directory, dirname(SRC) for a file. */
 export function parseExtra(loc: Locations, arg: string): ManifestExtra {
-  const [given, dest] = arg.split(':');
+  const parts = arg.split(':');
+  // xCAT would drop what follows a second ':' and take an empty SRC for the current directory.
+  if (parts.length > 2) throw new ImageError(`-e ${arg}: an extra is SRC[:DESTDIR], with one ':' at most`);
+  const [given, dest] = parts;
+  if (given === '') throw new ImageError(`-e ${arg}: the extra names no file or directory before ':'`);
   // The manifest records an absolute path: import places the extra by it.
   const src = path.posix.resolve(given);
   let stat: fs.Stats;
@@ -281,7 +293,19 @@ export function planExport(tables: Tables, loc: Locations, request: ExportReques
     }
     seen.set(member.name, member);
   }
+  // A directory extra inside another one (-e /opt/x -e /opt/x/sub) would put its files in twice.
+  for (const outer of members.filter((m) => m.source.kind === 'tree')) {
+    const inner = members.find((m) => m.name.startsWith(`${outer.name}/`));
+    if (inner) {
+      throw new ImageError(`${describe(inner.source)} lies inside ${describe(outer.source)}, which the bundle holds whole: its files would be in it twice (export ${describe(outer.source)} only)`, imagename);
+    }
+  }
   return { imagename, dirName, manifest, members, messages };
+}
+
+/** Logical paths of the directories the bundle archives whole (statelite root image, directory extras, kits). */
+export function treeSources(plan: ExportPlan): string[] {
+  return plan.members.flatMap((m) => (m.source.kind === 'tree' || m.source.kind === 'rootimgtree' ? [m.source.path] : []));
 }
 
 function describe(source: MemberSource): string {

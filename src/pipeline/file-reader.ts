@@ -1,8 +1,8 @@
 import fs from 'node:fs';
-import { PathError } from '../core/errors.js';
+import { PathError, describeFsError } from '../core/errors.js';
 import { looksCompressed, looksIncompressible, markCompressed } from './compress/format.js';
 import { chunkPool } from './chunk-pool.js';
-import { describeFsError, type TreeEntry } from './walk.js';
+import { type TreeEntry } from './walk.js';
 
 export interface ReadOptions {
   /** files up to this size are read whole; bigger ones are streamed in chunks of this size (default 1 MiB) */

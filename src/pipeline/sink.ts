@@ -4,10 +4,9 @@ import crypto from 'node:crypto';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { PassThrough, Writable } from 'node:stream';
-import { PathError } from '../core/errors.js';
+import { PathError, describeFsError } from '../core/errors.js';
 import { markCommitted, onCleanup } from '../core/cleanup.js';
 import { processAlive } from '../core/pid-lock.js';
-import { describeFsError } from './walk.js';
 import { chunkPool } from './chunk-pool.js';
 import { shellQuote, sshArgs } from '../core/ssh.js';
 import { childEnvironment } from '../core/child-env.js';
@@ -192,13 +191,18 @@ function afterBytes(buffers: Buffer[], count: number): Buffer[] {
   return [buffers[first].subarray(skip), ...buffers.slice(first + 1)];
 }
 
-/** Writes to a temporary file beside finalPath and renames it on commit. */
+/**
+ * Writes to a temporary file beside finalPath and renames it on commit. The file gets `mode`
+ * when given (a packed root image is 0644 as xCAT's), else what the umask leaves of 0666, as a
+ * file made by tar or a shell redirection: a bundle holds host keys and shadow files, and an
+ * administrator with umask 077 means to keep them private.
+ */
 export function createFileSink(finalPath: string, opts: { mode?: number } = {}): Sink {
   const tmp = temporaryNameBeside(finalPath);
   let fd: number;
   try {
     removeStaleTemporaries(path.dirname(finalPath), [path.basename(finalPath)]);
-    fd = fs.openSync(tmp, 'wx', opts.mode ?? 0o644);
+    fd = fs.openSync(tmp, 'wx', opts.mode ?? 0o666);
   } catch (err) {
     throw cannotWrite(finalPath, err);
   }
@@ -210,8 +214,12 @@ export function createFileSink(finalPath: string, opts: { mode?: number } = {}):
     description: finalPath,
     async commit() {
       if (!stream.closed) await once(stream, 'close');
-      await fs.promises.chmod(tmp, opts.mode ?? 0o644);
-      await fs.promises.rename(tmp, finalPath);
+      try {
+        if (opts.mode !== undefined) await fs.promises.chmod(tmp, opts.mode);
+        await fs.promises.rename(tmp, finalPath);
+      } catch (err) {
+        throw cannotWrite(finalPath, err);
+      }
       unregister();
       markCommitted();
     },
@@ -267,23 +275,40 @@ export async function remoteIsDirectory(userHost: string, remotePath: string): P
 export function createSshSink(userHost: string, remotePath: string): Sink {
   const tmp = temporaryNameBeside(remotePath);
   const child = spawn('ssh', sshArgs(userHost, `cat > ${shellQuote(tmp)}`), { stdio: ['pipe', 'ignore', 'inherit'], env: childEnvironment() });
-  const exited = once(child, 'close') as Promise<[number | null]>;
+  const exited = new Promise<number | null>((resolve) => {
+    child.on('close', resolve);
+    child.on('error', () => resolve(null));
+  });
+  const failure = (code: number | null): PathError =>
+    new PathError(`cannot write ${userHost}:${remotePath}: ${code === null ? 'ssh could not be run' : `ssh exited with code ${code}`} (its message, if any, is above)`, remotePath);
+  // The bundle goes through a stream of our own: when the remote side gives up (a full disk, a
+  // missing directory), the export fails with ssh's exit status, not with a broken pipe.
+  const stream = new PassThrough({ highWaterMark: 1 << 20 });
+  stream.pipe(child.stdin);
+  // Both failures are reported elsewhere: the write's through the pipeline feeding `stream` (or
+  // commit(), if that pipeline has ended), the pipe's by ssh's exit status.
+  stream.on('error', () => undefined);
+  child.stdin.on('error', () => undefined);
+  void exited.then((code) => {
+    if (code !== 0 && !stream.writableFinished) stream.destroy(failure(code));
+  });
   const removeRemote = (): Promise<void> => sshRun(userHost, `rm -f -- ${shellQuote(tmp)}`).catch(() => undefined);
   const unregister = onCleanup(removeRemote);
   return {
-    stream: child.stdin,
+    stream,
     description: `${userHost}:${remotePath}`,
     async commit() {
-      const [code] = await exited;
+      const code = await exited;
       if (code !== 0) {
         await removeRemote();
-        throw new PathError(`ssh to ${userHost} failed (exit ${code}) while writing ${remotePath}`, remotePath);
+        throw failure(code);
       }
       await sshRun(userHost, `mv -f -- ${shellQuote(tmp)} ${shellQuote(remotePath)}`);
       unregister();
       markCommitted();
     },
     async abort() {
+      stream.destroy();
       child.kill('SIGTERM');
       await exited;
       await removeRemote();
