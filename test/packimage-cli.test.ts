@@ -483,6 +483,61 @@ t.test('SIGTERM removes the temporary file and keeps the previous archive', asyn
   assertOldArchiveKept(t, fx, previous);
 });
 
+t.test('SIGTERM stops the compressor program too: no xz left running on its own', async (t) => {
+  const fx = await makeFixture(t);
+  const previous = fs.readFileSync(path.join(fx.dir, 'rootimg.cpio.gz'));
+  const pidFile = path.join(fx.root, 'xz.pid');
+  // Stand-in xz: says who it is, then reads slowly (as a real one does a big tree), never ending by itself.
+  const bin = pathWith(t, { xz: `#!/bin/sh\necho $$ > '${pidFile}'\nwhile :; do head -c 1 >/dev/null; sleep 1; done\n` });
+  const child = spawn(process.execPath, [packimageJs, '--root', fx.root, '--db', fx.db, '-c', 'xz', fx.imagename], {
+    stdio: 'ignore', env: { ...process.env, PATH: `${bin}:${process.env.PATH}` },
+  });
+  const exited = new Promise<number | null>((resolve) => child.on('close', resolve));
+  while (!fs.existsSync(pidFile) || fs.readFileSync(pidFile, 'utf8').trim() === '') await new Promise((r) => setTimeout(r, 5));
+  const xzPid = Number(fs.readFileSync(pidFile, 'utf8'));
+  child.kill('SIGTERM');
+  t.equal(await exited, 1, 'packimage exits 1');
+  let alive = true;
+  try {
+    process.kill(xzPid, 0);
+  } catch {
+    alive = false;
+  }
+  if (alive) process.kill(xzPid, 'SIGKILL');
+  t.notOk(alive, 'the compressor was stopped before packimage exited');
+  assertOldArchiveKept(t, fx, previous);
+});
+
+t.test('what a tar header or mksquashfs cannot hold is refused, naming the file', { skip: !isRoot && 'needs root for mknod' }, async (t) => {
+  const fx = await makeFixture(t);
+  const previous = fs.readFileSync(path.join(fx.dir, 'rootimg.cpio.gz'));
+  const device = path.join(fx.tree, 'dev/bigminor');
+  fs.mkdirSync(path.dirname(device), { recursive: true });
+  execFileSync('mknod', [device, 'c', '240', '300000']);
+  let r = packimage(fx, ['-m', 'tar', fx.imagename]);
+  t.equal(r.code, 1, 'tar: refused');
+  t.match(r.stderr, `Error: cannot archive ${device}: its device numbers 240, 300000 do not fit a tar header (262143 at most); a cpio archive holds them (packimage -m cpio)`);
+  assertOldArchiveKept(t, fx, previous);
+  r = packimage(fx, ['-m', 'cpio', fx.imagename]);
+  t.equal(r.code, 0, 'cpio holds it');
+  t.match(execFileSync('sh', ['-c', 'zcat "$1" | cpio -itv --quiet', 'sh', path.join(fx.dir, 'rootimg.cpio.gz')], { encoding: 'utf8' }), /240,\s*300000 .* \.\/dev\/bigminor/, 'with its numbers');
+  fs.rmSync(device);
+
+  // An absolute link target longer than 100 bytes: mksquashfs would keep it without its leading /.
+  const target = `/${'x/'.repeat(60)}end`;
+  fs.symlinkSync(target, path.join(fx.tree, 'longlink'));
+  const cpio = fs.readFileSync(path.join(fx.dir, 'rootimg.cpio.gz'));
+  r = packimage(fx, ['-m', 'squashfs', fx.imagename]);
+  t.equal(r.code, 1, 'squashfs: refused');
+  t.match(r.stderr, `Error: cannot archive ${path.join(fx.tree, 'longlink')}: mksquashfs drops the leading / of an absolute link target longer than 100 bytes`);
+  t.ok(fs.readFileSync(path.join(fx.dir, 'rootimg.cpio.gz')).equals(cpio), 'the previous archive kept');
+  fs.symlinkSync('/short/target', path.join(fx.tree, 'shortlink'));
+  fs.rmSync(path.join(fx.tree, 'longlink'));
+  r = packimage(fx, ['-m', 'squashfs', fx.imagename]);
+  t.equal(r.code, 0, r.stderr);
+  t.match(execFileSync('unsquashfs', ['-lls', '-d', '.', path.join(fx.dir, 'rootimg.sfs')], { encoding: 'utf8' }), / \.\/shortlink -> \/short\/target\n/, 'a short absolute target kept whole');
+});
+
 t.test("run through its #! line, the command gets glibc malloc settings and the programs it runs do not", async (t) => {
   const fx = await makeFixture(t);
   const seen = path.join(fx.root, 'seen');

@@ -1,4 +1,5 @@
 import fs from 'node:fs';
+import { PathError } from '../core/errors.js';
 import { createRequire } from 'node:module';
 import type tar from 'tar-stream';
 import type { EntryKind, TreeEntry } from '../pipeline/walk.js';
@@ -53,6 +54,7 @@ const TYPE_BITS: Record<EntryKind, number> = {
  * signed integer (2038 and later came out negative or as 2242).
  */
 const USTAR_MAX_ID = 0o777777;
+const USTAR_MAX_DEVICE = 0o777777;
 const USTAR_MAX_TIME = 2 ** 31 - 1;
 
 /**
@@ -180,8 +182,15 @@ async function writeAll(sink: EntrySink, data: AsyncIterable<Buffer> | undefined
   sink.end(null);
 }
 
-/** The tar member for a walked tree entry, named `prefix/relPath` (`prefix` alone for the root). */
+/**
+ * The tar member for a walked tree entry, named `prefix/relPath` (`prefix` alone for the root).
+ * A device number tar-stream cannot write (it writes 6 octal digits, and pax has no standard
+ * record for them) is refused, naming the file: it would be written as 262143 silently.
+ */
 export function treeEntryMember(entry: TreeEntry, prefix: string): TarMember {
+  if (entry.rdevMajor > USTAR_MAX_DEVICE || entry.rdevMinor > USTAR_MAX_DEVICE) {
+    throw new PathError(`cannot archive ${entry.absPath}: its device numbers ${entry.rdevMajor}, ${entry.rdevMinor} do not fit a tar header (${USTAR_MAX_DEVICE} at most); a cpio archive holds them (packimage -m cpio)`, entry.absPath);
+  }
   const name = entry.relPath === '.' ? prefix : `${prefix}/${entry.relPath}`;
   return {
     name,

@@ -1,4 +1,5 @@
-import { execFile } from 'node:child_process';
+import { execFile, type ChildProcess } from 'node:child_process';
+import { onCleanup } from './cleanup.js';
 import { promisify } from 'node:util';
 
 /**
@@ -16,9 +17,21 @@ export function childEnvironment(): NodeJS.ProcessEnv {
 
 const execFileAsync = promisify(execFile);
 
-/** Runs a program to its end, its arguments an array (never a shell), in childEnvironment. */
+/**
+ * Runs a program to its end, its arguments an array (never a shell), in childEnvironment. A
+ * failure or signal meanwhile stops it before the other cleanups run: a `cp -a` left running
+ * would go on writing into a staging directory being removed.
+ */
 export function runProgram(program: string, args: string[]): Promise<{ stdout: string; stderr: string }> {
-  return execFileAsync(program, args, { env: childEnvironment() });
+  const running = execFileAsync(program, args, { env: childEnvironment() });
+  const unregister = onCleanup(() => stopChild(running.child, running));
+  return running.finally(unregister);
+}
+
+/** Stops a child program and waits for it to be gone (`exited` settles when it has). */
+export async function stopChild(child: ChildProcess, exited: Promise<unknown>): Promise<void> {
+  child.kill('SIGTERM');
+  await exited.catch(() => undefined);
 }
 
 /** What a program that runProgram saw fail said: its standard error, else the error's message. */

@@ -4,7 +4,8 @@ import path from 'node:path';
 import { Readable, type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { PathError } from '../core/errors.js';
-import { childEnvironment } from '../core/child-env.js';
+import { childEnvironment, stopChild } from '../core/child-env.js';
+import { onCleanup } from '../core/cleanup.js';
 
 /** The full path of a program found in PATH, or undefined. */
 export function findProgram(name: string, env: NodeJS.ProcessEnv = process.env): string | undefined {
@@ -51,6 +52,9 @@ export async function runFilter(program: string, args: string[], input: AsyncIte
     child.once('error', reject);
     child.once('close', (code, signal) => resolve({ code, signal }));
   });
+  // A failure or signal elsewhere stops the program before the partial output it writes is removed.
+  const unregister = onCleanup(() => stopChild(child, exited));
+  void exited.finally(unregister).catch(() => undefined);
   let inputFailed: Error | undefined;
   const feeding = pipeline(Readable.from(input, { objectMode: false }), child.stdin!).catch((err: NodeJS.ErrnoException) => {
     // EPIPE only means the program stopped reading; its exit status says why.

@@ -50,6 +50,8 @@ const PACKED_MODE = 0o644;
  * because mksquashfs (4.5) fails on a pax mtime record ("Failed to parse pax header", naming nothing).
  */
 const SQUASHFS_MAX_TIME = 2 ** 31 - 1;
+/** A longer link target goes in a pax record, whose absolute path mksquashfs 4.5 reads as relative. */
+const USTAR_MAX_LINK = 100;
 
 /**
  * Packs ROOTIMGDIR/rootimg into ROOTIMGDIR/rootimg.METHOD.EXT (or rootimg.sfs). The new file is
@@ -156,6 +158,9 @@ async function writeSquashfs(
       for (const e of tree) {
         if (e.mtime < 0 || e.mtime > SQUASHFS_MAX_TIME) {
           throw new PathError(`cannot archive ${e.absPath}: its mtime ${e.mtime} is outside what mksquashfs takes (1970 to 2038)`, e.absPath);
+        }
+        if (e.kind === 'symlink' && e.linkTarget!.startsWith('/') && Buffer.byteLength(e.linkTarget!) > USTAR_MAX_LINK) {
+          throw new PathError(`cannot archive ${e.absPath}: mksquashfs drops the leading / of an absolute link target longer than ${USTAR_MAX_LINK} bytes (${e.linkTarget}); make the link relative, or pack with -m cpio`, e.absPath);
         }
         if (e.relPath !== '.') yield e;
       }
