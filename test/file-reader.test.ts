@@ -76,6 +76,28 @@ t.test('a file truncated between walk and read is a PathError naming it', async 
   }
 });
 
+t.test('a chunk read ahead that fails while the consumer is busy fails the iteration, nothing else', async (t) => {
+  const dir = path.join(tmp, 'shrink-ahead');
+  makeFiles(dir, [300_000]);
+  const file = walk(dir)[1];
+  const unhandled: unknown[] = [];
+  const record = (reason: unknown) => unhandled.push(reason);
+  process.on('unhandledRejection', record);
+  t.teardown(() => void process.off('unhandledRejection', record));
+  let chunks = 0;
+  const err = await (async () => {
+    for await (const _ of readFile(file, { chunkSize: 65536 })) {
+      if (chunks++ === 0) fs.truncateSync(file.absPath, 65536);
+      // Busy elsewhere while the next chunk's read meets the end of the file.
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  })().catch((e: unknown) => e);
+  t.type(err, PathError);
+  // The second chunk may have been read ahead before the truncation: then the third one fails.
+  t.match((err as Error).message, new RegExp(`^file changed size while being read: ${file.absPath} \\(expected 300000 bytes, read (65536|131072)\\)$`));
+  t.same(unhandled, [], 'no unhandled rejection');
+});
+
 t.test('a file that grows while a big one is streamed is a PathError', async (t) => {
   const dir = path.join(tmp, 'grow');
   makeFiles(dir, [300_000]);
