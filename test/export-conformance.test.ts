@@ -93,11 +93,16 @@ for (const c of CASES) {
     t.equal(ours.at(-1)!.name, `./${c.image}/SHA256SUMS`, 'SHA256SUMS is the last member');
 
     const fixtureByName = new Map(fixture.map((m) => [m.name, m]));
+    // Files xCAT and we generate (each with its own umask) aside, a member is its source's copy: its mode too.
+    const generated = new Set(['manifest.xml', 'SHA256SUMS', 'litefile.csv', 'rootimgtree.gz'].map((rel) => `./${c.image}/${rel}`));
     for (const m of dataMembers) {
       const theirs = fixtureByName.get(m.name);
       if (!theirs || m.name.endsWith('/rootimgtree.gz')) continue;
       t.ok(m.data.equals(theirs.data), `${m.name}: same bytes as xCAT's`);
+      if (!generated.has(m.name)) t.equal(m.mode.toString(8), theirs.mode.toString(8), `${m.name}: same mode as xCAT's`);
     }
+    const listed = ours.at(-1)!.data.toString().split('\n').filter(Boolean).map((line) => `./${c.image}/${line.slice(66)}`);
+    t.same(listed.sort(), dataMembers.map((m) => m.name).filter((n) => n !== `./${c.image}/SHA256SUMS`).sort(), 'SHA256SUMS lists every file member, each once');
     for (const m of ours.filter((m) => m.type !== 'file')) {
       t.equal(m.type, fixtureByName.get(m.name)?.type, `${m.name}: same type`);
     }

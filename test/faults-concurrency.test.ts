@@ -5,13 +5,12 @@
 import { execFile, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import t from 'tap';
 import { tempDir } from './helpers/export-bundle.js';
 import { leftovers } from './helpers/hostile-faults.js';
 import { ourBundle } from './helpers/import-bundles.js';
-import { IMGIMPORT, IMGPORT, makeSandbox } from './helpers/import-sandbox.js';
+import { IMGIMPORT, IMGPORT, makeSandbox, startHalfWay } from './helpers/import-sandbox.js';
 
 const run = promisify(execFile);
 const env = { ...process.env, XCATROOT: '', IMGPORT_ROOT: '', IMGPORT_DB: '' };
@@ -74,13 +73,13 @@ t.test('two imports of the same image at once: one refuses, the other succeeds',
 
 t.test('chdef while an import runs: neither change is lost', async (t) => {
   const sandbox = makeSandbox(t);
-  const held = heldImport(sandbox.root);
-  await sleep(300); // the import is under way, holding its image lock
+  const held = await startHalfWay(sandbox, bundleData, 'rhels8.5.0-x86_64-statelite-compute');
   await run(process.execPath, [IMGPORT, 'chdef', '-t', 'node', '-o', 'node1', 'groups=compute,all,rack1', '--root', sandbox.root], { env });
   // More changes racing the import's commit and its table update.
   const racing = Array.from({ length: 6 }, (_, i) =>
     run(process.execPath, [IMGPORT, 'mkdef', '-t', 'node', '-o', `racer${i}`, 'groups=all', '--root', sandbox.root], { env }));
-  const imported = await held.finish();
+  held.finish();
+  const imported = { code: await held.exited, stderr: held.stderr() };
   await Promise.all(racing);
   t.equal(imported.code, 0, imported.stderr);
   const tables = JSON.parse(fs.readFileSync(sandbox.db, 'utf8')) as Record<string, Record<string, string>[]>;

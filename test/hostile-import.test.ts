@@ -4,13 +4,14 @@
  * existing image of the same name, the tables (byte for byte), no staging, lock or journal, and
  * nothing written where the bundle's links point.
  */
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import t from 'tap';
 import { describeTree, tempDir } from './helpers/export-bundle.js';
 import { hostileCases, HOSTILE_IMAGE } from './helpers/hostile-bundles.js';
 import { ourBundle } from './helpers/import-bundles.js';
-import { makeSandbox } from './helpers/import-sandbox.js';
+import { IMGPORT, makeSandbox } from './helpers/import-sandbox.js';
 
 const outside = tempDir(t, 'imgport-outside-');
 const bundles = tempDir(t, 'imgport-hostile-');
@@ -39,5 +40,10 @@ for (const [index, hostile] of cases.entries()) {
     t.ok(fs.readFileSync(sandbox.db).equals(tablesBefore), 'tables byte-identical');
     t.same(describeTree(sandbox.root), treeBefore, 'the sandbox as before: existing image, no staging, no lock or journal');
     t.same(fs.readdirSync(outside), [], 'nothing written where the links point');
+    if (hostile.verify) {
+      const verify = spawnSync(process.execPath, [IMGPORT, 'verify', bundle], { encoding: 'utf8' });
+      t.equal(verify.status, 1, 'imgport verify: exit code 1');
+      t.match(verify.stderr, hostile.refusal, 'imgport verify says the same');
+    }
   });
 }

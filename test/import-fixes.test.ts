@@ -18,7 +18,7 @@ import { writeManifestXml } from '../src/xcat/manifest-writer.js';
 import { describeTree, runImgexport, tempDir, writeTables } from './helpers/export-bundle.js';
 import { mountTmpfs } from './helpers/hostile-fs.js';
 import { ourBundle, packBundle, sha256sums, type Member } from './helpers/import-bundles.js';
-import { IMGIMPORT, makeSandbox, type ImportSandbox } from './helpers/import-sandbox.js';
+import { IMGIMPORT, makeSandbox, startHalfWay, type ImportSandbox } from './helpers/import-sandbox.js';
 
 const NETBOOT_IMAGE = 'rhels8.5.0-ppc64le-netboot-compute';
 const KIT_IMAGE = 'rhels8.5.0-x86_64-netboot-service';
@@ -179,17 +179,6 @@ t.test('an image name with a space: exported as my_image/, imported as "my image
 });
 
 /** Starts an import from a pipe, feeds half the bundle, and waits for the journal of `image`. */
-async function startHalfWay(sandbox: ImportSandbox, data: Buffer, image: string, args: string[] = []) {
-  const child = sandbox.start(['-', ...args]);
-  let stderr = '';
-  child.stderr!.on('data', (c) => (stderr += c));
-  const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
-  child.stdin!.write(data.subarray(0, Math.floor(data.length / 2)));
-  const journal = path.join(sandbox.root, 'var/lib/imgport/imports', `${image}.json`);
-  for (let i = 0; i < 200 && !fs.existsSync(journal); i++) await sleep(25);
-  return { child, journal, exited, stderr: () => stderr, finish: () => child.stdin!.end(data.subarray(Math.floor(data.length / 2))) };
-}
-
 t.test('a missing INSTALLDIR is created first (staging inside it), and removed again when the import fails', async (t) => {
   const sandbox = makeSandbox(t);
   fs.rmSync(path.join(sandbox.root, 'install'), { recursive: true });
@@ -226,6 +215,26 @@ t.test('undo after the renames puts back an earlier PATH.ORIG too', async (t) =>
   await done.undo(); // as when the table write fails
   t.equal(fs.readFileSync(path.join(dir, 'kernel'), 'utf8'), 'current');
   t.equal(fs.readFileSync(path.join(dir, 'kernel.ORIG'), 'utf8'), 'older', 'the earlier .ORIG is back');
+});
+
+t.test('the table write failing at the very end puts every file back: the image as before, .ORIG files too', async (t) => {
+  const sandbox = makeSandbox(t);
+  const bundle = sandbox.bundle('netboot.tgz');
+  t.equal(sandbox.run([bundle]).code, 0, 'an earlier import of the image');
+  t.equal(sandbox.run([bundle]).code, 0, 'and a second one, which left .ORIG files');
+  const files = sandbox.files();
+  const tables = fs.readFileSync(sandbox.db);
+  // Where the table file's temporary copy goes, a directory: the write fails after every rename.
+  const blocker = path.join(path.dirname(sandbox.db), `.${path.basename(sandbox.db)}.tmp`);
+  fs.mkdirSync(blocker);
+  const r = sandbox.run([bundle]);
+  fs.rmdirSync(blocker);
+  t.equal(r.code, 1, 'exit 1');
+  t.match(r.stderr, `Error: cannot write the table file ${sandbox.db}`, 'says which write failed');
+  t.notMatch(r.stderr, /\n\s+at /, 'no stack trace');
+  t.same(sandbox.files(), files, 'every file as before, .ORIG files included; no staging');
+  t.ok(fs.readFileSync(sandbox.db).equals(tables), 'tables byte-identical');
+  t.same(fs.readdirSync(path.join(sandbox.root, 'var/lib/imgport/imports')), [], 'no journal or lock left');
 });
 
 t.test('a litefile.csv too large to read is an error naming it, not rows silently lost', async (t) => {

@@ -4,7 +4,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import t from 'tap';
-import { IMGIMPORT, IMGPORT, makeSandbox, normalTables, INITIAL_TABLES } from './helpers/import-sandbox.js';
+import { IMGIMPORT, IMGPORT, makeSandbox, normalTables, INITIAL_TABLES, startHalfWay } from './helpers/import-sandbox.js';
 import { ourBundle, packBundle, type Member } from './helpers/import-bundles.js';
 
 const NETBOOT_IMAGE = 'rhels8.5.0-ppc64le-netboot-compute';
@@ -61,7 +61,6 @@ t.test('--dry-run prints the plan and writes nothing', async (t) => {
 
 t.test('a checksum mismatch names the member and leaves nothing', async (t) => {
   const sandbox = makeSandbox(t);
-  const { data } = await ourBundle('netboot.tgz');
   // Corrupt the kernel's bytes after SHA256SUMS was computed: re-pack with one byte changed.
   const tampered = await ourBundle('netboot.tgz');
   const members = tampered.members;
@@ -70,8 +69,6 @@ t.test('a checksum mismatch names the member and leaves nothing', async (t) => {
   kernel.data = Buffer.from(kernel.data!);
   kernel.data[1000] ^= 0xff;
   const bad = await packBundle([...members, { name: `./${tampered.image}/SHA256SUMS`, data: Buffer.from(sums) }]);
-  t.not(bad.length, 0);
-  t.ok(data.length > 0);
   const before = sandbox.files();
   const r = sandbox.run([write(sandbox, 'bad.tgz', bad)]);
   t.equal(r.code, 1);
@@ -199,25 +196,14 @@ t.test('an existing image is replaced: files to .ORIG, the rootimg tree to rooti
 });
 
 /** Starts an import reading the bundle from a pipe, feeding only its first bytes. */
-async function startHalfWay(sandbox: ReturnType<typeof makeSandbox>, data: Buffer) {
-  const child = sandbox.start(['-']);
-  let stderr = '';
-  child.stderr!.on('data', (c) => (stderr += c));
-  child.stdin!.write(data.subarray(0, Math.floor(data.length / 2)));
-  const journal = path.join(sandbox.root, 'var/lib/imgport/imports', `${NETBOOT_IMAGE}.json`);
-  for (let i = 0; i < 200 && !fs.existsSync(journal); i++) await sleep(25);
-  const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
-  return { child, journal, exited, stderr: () => stderr };
-}
-
 t.test('a second import of the same image at once is refused; a stale lock is taken over', async (t) => {
   const sandbox = makeSandbox(t);
   const data = fs.readFileSync(sandbox.bundle('netboot.tgz'));
-  const first = await startHalfWay(sandbox, data);
+  const first = await startHalfWay(sandbox, data, NETBOOT_IMAGE);
   const second = sandbox.run([sandbox.bundle('netboot.tgz')]);
   t.equal(second.code, 1);
   t.match(second.stderr, new RegExp(`image ${NETBOOT_IMAGE} is being imported by process ${first.child.pid}`));
-  first.child.stdin!.end(data.subarray(Math.floor(data.length / 2)));
+  first.finish();
   t.equal(await first.exited, 0, first.stderr());
   // A lock left by a dead process does not block.
   fs.writeFileSync(path.join(sandbox.root, 'var/lib/imgport/imports', `${NETBOOT_IMAGE}.lock`), '999999\n');
@@ -229,14 +215,14 @@ t.test('SIGTERM half way leaves nothing; after SIGKILL the next import removes t
   const sandbox = makeSandbox(t);
   const data = fs.readFileSync(sandbox.bundle('netboot.tgz'));
   const before = sandbox.files();
-  const term = await startHalfWay(sandbox, data);
+  const term = await startHalfWay(sandbox, data, NETBOOT_IMAGE);
   await sleep(200);
   term.child.kill('SIGTERM');
   t.equal(await term.exited, 1);
   t.match(term.stderr(), 'interrupted by SIGTERM');
   assertUntouched(t, sandbox, before);
 
-  const killed = await startHalfWay(sandbox, data);
+  const killed = await startHalfWay(sandbox, data, NETBOOT_IMAGE);
   await sleep(200);
   killed.child.kill('SIGKILL');
   await killed.exited;

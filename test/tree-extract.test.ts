@@ -100,6 +100,9 @@ t.test('hostile entries are refused', async (t) => {
     { name: 'rootimg/hl', mode: FILE, body: 'evil', ino: 77, nlink: 2 },
   ], 'rootimg/hl', /hard link to an entry that is not a regular file/);
   await refused(t, 'a file as the top', [{ name: 'rootimg', mode: FILE, body: 'x' }], 'rootimg', /not a directory/);
+  await refused(t, 'empty link target', [...start, { name: 'rootimg/l', mode: SYMLINK, body: '' }], 'rootimg/l', /symbolic link target of 0 bytes/);
+  await refused(t, 'link target over 4096 bytes', [...start, { name: 'rootimg/l', mode: SYMLINK, body: 'a/'.repeat(2049) }], 'rootimg/l', /symbolic link target of 4098 bytes/);
+  await refused(t, 'link target with a NUL', [...start, { name: 'rootimg/l', mode: SYMLINK, body: 'etc\0/../../x' }], 'rootimg/l', /symbolic link target holds a NUL byte/);
 });
 
 t.test('hard links only join files of this tree', async (t) => {

@@ -131,7 +131,7 @@ class DurableTableFile implements Adapter<unknown> {
       }
       await fs.rename(temporary, this.file);
     } catch (err) {
-      await fs.rm(temporary, { force: true });
+      await fs.rm(temporary, { force: true }).catch(() => undefined);
       throw new TableError(`cannot write the table file ${this.file}: ${(err as Error).message}`);
     }
     // The rename is the change: once done it stands, and a failure to flush the directory cannot

@@ -16,6 +16,8 @@ export interface HostileCase {
   bundle: Buffer;
   /** What the error message must say. */
   refusal: RegExp;
+  /** `imgport verify` must refuse it too, with the same message (the members' contents are wrong). */
+  verify?: boolean;
 }
 
 const at = (rel: string) => `./${HOSTILE_IMAGE}/${rel}`;
@@ -190,6 +192,7 @@ export async function hostileCases(outside: string): Promise<HostileCase[]> {
 
   // SHA256SUMS.
   cases.push({
+    verify: true,
     name: 'SHA256SUMS does not match',
     refusal: new RegExp(`checksum mismatch for member ${HOSTILE_IMAGE}/kernel`),
     bundle: await packBundle([...good.members.map((m) => (m === find(good.members, 'kernel') ? { ...m, data: Buffer.from(m.data!).fill(0, 0, 1) } : m)),
@@ -198,7 +201,20 @@ export async function hostileCases(outside: string): Promise<HostileCase[]> {
   cases.push({
     name: 'SHA256SUMS names a member the bundle lacks',
     refusal: /listed in SHA256SUMS but missing from the bundle/,
+    verify: true,
     bundle: await packBundle([...good.members, { name: at('SHA256SUMS'), data: Buffer.from(`${sha256sums(good.members, HOSTILE_IMAGE)}${'0'.repeat(64)}  ghost\n`) }]),
+  });
+  const withoutKernel = good.members.filter((m) => m !== find(good.members, 'kernel'));
+  cases.push({
+    name: 'SHA256SUMS leaves a member out',
+    refusal: new RegExp(`member ${HOSTILE_IMAGE}/kernel is not listed in SHA256SUMS`),
+    verify: true,
+    bundle: await packBundle([...good.members, { name: at('SHA256SUMS'), data: Buffer.from(sha256sums(withoutKernel, HOSTILE_IMAGE)) }]),
+  });
+  cases.push({
+    name: 'a file the manifest names is not in the bundle (SHA256SUMS agreeing)',
+    refusal: new RegExp(`bundle lacks ${HOSTILE_IMAGE}/kernel, which the manifest names`),
+    bundle: await packBundle([...withoutKernel, { name: at('SHA256SUMS'), data: Buffer.from(sha256sums(withoutKernel, HOSTILE_IMAGE)) }]),
   });
 
   // The stream itself.

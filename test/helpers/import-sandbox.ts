@@ -39,6 +39,33 @@ export const INITIAL_TABLES = {
   litefile: [{ image: 'ALL', file: '/etc/adjtime', options: 'tmpfs' }],
 };
 
+/**
+ * An import reading a bundle from standard input, stopped half way: started with the first half,
+ * returned once its journal exists (the import is under way, its signal handlers in place). It
+ * throws, with the import's stderr, if that does not happen within a minute.
+ */
+export async function startHalfWay(sandbox: ImportSandbox, data: Buffer, image: string, args: string[] = []) {
+  const child = sandbox.start(['-', ...args]);
+  let stderr = '';
+  child.stderr!.on('data', (c) => (stderr += c));
+  let running = true;
+  const exited = new Promise<number | null>((resolve) => child.on('close', (code) => {
+    running = false;
+    resolve(code);
+  }));
+  child.stdin!.write(data.subarray(0, Math.floor(data.length / 2)));
+  const journal = path.join(sandbox.root, 'var/lib/imgport/imports', `${image}.json`);
+  const deadline = Date.now() + 60_000;
+  while (!fs.existsSync(journal)) {
+    if (!running || Date.now() > deadline) {
+      child.kill('SIGKILL');
+      throw new Error(`the import of ${image} never got under way (no ${journal}); its stderr: ${stderr}`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+  return { child, journal, exited, stderr: () => stderr, finish: () => child.stdin!.end(data.subarray(Math.floor(data.length / 2))) };
+}
+
 export function sha256(data: Buffer | string): string {
   return createHash('sha256').update(data).digest('hex');
 }
