@@ -121,6 +121,53 @@ t.test('lsdef -z of nodes and groups loads back into an empty table file, nodes 
   t.same(empty.tables(), before);
 });
 
+t.test('lsdef -z of a type with no objects writes no stanza: nodes then groups load back even without groups', async (t) => {
+  const { imgport, tables } = sandbox(t);
+  imgport(['mkdef', '-t', 'node', '-o', 'n1', 'postscripts=mine']);
+  const groups = imgport(['lsdef', '-t', 'group', '-z']);
+  t.same(groups, { code: 0, stdout: '', stderr: 'Could not find any object definitions to display.\n' }, 'the message on standard error');
+  const empty = sandbox(t);
+  const loaded = empty.imgport(['mkdef', '-z'], imgport(['lsdef', '-t', 'node', '-z']).stdout + groups.stdout);
+  t.equal(loaded.code, 0, loaded.stderr);
+  t.same(empty.tables(), tables());
+});
+
+t.test("chtab sets what no object holds (site's installdir), as xCAT's chtab: add, change, append, clear, delete", async (t) => {
+  const { imgport, tables } = sandbox(t);
+  t.same(imgport(['chtab', 'key=installdir', 'site.value=/data/install', '-v']), { code: 0, stdout: 'Added a row of site\n', stderr: '' });
+  t.same(imgport(['chtab', 'key=installdir', 'site.value=/srv/install', 'site.comments=moved', '-v']), { code: 0, stdout: 'Changed a row of site\n', stderr: '' });
+  t.same(tables().site, [{ key: 'installdir', value: '/srv/install', comments: 'moved' }]);
+  t.equal(imgport(['tabdump', 'site']).stdout, '#key,value,comments,disable\n"installdir","/srv/install","moved",\n');
+  imgport(['chtab', 'node=n1', 'postscripts.postscripts+=a,b']);
+  imgport(['chtab', 'node=n1', 'postscripts.postscripts+=b,c', 'postscripts.comments=']);
+  t.same(tables().postscripts, [{ node: 'n1', postscripts: 'a,b,c' }], '+= appends what is not listed yet; an empty value clears');
+  t.same(imgport(['chtab', 'image=ALL', 'file=/etc/x', 'litefile.options=tmpfs']).code, 0, 'a table of two key columns');
+  t.same(tables().litefile, [{ image: 'ALL', file: '/etc/x', options: 'tmpfs' }]);
+  t.same(imgport(['chtab', '-d', 'key=installdir', 'site']).code, 0);
+  t.same(tables().site ?? [], [], 'the row is gone');
+
+  const refusals: [string[], string][] = [
+    [['chtab', 'node=n1', 'site.value=x'], 'Error: the rows of site are chosen by key=VALUE, not by node'],
+    [['chtab', 'image=ALL', 'litefile.options=x'], 'Error: the rows of litefile are chosen by image=VALUE file=VALUE'],
+    [['chtab', 'key=a', 'site.value=1', 'nodelist.groups=x'], 'Error: one table at a time, not site and nodelist'],
+    [['chtab', 'key=a', 'site.key=b'], 'Error: site.key is a key column'],
+    [['chtab', 'key=a', 'site.nope=1'], "Error: unknown column 'nope' of table site"],
+    [['chtab', 'key=a', 'nosuch.value=1'], "Error: unknown table 'nosuch'"],
+    [['chtab', 'key=a', 'site.value=a\nb'], 'a value cannot hold a line break or control character'],
+    [['chtab', 'key=', 'site.value=1'], 'Error: key cannot be empty: it names the row'],
+    [['chtab', 'key=a'], 'Error: nothing to set: give TABLE.COLUMN=VALUE'],
+    [['chtab', '-d', 'key=nosuch', 'site'], 'Error: no row of site has key=nosuch'],
+    [['chtab', '-d', 'key=a'], 'Error: -d takes the keys and one TABLE'],
+  ];
+  const unchanged = JSON.stringify(tables());
+  for (const [args, message] of refusals) {
+    const r = imgport(args);
+    t.equal(r.code, 1, args.join(' '));
+    t.match(r.stderr, message, args.join(' '));
+    t.equal(JSON.stringify(tables()), unchanged, `${args.join(' ')}: tables unchanged`);
+  }
+});
+
 t.test('bad names, values and option mixes are refused, and nothing is written', async (t) => {
   const { imgport, db } = sandbox(t);
   imgport(['mkdef', '-t', 'osimage', '-o', 'img1', 'provmethod=netboot']);

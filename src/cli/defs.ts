@@ -13,12 +13,13 @@ import {
 } from '../tables/objects.js';
 import { checkAttribute, checkObjectType, checkTable, TABLES, type ObjectType } from '../tables/schema.js';
 import { formatStanzas, parseStanzas } from '../tables/stanza.js';
+import { applyChtab, deleteChtabRow, parseChtabArgs, parseChtabDelete } from '../tables/chtab.js';
 import type { Row, Tables } from '../tables/types.js';
 import { findProfileFile } from '../xcat/search.js';
 import type { CommandSpec, OptionSpec, ParsedValues } from './command.js';
 import { listOption, stringOption } from './command.js';
 
-/** xCAT's commands on object definitions: mkdef, chdef, rmdef, lsdef, and tabdump. */
+/** xCAT's commands on object definitions (mkdef, chdef, rmdef, lsdef) and on tables (tabdump, chtab). */
 
 const COMMON_USAGE = '  -h, --help  this text;  --root DIR  sandbox prefix;  --db FILE  table file\n';
 
@@ -206,7 +207,8 @@ ${COMMON_USAGE}`,
       return { type, name, attributes: only ? selectAttributes(found, only) : found };
     });
     if (!objects.length) {
-      process.stdout.write('Could not find any object definitions to display.\n');
+      // With -z the output is a stanza file: the message must not become part of it.
+      (values.stanza ? process.stderr : process.stdout).write('Could not find any object definitions to display.\n');
     } else if (values.stanza) {
       process.stdout.write(formatStanzas(objects));
     } else if (values.short || (!values.long && !only && !names.length)) {
@@ -245,6 +247,30 @@ ${COMMON_USAGE}`,
     checkTable(table);
     const tables = await contextFrom(values).store.read();
     process.stdout.write(formatTabdump(table, tables[table] ?? []));
+  },
+};
+
+export const chtabCommand: CommandSpec = {
+  usage: `Usage: imgport chtab KEYCOL=KEYVALUE... TABLE.COLUMN=VALUE...
+       imgport chtab KEYCOL=KEYVALUE... TABLE.COLUMN+=VALUE...
+       imgport chtab -d KEYCOL=KEYVALUE... TABLE
+  Sets columns of the row the keys choose (added when missing; an empty VALUE clears the column),
+  += appends to a comma-separated list; -d deletes the row. As xCAT's chtab, for instance:
+    imgport chtab key=installdir site.value=/data/install
+  -v  say whether the row was added or changed
+${COMMON_USAGE}`,
+  options: { delete: { type: 'boolean', short: 'd' }, ...VERBOSE },
+  async run(values, positionals) {
+    const ctx = contextFrom(values);
+    if (values.delete) {
+      const { table, keys } = parseChtabDelete(positionals);
+      await ctx.store.update((tables) => deleteChtabRow(tables, table, keys));
+      if (values.verbose) process.stdout.write(`Deleted a row of ${table}\n`);
+      return;
+    }
+    const change = parseChtabArgs(positionals);
+    const added = await ctx.store.update((tables) => applyChtab(tables, change));
+    if (values.verbose) process.stdout.write(`${added ? 'Added' : 'Changed'} a row of ${change.table}\n`);
   },
 };
 

@@ -11,6 +11,7 @@ const SUBCOMMANDS: Record<string, () => Promise<CommandSpec>> = {
   rmdef: async () => (await import('./defs.js')).rmdefCommand,
   lsdef: async () => (await import('./defs.js')).lsdefCommand,
   tabdump: async () => (await import('./defs.js')).tabdumpCommand,
+  chtab: async () => (await import('./defs.js')).chtabCommand,
   verify: async () => (await import('./bundle-tools.js')).verifyCommand,
   inspect: async () => (await import('./bundle-tools.js')).inspectCommand,
 };
