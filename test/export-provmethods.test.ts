@@ -61,4 +61,6 @@ t.test('--progress draws a progress line on standard error', async (t) => {
   const run = await runImgexport([IMAGES[0]!.imagename, dest, '--root', root, '--progress'], { cwd: work });
   t.equal(run.code, 0);
   t.match(run.stderr, /\r100%  read [\d.]+ \S+ of [\d.]+ \S+  wrote [\d.]+ \S+  [\d.]+ \S+\/s  ETA 0:00/, 'percent, bytes read and written, rate, ETA');
+  const last = /\r100%  read ([\d.]+ \S+) of ([\d.]+ \S+)/.exec(run.stderr.slice(run.stderr.lastIndexOf('\r100%')))!;
+  t.equal(last[1], last[2], 'at the end, all it meant to read and no more');
 });

@@ -9,7 +9,7 @@ import { isLocalDirectory, resolveDestination } from '../src/export/destination.
 import { formatBytes, formatDuration, progressLine } from '../src/pipeline/progress.js';
 import { shellQuote } from '../src/core/ssh.js';
 import { tempDir } from './helpers/export-bundle.js';
-import { planExport } from '../src/export/plan.js';
+import { planExport, postscriptsFor } from '../src/export/plan.js';
 import { Sandbox } from '../src/core/sandbox.js';
 
 /** The small pure parts of the export: stored gzip, destination rules, progress text, quoting. */
@@ -94,4 +94,20 @@ t.test('a kit directory travels under the kit name, where import looks for it, w
     [['other-2.0-1', '/install/kits/other-x86_64']]);
   t.equal(plan.manifest.linuximage.template, '/install/custom/install/rh/compute.tmpl', 'the template found by the search');
   t.end();
+});
+
+t.test('-p takes a noderange as xCAT does: its first node, own row before its groups, after xcatdefaults', async (t) => {
+  const tables = {
+    nodelist: [{ node: 'n1', groups: 'compute,all' }, { node: 'n2', groups: 'gpu,all' }],
+    postscripts: [
+      { node: 'xcatdefaults', postscripts: 'syslog', postbootscripts: 'otherpkgs' },
+      { node: 'compute', postscripts: 'cpu-tune' },
+      { node: 'n2', postscripts: 'n2-own', postbootscripts: 'n2-boot' },
+    ],
+  };
+  t.same(postscriptsFor(tables, 'n1'), { postscripts: 'syslog,cpu-tune', postbootscripts: 'otherpkgs' }, 'a node: its first group with a row');
+  t.same(postscriptsFor(tables, 'n2,n1'), { postscripts: 'syslog,n2-own', postbootscripts: 'otherpkgs,n2-boot' }, 'a list: its first node');
+  t.same(postscriptsFor(tables, 'gpu'), postscriptsFor(tables, 'n2'), 'a group: its first member');
+  t.same(postscriptsFor(tables, 'nosuch,n1'), postscriptsFor(tables, 'n1'), 'names that are no node are passed over');
+  t.throws(() => postscriptsFor(tables, 'nosuch'), { message: 'Unable to get postscripts, nosuch is not a valide node.' });
 });

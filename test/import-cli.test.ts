@@ -1,11 +1,11 @@
 /** imgimport from the command line: every way a bundle arrives, and xCAT's refusals in xCAT's words. */
-import { spawnSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import t from 'tap';
-import { IMGPORT, INITIAL_TABLES, makeSandbox, normalTables, type ImportSandbox } from './helpers/import-sandbox.js';
+import { FIXTURES, IMGPORT, INITIAL_TABLES, makeSandbox, normalTables, type ImportSandbox } from './helpers/import-sandbox.js';
 import { fixtureMembers, ourBundle, packBundle } from './helpers/import-bundles.js';
 
 const NETBOOT_KERNEL = '/install/netboot/rhels8.5.0/ppc64le/compute/kernel';
@@ -74,7 +74,21 @@ t.test('a directory given as the bundle: an error naming it, no stack', async (t
   const r = sandbox.run([dir]);
   t.equal(r.code, 1);
   t.equal(r.stderr, `Error: cannot read bundle ${dir}: it is a directory\n`);
+  const gone = sandbox.run([path.join(dir, 'nosuch.tgz')]);
+  t.equal(gone.code, 1);
+  t.equal(gone.stderr, `Error: cannot read bundle ${path.join(dir, 'nosuch.tgz')}: no such file or directory\n`, 'a missing bundle in words');
   assertUntouched(t, sandbox, before);
+});
+
+t.test('imgport inspect lists every member, the top directory as ./', async (t) => {
+  const r = spawnSync(process.execPath, [IMGPORT, 'inspect', path.join(FIXTURES, 'netboot.tgz')], { encoding: 'utf8' });
+  t.equal(r.status, 0, r.stderr);
+  const members = r.stdout.slice(r.stdout.indexOf('Members:\n') + 'Members:\n'.length).split('\n').filter(Boolean).map((line) => line.trim().split(/\s+/).slice(1).join(' '));
+  const listed = execFileSync('tar', ['-tzf', path.join(FIXTURES, 'netboot.tgz')], { encoding: 'utf8' }).split('\n').filter(Boolean);
+  t.same(members, listed.map((name) => {
+    const bare = name.replace(/^\.\//, '');
+    return name.endsWith('/') ? `[directory] ${bare || './'}` : bare;
+  }), 'as tar lists them, in order');
 });
 
 t.test("media=required without the OS media: xCAT's message, nothing written", async (t) => {

@@ -62,7 +62,7 @@ export const inspectCommand: CommandSpec = {
       for (const k of m.kit) say(`kit: ${k.kitname ?? ''} (${k.kitdir ?? ''})`);
     } else say('manifest.xml: missing');
     say('Members:');
-    for (const member of scan.members) say(`  ${String(member.size).padStart(12)}  ${member.type === 'file' ? '' : `[${member.type}] `}${member.name}`);
+    for (const member of scan.members) say(`  ${String(member.size).padStart(12)}  ${member.type === 'file' ? '' : `[${member.type}] `}${member.name || './'}`);
     return 0;
   },
 };

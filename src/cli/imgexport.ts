@@ -21,7 +21,7 @@ Further options:
 \t--level N               compression level (gzip 1-9, default 6; zstd 1-9, default 3)
 \t--progress, --no-progress  progress line on standard error (default: when it is a terminal)
 \t--root DIR, --db FILE   sandbox prefix and table file
-\tdestination '-' writes the bundle to standard output; a directory receives <image_name>.tgz
+\tdestination '-' writes the bundle to standard output; a directory receives <image_name>.tgz\n\t(.tzst or .tar with --format tzst or tar)
 `;
 
 await runCommand({
@@ -76,7 +76,7 @@ await runCommand({
       await sink.commit();
       if (values.verbose) {
         const seconds = (Date.now() - started) / 1000;
-        say(`${stats.members} files, ${formatBytes(stats.bytesIn)} archived into ${formatBytes(stats.bytesOut)} (${formatBytes(stats.storedBytes)} stored as is) in ${seconds.toFixed(1)} s with ${threads} threads: ${sink.description}`);
+        say(`${stats.members} files, ${formatBytes(stats.bytesIn)} archived into ${formatBytes(stats.bytesOut)} (${formatBytes(stats.storedBytes)} stored as is) in ${seconds.toFixed(1)} s with ${threads} thread${threads === 1 ? '' : 's'}: ${sink.description}`);
       }
     } catch (err) {
       await sink.abort();

@@ -171,17 +171,19 @@ async function streamBundle(plan: ExportPlan, loc: Locations, sink: Sink, opts: 
       await writer.add(generated(dir, 'dir'));
     }
   };
-  const addData = async (member: TarMember, data: AsyncIterable<Buffer>, rel: string): Promise<void> => {
+  const addData = async (member: TarMember, data: AsyncIterable<Buffer>, rel: string, count = countRead): Promise<void> => {
     members++;
-    await writer.add(member, hashing(data, (sha256) => sums.push({ name: rel, sha256 }), countRead));
+    await writer.add(member, hashing(data, (sha256) => sums.push({ name: rel, sha256 }), count));
   };
-  const addText = (rel: string, text: Buffer): Promise<void> =>
-    addData(generated(`${top}/${rel}`, 'file', text.length), Readable.from([text]), rel);
+  const addText = (rel: string, text: Buffer, count = countRead): Promise<void> =>
+    addData(generated(`${top}/${rel}`, 'file', text.length), Readable.from([text]), rel, count);
+  /** manifest.xml and SHA256SUMS are written, not read: not part of the progress line's total. */
+  const uncounted = (): void => undefined;
 
   const feed = async (): Promise<void> => {
     await writer.add(generated('.', 'dir'));
     await writer.add(generated(top, 'dir'));
-    await addText(MANIFEST_MEMBER, Buffer.from(writeManifestXml(plan.manifest)));
+    await addText(MANIFEST_MEMBER, Buffer.from(writeManifestXml(plan.manifest)), uncounted);
     for (const m of prepared) {
       const rel = m.planned.name;
       await addParents(rel);
@@ -196,7 +198,7 @@ async function streamBundle(plan: ExportPlan, loc: Locations, sink: Sink, opts: 
         await addTreeMember(m.tree, `${top}/${rel}`, rel);
       }
     }
-    await addText(CHECKSUMS_MEMBER, Buffer.from(formatSha256Sums(sums)));
+    await addText(CHECKSUMS_MEMBER, Buffer.from(formatSha256Sums(sums)), uncounted);
     writer.finish();
   };
 

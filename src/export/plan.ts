@@ -114,11 +114,14 @@ export function checkImageRows(imagename: string, osimage: Row | undefined, linu
   if (!linuximage) throw new ImageError(`Cannot find image '${imagename}' from the linuximage table.`, imagename);
 }
 
-/** `-p NODE`: the node's (or its first group's) postscripts, prefixed by the xcatdefaults row's. */
+/**
+ * `-p NODE`: the node's (or its first group's) postscripts, prefixed by the xcatdefaults row's.
+ * NODE is a noderange as xCAT reads it (`node1,node2`, a group): its first node is the one.
+ */
 export function postscriptsFor(tables: Tables, node: string): { postscripts?: string; postbootscripts?: string } {
   const nodes = tables.nodelist ?? [];
   const rows = tables.postscripts ?? [];
-  const members = nodes.filter((n) => n.node === node || splitList(n.groups).includes(node)).map((n) => n.node);
+  const members = splitList(node).flatMap((name) => nodes.filter((n) => n.node === name || splitList(n.groups).includes(name)).map((n) => n.node));
   if (members.length === 0) throw new ImageError(`Unable to get postscripts, ${node} is not a valide node.`);
   const first = nodes.find((n) => n.node === members[0]) ?? {};
   // A node's own row wins; else the first of its groups that has one (xCAT's getNodeAttribs).

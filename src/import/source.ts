@@ -2,7 +2,7 @@
 import { spawn } from 'node:child_process';
 import { open, type FileHandle } from 'node:fs/promises';
 import { PassThrough, type Readable } from 'node:stream';
-import { BundleError, PathError } from '../core/errors.js';
+import { BundleError, PathError, describeFsError } from '../core/errors.js';
 import { shellQuote, sshArgs } from '../core/ssh.js';
 import { childEnvironment } from '../core/child-env.js';
 
@@ -19,7 +19,7 @@ export async function openBundleSource(bundle: string, remotehost?: string): Pro
   try {
     handle = await open(bundle, 'r');
   } catch (err) {
-    throw new PathError(`cannot read bundle ${bundle}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, bundle);
+    throw new PathError(`cannot read bundle ${bundle}: ${describeFsError(err)}`, bundle);
   }
   // A directory opens fine and fails only at the first read, far from here.
   if ((await handle.stat()).isDirectory()) {
