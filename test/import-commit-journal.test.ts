@@ -12,11 +12,11 @@ import { Sandbox } from '../src/core/sandbox.js';
 import { executeCommit, inspectPaths, pathsToInspect, planCommit, rollBackCommit, type CommitOp, type CommitStep, type Unit } from '../src/import/commit.js';
 import { ImportTransaction, IMPORTS_STATE_DIR, type TableMarker } from '../src/import/transaction.js';
 import type { Tables } from '../src/tables/types.js';
-import { tempDir } from './helpers/export-bundle.js';
+import { IMGEXPORT, tempDir } from './helpers/export-bundle.js';
 import { cloneTree, leftovers, treeWithoutLeftovers } from './helpers/hostile-faults.js';
 import { HOSTILE_IMAGE } from './helpers/hostile-bundles.js';
 import { ourBundle } from './helpers/import-bundles.js';
-import { IMGIMPORT, makeSandbox } from './helpers/import-sandbox.js';
+import { IMGIMPORT, IMGPORT, makeSandbox } from './helpers/import-sandbox.js';
 
 const IMAGE = 'img-compute';
 const MARKER: TableMarker = [{ table: 'osimage', row: { imagename: IMAGE, osvers: 'new' } }];
@@ -264,8 +264,10 @@ t.test('imgimport killed inside its commit: the next import rolls it back, then 
 
   // The first and last operations and some between (every point is covered in-process above).
   const pauses = [...new Set([1, ...[1, 2, 3, 4, 5].map((i) => Math.round((i * total) / 6)), total])];
-  for (const pause of pauses) {
-    await t.test(`killed after ${pause} of ${total} operations`, async (t) => {
+  for (const [index, pause] of pauses.entries()) {
+    // Put back by the next import (a truncated bundle), or, every other time, by imgport recover.
+    const byRecover = index % 2 === 1;
+    await t.test(`killed after ${pause} of ${total} operations, put back by ${byRecover ? 'imgport recover' : 'the next import'}`, async (t) => {
       const root = path.join(work, `run-${pause}`);
       cloneTree(sandbox.root, root);
       const child = spawn(process.execPath, [IMGIMPORT, bundle, '--root', root], { env: { ...env, IMGPORT_TEST_PAUSE_COMMIT_AFTER: String(pause) } });
@@ -282,9 +284,19 @@ t.test('imgimport killed inside its commit: the next import rolls it back, then 
       await exited;
       t.notSame(treeWithoutLeftovers(root), before.tree, 'the kill left a half-committed image');
       const run = (file: string) => spawnSync(process.execPath, [IMGIMPORT, file, '--root', root], { env, encoding: 'utf8' });
-      const recovering = run(truncated);
-      t.equal(recovering.status, 1, 'the truncated bundle fails');
-      t.match(recovering.stderr, `Rolled back the interrupted commit of an earlier import of ${HOSTILE_IMAGE}:`);
+      if (byRecover) {
+        const exporting = spawnSync(process.execPath, [IMGEXPORT, HOSTILE_IMAGE, path.join(work, `export-${pause}.tgz`), '--root', root], { env, encoding: 'utf8' });
+        t.equal(exporting.status, 1, 'the half-replaced image is not exported');
+        t.match(exporting.stderr, `Error: cannot export ${HOSTILE_IMAGE}: an import of it was killed while putting its files in place (journal /var/lib/imgport/imports/${HOSTILE_IMAGE}.json), so it is half replaced; run imgport recover ${HOSTILE_IMAGE}`);
+        const recovering = spawnSync(process.execPath, [IMGPORT, 'recover', '--root', root], { env, encoding: 'utf8' });
+        t.equal(recovering.status, 0, recovering.stderr);
+        t.match(recovering.stdout, `Rolled back the interrupted commit of an earlier import of ${HOSTILE_IMAGE}:`);
+        t.equal(spawnSync(process.execPath, [IMGPORT, 'recover', '--root', root], { env, encoding: 'utf8' }).stdout, 'No interrupted import to recover.\n', 'then nothing is left to recover');
+      } else {
+        const recovering = run(truncated);
+        t.equal(recovering.status, 1, 'the truncated bundle fails');
+        t.match(recovering.stderr, `Rolled back the interrupted commit of an earlier import of ${HOSTILE_IMAGE}:`);
+      }
       t.same(treeWithoutLeftovers(root), before.tree, 'the previous image, whole');
       t.ok(fs.readFileSync(path.join(root, 'var/lib/imgport/tables.json')).equals(before.tables), 'the previous tables');
       t.same(leftovers(root), [], 'no staging, journal or lock left');

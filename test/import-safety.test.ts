@@ -203,6 +203,13 @@ t.test('a second import of the same image at once is refused; a stale lock is ta
   const second = sandbox.run([sandbox.bundle('netboot.tgz')]);
   t.equal(second.code, 1);
   t.match(second.stderr, new RegExp(`image ${NETBOOT_IMAGE} is being imported by process ${first.child.pid}`));
+  const recovering = spawnSync(process.execPath, [IMGPORT, 'recover', NETBOOT_IMAGE, '--root', sandbox.root], { encoding: 'utf8' });
+  t.equal(recovering.status, 1, 'imgport recover leaves a running import alone');
+  t.match(recovering.stderr, `image ${NETBOOT_IMAGE} is being imported by process ${first.child.pid}`);
+  t.equal(spawnSync(process.execPath, [IMGPORT, 'recover', '--root', sandbox.root], { encoding: 'utf8' }).stdout, 'No interrupted import to recover.\n', 'nor counts it as interrupted');
+  const named = spawnSync(process.execPath, [IMGPORT, 'recover', '../../etc/x', '--root', sandbox.root], { encoding: 'utf8' });
+  t.equal(named.status, 1);
+  t.match(named.stderr, "refusing image name '../../etc/x': not a plain name");
   first.finish();
   t.equal(await first.exited, 0, first.stderr());
   // A lock left by a dead process does not block.

@@ -9,6 +9,7 @@ import { generatedMtime, writeBundle } from '../export/bundle.js';
 import { isLocalDirectory, refuseDestinationInsideTrees, resolveDestination } from '../export/destination.js';
 import { createFileSink, createSshSink, createStdoutSink, remoteIsDirectory, type Sink } from '../pipeline/sink.js';
 import { formatBytes } from '../pipeline/progress.js';
+import { refuseInterruptedImage } from '../import/transaction.js';
 import { intOption, listOption, runCommand, stringOption } from './command.js';
 
 const USAGE = `imgexport: Creates a tarball (bundle) of an existing xCAT image
@@ -56,6 +57,7 @@ await runCommand({
     const say = (line: string): void => void (destination.kind === 'stdout' ? process.stderr : process.stdout).write(`${line}\n`);
 
     say(`Exporting ${imagename} to ${remote ?? (destination.kind === 'stdout' ? 'standard output' : destination.path)}...`);
+    await refuseInterruptedImage(ctx.sandbox, imagename, 'export');
     const plan = planExport(tables, loc, { imagename, extras: listOption(values, 'extra'), postscriptsNode: stringOption(values, 'postscripts') });
     plan.messages.forEach(say);
     if (destination.kind === 'file') refuseDestinationInsideTrees(destination.path, treeSources(plan).map((p) => loc.sandbox.real(p)));

@@ -14,6 +14,7 @@ const SUBCOMMANDS: Record<string, () => Promise<CommandSpec>> = {
   chtab: async () => (await import('./defs.js')).chtabCommand,
   verify: async () => (await import('./bundle-tools.js')).verifyCommand,
   inspect: async () => (await import('./bundle-tools.js')).inspectCommand,
+  recover: async () => (await import('./recover.js')).recoverCommand,
 };
 
 const USAGE = `Usage: imgport SUBCOMMAND [options]   (imgport SUBCOMMAND -h for its options)

@@ -7,16 +7,16 @@
  */
 import { randomBytes } from 'node:crypto';
 import { lstatSync, statSync } from 'node:fs';
-import { chmod, lstat, mkdir, open, readFile, readlink, rename, rm, stat, statfs, unlink } from 'node:fs/promises';
+import { chmod, lstat, mkdir, open, readdir, readFile, readlink, rename, rm, stat, statfs, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import { ImageError, PathError } from '../core/errors.js';
 import type { Sandbox } from '../core/sandbox.js';
-import { acquirePidLock } from '../core/pid-lock.js';
+import { acquirePidLock, processAlive } from '../core/pid-lock.js';
 import { flushFilesystems } from '../core/flush.js';
 import { programSaid, runProgram } from '../core/child-env.js';
 import type { Row, Tables } from '../tables/types.js';
 import { commitPlaced, rollBackCommit, type CommitStep } from './commit.js';
-import { isUnder } from './plan.js';
+import { assertPlainName, isUnder } from './plan.js';
 import { TreeWalk } from '../pipeline/walk.js';
 
 /** Where locks and journals live (logical). */
@@ -32,6 +32,47 @@ interface Journal {
   staging: string[];
   /** Written before the commit's first rename; `committed` once its tables are written. */
   commit?: { ops: CommitStep[]; rows: TableMarker; committed?: boolean };
+}
+
+/**
+ * The journal of an import of `image` killed while putting its files in place (its commit begun,
+ * not finished, its process gone), as a logical path; undefined when there is none. The image is
+ * then half replaced until `imgport recover` (or the next import of it) rolls the commit back.
+ */
+export async function interruptedCommit(sandbox: Sandbox, image: string): Promise<string | undefined> {
+  if (image.includes('/') || image === '..') return undefined; // no journal has such a name
+  const journalPath = sandbox.real(path.posix.join(IMPORTS_STATE_DIR, `${image}.json`));
+  const journal = await readJournal(journalPath);
+  return journal?.commit && !journal.commit.committed && !processAlive(journal.pid) ? sandbox.logical(journalPath) : undefined;
+}
+
+/** Refuses to read an image that a killed import left half replaced, saying how to put it back. */
+export async function refuseInterruptedImage(sandbox: Sandbox, image: string, doing: string): Promise<void> {
+  const journal = await interruptedCommit(sandbox, image);
+  if (journal) {
+    throw new ImageError(`cannot ${doing} ${image}: an import of it was killed while putting its files in place (journal ${journal}), so it is half replaced; run imgport recover ${image} (or import it again) first`, image);
+  }
+}
+
+/** The images whose last import was killed (a journal whose process is gone), sorted. */
+export async function interruptedImports(sandbox: Sandbox): Promise<string[]> {
+  const dir = sandbox.real(IMPORTS_STATE_DIR);
+  const names = await readdir(dir).catch(() => [] as string[]);
+  const images: string[] = [];
+  for (const name of names.filter((n) => n.endsWith('.json')).sort()) {
+    const journal = await readJournal(path.join(dir, name));
+    if (journal && !processAlive(journal.pid)) images.push(name.slice(0, -'.json'.length));
+  }
+  return images;
+}
+
+async function readJournal(file: string): Promise<Journal | undefined> {
+  try {
+    const journal = JSON.parse(await readFile(file, 'utf8')) as Journal;
+    return typeof journal?.pid === 'number' ? journal : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /** Our staging directories' names start with this (then the pid and a random part): nothing else is ever removed as leftovers. */
@@ -83,6 +124,16 @@ export class ImportTransaction {
     return tx;
   }
 
+  /**
+   * What the next import of `image` does first, without a bundle: takes its lock, rolls back a
+   * commit a killed import cut short (or keeps it, if it had finished), removes its staging.
+   */
+  static async recover(sandbox: Sandbox, image: string, log: (line: string) => void, readTables: () => Promise<Tables>): Promise<void> {
+    assertPlainName(image, 'image name'); // it names the lock and journal files
+    const tx = await ImportTransaction.begin(sandbox, image, [], log, readTables);
+    await tx.close();
+  }
+
   private async lock(lockPath: string, image: string): Promise<() => Promise<void>> {
     const lock = await acquirePidLock(lockPath, 0);
     if (!lock.acquired) {
@@ -131,12 +182,8 @@ export class ImportTransaction {
   }
 
   private async removeLeftovers(): Promise<void> {
-    let old: Journal;
-    try {
-      old = JSON.parse(await readFile(this.journalPath, 'utf8')) as Journal;
-    } catch {
-      return;
-    }
+    const old = await readJournal(this.journalPath);
+    if (!old) return;
     // Only staging directories (by their name) are ever removed or moved into, whatever the journal says.
     const staging = (old.staging ?? []).filter((dir) => typeof dir === 'string' && path.basename(dir).startsWith(STAGING_PREFIX));
     if (old.commit && !old.commit.committed) {

@@ -8,6 +8,7 @@ import { intOption, stringOption, type CommandSpec, type ParsedValues } from '..
 import { withThreadsStarted } from '../pipeline/compress/index.js';
 import { checkLevel, ownCompression, parseCompressor, parseMethod } from './formats.js';
 import { packTargetOf } from './target.js';
+import { refuseInterruptedImage } from '../import/transaction.js';
 import { packImage, type PackOptions } from './pack.js';
 
 const USAGE = `Usage:
@@ -73,6 +74,7 @@ async function pack(values: ParsedValues, imagename: string, how: Pick<PackOptio
   const ctx = contextFrom(values);
   const tables = await ctx.store.read();
   const target = packTargetOf(tables, imagename, locationsFrom(ctx, tables).installdir);
+  await refuseInterruptedImage(ctx.sandbox, imagename, 'pack');
   const say = (line: string): void => void process.stdout.write(`${line}\n`);
   const detail = values.verbose ? say : () => {};
   // We never sync files into the tree (it is only read), with or without --nosyncfiles.
