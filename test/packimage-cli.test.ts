@@ -483,6 +483,20 @@ t.test('SIGTERM removes the temporary file and keeps the previous archive', asyn
   assertOldArchiveKept(t, fx, previous);
 });
 
+t.test('a name that is not UTF-8 is refused, unless the exlist leaves it out', async (t) => {
+  const fx = await makeFixture(t);
+  const latin1 = Buffer.concat([Buffer.from(path.join(fx.tree, 'opt/drop/caf')), Buffer.from([0xe9])]);
+  fs.mkdirSync(latin1);
+  fs.writeFileSync(Buffer.concat([latin1, Buffer.from('/x')]), 'under a Latin-1 name\n');
+  let r = packimage(fx, [fx.imagename]);
+  t.equal(r.code, 0, `./opt/drop* is excluded, with what is below it: ${r.stderr}`);
+  t.notOk(members(path.join(fx.dir, 'rootimg.cpio.gz')).some((m) => m.startsWith('./opt/drop')), 'none of it packed');
+  fs.renameSync(latin1, Buffer.concat([Buffer.from(path.join(fx.tree, 'opt/caf')), Buffer.from([0xe9])]));
+  r = packimage(fx, [fx.imagename]);
+  t.equal(r.code, 1, 'kept, it is refused');
+  t.match(r.stderr, `Error: cannot archive ${path.join(fx.tree, 'opt/caf')}\\xe9: its name is not valid UTF-8`);
+});
+
 t.test('SIGTERM stops the compressor program too: no xz left running on its own', async (t) => {
   const fx = await makeFixture(t);
   const previous = fs.readFileSync(path.join(fx.dir, 'rootimg.cpio.gz'));

@@ -246,6 +246,24 @@ t.test('a name that is not UTF-8 is refused at once, named with its odd bytes es
     path: where,
     message: `cannot archive ${where}: its name is not valid UTF-8 (rename it, with convmv for instance, or move it out of the tree)`,
   });
+
+  // Left out by the caller's filter (judged by the name as decoded), it is skipped, with what lies below it.
+  const manDir = Buffer.concat([Buffer.from(`${dir}/man-`), Buffer.from([0xe9])]);
+  fs.mkdirSync(manDir);
+  fs.writeFileSync(Buffer.concat([manDir, Buffer.from('/page.1')]), 'a page\n');
+  const judged: string[] = [];
+  const tree = new TreeWalk(dir, {
+    include: (rel, kind) => {
+      if (rel.includes('\uFFFD')) judged.push(`${kind}:${rel}`);
+      return !rel.startsWith('etc/latin1-') && !rel.startsWith('man-');
+    },
+  });
+  t.equal(tree.survey().entries, 3, 'the root, etc and the UTF-8 file');
+  t.same([...tree].map((e) => e.relPath), ['.', 'etc', 'etc/caf\u00e9.txt']);
+  t.same(judged.sort(), ['dir:man-\uFFFD', 'file:etc/latin1-\uFFFD.txt', 'dir:man-\uFFFD', 'file:etc/latin1-\uFFFD.txt'].sort(), 'each judged with its kind, once a walk');
+  t.throws(() => new TreeWalk(dir, { include: (rel) => !rel.startsWith('etc/latin1-') }).survey(), {
+    message: `cannot archive ${dir}/man-\\xe9: its name is not valid UTF-8 (rename it, with convmv for instance, or move it out of the tree)`,
+  }, 'one that is kept is refused');
 });
 
 t.test('a link whose target is not UTF-8 is refused, named, rather than archived pointing elsewhere', async (t) => {

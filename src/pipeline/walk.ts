@@ -94,6 +94,8 @@ interface OpenDirectory {
   node: WalkNode;
   absPath: string;
   namesLeft: string[];
+  /** Children whose names are not UTF-8: the name as decoded -> its bytes. */
+  undecodable?: Map<string, Buffer>;
 }
 
 /**
@@ -183,7 +185,8 @@ export class TreeWalk implements Iterable<TreeEntry> {
         }
         if (node.entry.kind === 'dir' && !(oneFileSystem && node.dev !== root.dev)) {
           const absPath = node.entry.absPath;
-          open.push({ node, absPath, namesLeft: readSortedNames(absPath).reverse() });
+          const { names, undecodable } = readSortedNames(absPath);
+          open.push({ node, absPath, namesLeft: names.reverse(), undecodable });
         }
       }
       while (open.length > 0 && open[open.length - 1].namesLeft.length === 0) open.pop();
@@ -191,7 +194,19 @@ export class TreeWalk implements Iterable<TreeEntry> {
       if (!parent) return;
       const name = parent.namesLeft.pop()!;
       const parentRel = parent.node.entry.relPath;
-      node = statNode(this.root, childPath(parent.absPath, name), parentRel === '.' ? name : `${parentRel}/${name}`, warn);
+      const relPath = parentRel === '.' ? name : `${parentRel}/${name}`;
+      const raw = parent.undecodable?.get(name);
+      if (raw) {
+        // Judged by its name as decoded. Left out (or gone), it is skipped with all below it: a path
+        // that is not text cannot be walked. Kept, it is refused.
+        const kind = kindByBytes(parent.absPath, raw);
+        if (!kind || (include && !include(relPath, kind))) {
+          node = undefined;
+          continue;
+        }
+        throw undecodableName(parent.absPath, raw);
+      }
+      node = statNode(this.root, childPath(parent.absPath, name), relPath, warn);
     }
   }
 }
@@ -256,7 +271,7 @@ function rootNode(root: string): WalkNode {
   return { entry: new WalkedEntry(root, '.', stat, undefined), dev: stat.dev };
 }
 
-function readSortedNames(dirPath: string): string[] {
+function readSortedNames(dirPath: string): { names: string[]; undecodable?: Map<string, Buffer> } {
   let names: string[];
   try {
     names = fs.readdirSync(dirPath);
@@ -264,21 +279,34 @@ function readSortedNames(dirPath: string): string[] {
     throw new PathError(`cannot read directory ${dirPath}: ${describeFsError(err)}`, dirPath);
   }
   // A name that is not UTF-8 reads as U+FFFD and could not be found again by it.
-  if (names.some((name) => name.includes('\uFFFD'))) refuseUndecodableNames(dirPath);
-  return sortByteOrder(names);
+  const undecodable = names.some((name) => name.includes('\uFFFD')) ? undecodableNames(dirPath) : undefined;
+  return { names: sortByteOrder(names), undecodable };
+}
+
+/** The names in `dirPath` that are not UTF-8, as decoded -> their bytes (undefined: none). */
+function undecodableNames(dirPath: string): Map<string, Buffer> | undefined {
+  const found = new Map<string, Buffer>();
+  for (const raw of fs.readdirSync(dirPath, { encoding: 'buffer' })) if (!isUtf8(raw)) found.set(raw.toString('utf8'), raw);
+  return found.size ? found : undefined;
+}
+
+/** The kind of the entry named by bytes in `dirPath`; undefined when it is gone. */
+function kindByBytes(dirPath: string, raw: Buffer): EntryKind | undefined {
+  try {
+    return kindOf(fs.lstatSync(Buffer.concat([Buffer.from(`${dirPath}/`), raw])));
+  } catch {
+    return undefined;
+  }
 }
 
 /**
  * Names are handled as text (archive members, exlist patterns, messages), so one whose bytes
- * are not UTF-8 (a Latin-1 name from an old system, say) is refused, naming it with its odd
- * bytes escaped, rather than skipped or failing later as "vanished".
+ * are not UTF-8 (a Latin-1 name from an old system, say) and that is to be archived is refused,
+ * naming it with its odd bytes escaped, rather than skipped or failing later as "vanished".
  */
-function refuseUndecodableNames(dirPath: string): void {
-  for (const raw of fs.readdirSync(dirPath, { encoding: 'buffer' })) {
-    if (isUtf8(raw)) continue;
-    const where = childPath(dirPath, escapedBytes(raw));
-    throw new PathError(`cannot archive ${where}: its name is not valid UTF-8 (rename it, with convmv for instance, or move it out of the tree)`, where);
-  }
+function undecodableName(dirPath: string, raw: Buffer): PathError {
+  const where = childPath(dirPath, escapedBytes(raw));
+  return new PathError(`cannot archive ${where}: its name is not valid UTF-8 (rename it, with convmv for instance, or move it out of the tree)`, where);
 }
 
 /** A link's target, refused like a name when it is not UTF-8 (decoded, it would point elsewhere). */
