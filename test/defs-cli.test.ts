@@ -1,4 +1,6 @@
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
+import path from 'node:path';
 import t from 'tap';
 import { defsSandbox } from './helpers/defs-sandbox.js';
 
@@ -132,6 +134,25 @@ t.test('lsdef -z of a type with no objects writes no stanza: nodes then groups l
   t.same(empty.tables(), tables());
 });
 
+t.test('an install directory that is not absolute (a hand-edited table file) is an error naming it, no stack', async (t) => {
+  const { imgport, db } = sandbox(t);
+  fs.mkdirSync(path.dirname(db), { recursive: true });
+  fs.writeFileSync(db, JSON.stringify({ site: [{ key: 'installdir', value: 'relative/dir' }] }));
+  const r = imgport(['mkdef', '-t', 'osimage', '-u', 'provmethod=netboot', 'profile=compute', 'osvers=rhels8.5.0']);
+  t.equal(r.code, 1);
+  t.equal(r.stderr, "Error: the site table's installdir 'relative/dir' is not an absolute path\n");
+});
+
+t.test('lsdef whose output cannot be written (a full disk) fails: exit 1, the reason', async (t) => {
+  const { imgport, root } = sandbox(t);
+  imgport(['mkdef', '-t', 'node', '-o', 'n1', 'groups=all']);
+  const full = fs.openSync('/dev/full', 'w');
+  t.teardown(() => fs.closeSync(full));
+  const r = spawnSync(process.execPath, [path.resolve('dist/bin/imgport.js'), 'lsdef', '-t', 'node', '-z', '--root', root], { stdio: ['ignore', full, 'pipe'], encoding: 'utf8' });
+  t.equal(r.status, 1, 'exit 1: the stanza file was not written');
+  t.equal(r.stderr, 'Error: cannot write standard output: no space left on device\n');
+});
+
 t.test("chtab sets what no object holds (site's installdir), as xCAT's chtab: add, change, append, clear, delete", async (t) => {
   const { imgport, tables } = sandbox(t);
   t.same(imgport(['chtab', 'key=installdir', 'site.value=/data/install', '-v']), { code: 0, stdout: 'Added a row of site\n', stderr: '' });
@@ -158,6 +179,10 @@ t.test("chtab sets what no object holds (site's installdir), as xCAT's chtab: ad
     [['chtab', 'key=a'], 'Error: nothing to set: give TABLE.COLUMN=VALUE'],
     [['chtab', '-d', 'key=nosuch', 'site'], 'Error: no row of site has key=nosuch'],
     [['chtab', '-d', 'key=a'], 'Error: -d takes the keys and one TABLE'],
+    [['chtab', 'key=installdir', 'site.value=relative/dir'], "Error: the install directory must be an absolute path, not 'relative/dir'"],
+    [['chtab', 'node=sp ace', 'nodelist.groups=x'], "Error: 'sp ace' cannot name an object"],
+    [['chtab', 'node=a,b', 'postscripts.postscripts=x'], "Error: 'a,b' cannot name an object"],
+    [['chtab', 'imagename=x:y', 'osimage.profile=x'], "Error: 'x:y' cannot name an object"],
   ];
   const unchanged = JSON.stringify(tables());
   for (const [args, message] of refusals) {

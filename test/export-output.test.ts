@@ -214,6 +214,15 @@ t.test('-R streams over ssh to a remote path, safely quoted', async (t) => {
   t.equal(failing.code, 1, 'exit 1');
   t.match(failing.stderr, `Error: cannot write root@example:${gone}: ssh exited with code`, 'says the remote write failed');
   t.notMatch(failing.stderr, /EPIPE|\n\s+at /, 'no broken pipe, no stack trace');
+
+  // ssh itself killed (its connection cut, an administrator's kill): said as such.
+  const killer = path.join(out, 'killer-bin');
+  put(path.join(killer, 'ssh'), '#!/bin/sh\nfor last; do :; done\ncase "$last" in cat*) kill -9 $$ ;; esac\nexec sh -c "$last"\n', 0o755);
+  const killed = await runImgexport([statelite.imagename, path.join(out, 'k.tgz'), '-R', 'root@example', '--root', root, '--no-progress'], {
+    cwd: out, env: { PATH: `${killer}:${process.env.PATH}` },
+  });
+  t.equal(killed.code, 1);
+  t.match(killed.stderr, `Error: cannot write root@example:${path.join(out, 'k.tgz')}: ssh was killed by SIGKILL`);
 });
 
 t.test('the bundle gets the mode the umask leaves, as a file tar writes', async (t) => {

@@ -158,6 +158,17 @@ t.test('an empty destination is refused before anything is read', async (t) => {
   t.notMatch(run.stderr, /\n\s+at /, 'no stack trace');
 });
 
+t.test('a DEST that exists and is not a regular file (a fifo, a device) is refused, left as it was', async (t) => {
+  writeTables(root, good);
+  const fifo = path.join(tempDir(t), 'a-fifo');
+  execFileSync('mkfifo', [fifo]);
+  const run = await runImgexport([name, fifo, '--root', root], { cwd: work });
+  t.equal(run.code, 1);
+  t.match(run.stderr, `Error: cannot write ${fifo}: it exists and is not a regular file`);
+  t.ok(fs.lstatSync(fifo).isFIFO(), 'still the fifo');
+  t.same(leftoverTemps(fifo), [], 'no temporary file');
+});
+
 t.test('a bundle inside a directory it archives is refused, the tree untouched', async (t) => {
   writeTables(root, good);
   const inside = path.join(extras, 'nest', 'bundle.tgz');

@@ -96,9 +96,9 @@ t.test('a kit directory travels under the kit name, where import looks for it, w
   t.end();
 });
 
-t.test('-p takes a noderange as xCAT does: its first node, own row before its groups, after xcatdefaults', async (t) => {
+t.test('-p takes a noderange as xCAT does: its first node by name, own row before its groups, after xcatdefaults', async (t) => {
   const tables = {
-    nodelist: [{ node: 'n1', groups: 'compute,all' }, { node: 'n2', groups: 'gpu,all' }],
+    nodelist: [{ node: 'n2', groups: 'gpu,all' }, { node: 'n1', groups: 'compute,all' }],
     postscripts: [
       { node: 'xcatdefaults', postscripts: 'syslog', postbootscripts: 'otherpkgs' },
       { node: 'compute', postscripts: 'cpu-tune' },
@@ -106,8 +106,10 @@ t.test('-p takes a noderange as xCAT does: its first node, own row before its gr
     ],
   };
   t.same(postscriptsFor(tables, 'n1'), { postscripts: 'syslog,cpu-tune', postbootscripts: 'otherpkgs' }, 'a node: its first group with a row');
-  t.same(postscriptsFor(tables, 'n2,n1'), { postscripts: 'syslog,n2-own', postbootscripts: 'otherpkgs,n2-boot' }, 'a list: its first node');
-  t.same(postscriptsFor(tables, 'gpu'), postscriptsFor(tables, 'n2'), 'a group: its first member');
+  t.same(postscriptsFor(tables, 'n2'), { postscripts: 'syslog,n2-own', postbootscripts: 'otherpkgs,n2-boot' }, 'a node: its own row');
+  t.same(postscriptsFor(tables, 'n2,n1'), postscriptsFor(tables, 'n1'), 'a list: its first node by name, whatever the order given');
+  t.same(postscriptsFor(tables, 'all'), postscriptsFor(tables, 'n1'), 'a group: its first member by name, whatever the table order');
+  t.same(postscriptsFor(tables, 'gpu'), postscriptsFor(tables, 'n2'), 'a group of one');
   t.same(postscriptsFor(tables, 'nosuch,n1'), postscriptsFor(tables, 'n1'), 'names that are no node are passed over');
   t.throws(() => postscriptsFor(tables, 'nosuch'), { message: 'Unable to get postscripts, nosuch is not a valide node.' });
 });

@@ -69,8 +69,10 @@ export async function runCommand(spec: CommandSpec, argv: string[] = process.arg
   // A reader that stops early (`lsdef | head`, a dead pipe after `imgexport IMAGE -`): no stack trace;
   // exit non-zero as a program killed by SIGPIPE would, after removing anything half-written.
   // Any other failure (a full disk under `> FILE`) is said, naming it.
+  let stdoutFailed = false;
   process.stdout.on('error', (err: NodeJS.ErrnoException) => {
-    if (err.code !== 'EPIPE') process.stderr.write(`Error: cannot write standard output: ${describeFsError(err)}\n`);
+    if (err.code !== 'EPIPE' && !stdoutFailed) process.stderr.write(`Error: cannot write standard output: ${describeFsError(err)}\n`);
+    stdoutFailed = true;
     void runCleanups().finally(() => process.exit(1));
   });
   let code: number;
@@ -88,7 +90,8 @@ export async function runCommand(spec: CommandSpec, argv: string[] = process.arg
   }
   // Let stdout drain (a pipe reader may be slow) before exiting.
   await new Promise<void>((resolve) => process.stdout.write('', () => resolve()));
-  process.exit(code);
+  // What was said on standard output is what the command did (a stanza file, a bundle): lost, it failed.
+  process.exit(stdoutFailed ? 1 : code);
 }
 
 /** A string option's value, or undefined. */

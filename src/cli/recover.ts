@@ -1,4 +1,5 @@
 import { contextFrom } from '../core/context.js';
+import { ImgportError } from '../core/errors.js';
 import { interruptedImports, ImportTransaction } from '../import/transaction.js';
 import type { CommandSpec } from './command.js';
 
@@ -22,11 +23,24 @@ export const recoverCommand: CommandSpec = {
       process.stdout.write('No interrupted import to recover.\n');
       return;
     }
-    const said: string[] = [];
+    // Each image on its own: what was put back is said as it happens, and one that cannot be
+    // recovered (a live import holds it, a journal that cannot be undone) does not stop the others.
+    let failed = 0;
     for (const image of images) {
-      await ImportTransaction.recover(ctx.sandbox, image, (line) => said.push(line), () => ctx.store.read());
-      if (!said.length) said.push(`Nothing to recover for ${image}.`);
-      process.stdout.write(said.splice(0).map((line) => `${line}\n`).join(''));
+      let said = 0;
+      const say = (line: string): void => {
+        said++;
+        process.stdout.write(`${line}\n`);
+      };
+      try {
+        await ImportTransaction.recover(ctx.sandbox, image, say, () => ctx.store.read());
+        if (!said) say(`Nothing to recover for ${image}.`);
+      } catch (err) {
+        if (!(err instanceof ImgportError)) throw err;
+        process.stderr.write(`Error: ${err.message}\n`);
+        failed++;
+      }
     }
+    return failed ? 1 : 0;
   },
 };

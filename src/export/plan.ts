@@ -116,12 +116,13 @@ export function checkImageRows(imagename: string, osimage: Row | undefined, linu
 
 /**
  * `-p NODE`: the node's (or its first group's) postscripts, prefixed by the xcatdefaults row's.
- * NODE is a noderange as xCAT reads it (`node1,node2`, a group): its first node is the one.
+ * NODE is a noderange as xCAT reads it (`node1,node2`, a group): its first node by name is the one.
  */
 export function postscriptsFor(tables: Tables, node: string): { postscripts?: string; postbootscripts?: string } {
   const nodes = tables.nodelist ?? [];
   const rows = tables.postscripts ?? [];
-  const members = splitList(node).flatMap((name) => nodes.filter((n) => n.node === name || splitList(n.groups).includes(name)).map((n) => n.node));
+  // xCAT's noderange gives its nodes sorted by name.
+  const members = splitList(node).flatMap((name) => nodes.filter((n) => n.node === name || splitList(n.groups).includes(name)).map((n) => n.node)).sort();
   if (members.length === 0) throw new ImageError(`Unable to get postscripts, ${node} is not a valide node.`);
   const first = nodes.find((n) => n.node === members[0]) ?? {};
   // A node's own row wins; else the first of its groups that has one (xCAT's getNodeAttribs).
@@ -300,7 +301,7 @@ export function planExport(tables: Tables, loc: Locations, request: ExportReques
   for (const outer of members.filter((m) => m.source.kind === 'tree')) {
     const inner = members.find((m) => m.name.startsWith(`${outer.name}/`));
     if (inner) {
-      throw new ImageError(`${describe(inner.source)} lies inside ${describe(outer.source)}, which the bundle holds whole: its files would be in it twice (export ${describe(outer.source)} only)`, imagename);
+      throw new ImageError(`${describe(inner.source)} lies inside ${describe(outer.source)}, which the bundle holds whole: its files would be in it twice, and an import places each file once (give -e ${describe(outer.source)} only, and copy the inner directory where it should also go after the import)`, imagename);
     }
   }
   return { imagename, dirName, manifest, members, messages };

@@ -200,6 +200,12 @@ function afterBytes(buffers: Buffer[], count: number): Buffer[] {
 export function createFileSink(finalPath: string, opts: { mode?: number } = {}): Sink {
   const tmp = temporaryNameBeside(finalPath);
   let fd: number;
+  // The rename at the end replaces whatever has the final name: a device or a fifo there (a DEST
+  // of /dev/null, say) is refused before anything is written, where tar would write into it.
+  const existing = fs.lstatSync(finalPath, { throwIfNoEntry: false });
+  if (existing && !existing.isFile() && !existing.isSymbolicLink()) {
+    throw new PathError(`cannot write ${finalPath}: it exists and is not a regular file`, finalPath);
+  }
   try {
     removeStaleTemporaries(path.dirname(finalPath), [path.basename(finalPath)]);
     fd = fs.openSync(tmp, 'wx', opts.mode ?? 0o666);
@@ -248,24 +254,29 @@ export function createStdoutSink(): Sink {
   };
 }
 
-/** Runs one command over ssh; resolves to its exit code (255: ssh itself failed). */
-async function sshExitCode(userHost: string, remoteCommand: string): Promise<number | null> {
+/** How an ssh process ended, in words: its exit code or the signal that killed it. */
+function sshEnd(code: number | null, signal: NodeJS.Signals | null): string {
+  return signal ? `ssh was killed by ${signal}` : `ssh exited with code ${code}`;
+}
+
+/** Runs one command over ssh; resolves to its exit code (255: ssh itself failed) and how it ended. */
+async function sshExit(userHost: string, remoteCommand: string): Promise<{ code: number | null; end: string }> {
   const child = spawn('ssh', sshArgs(userHost, remoteCommand), { stdio: ['ignore', 'ignore', 'inherit'], env: childEnvironment() });
-  const [code] = (await once(child, 'close')) as [number | null];
-  return code;
+  const [code, signal] = (await once(child, 'close')) as [number | null, NodeJS.Signals | null];
+  return { code, end: sshEnd(code, signal) };
 }
 
 /** Runs one command over ssh, resolving when it exits 0. */
 async function sshRun(userHost: string, remoteCommand: string): Promise<void> {
-  const code = await sshExitCode(userHost, remoteCommand);
-  if (code !== 0) throw new PathError(`ssh to ${userHost} failed (exit ${code}) running: ${remoteCommand}`, remoteCommand);
+  const { code, end } = await sshExit(userHost, remoteCommand);
+  if (code !== 0) throw new PathError(`ssh to ${userHost} failed (${end}) running: ${remoteCommand}`, remoteCommand);
 }
 
 /** Whether `remotePath` is a directory on the remote host (a bundle DEST there may be one). */
 export async function remoteIsDirectory(userHost: string, remotePath: string): Promise<boolean> {
-  const code = await sshExitCode(userHost, `test -d ${shellQuote(remotePath)}`);
+  const { code, end } = await sshExit(userHost, `test -d ${shellQuote(remotePath)}`);
   if (code === 0 || code === 1) return code === 0;
-  throw new PathError(`ssh to ${userHost} failed (exit ${code}) while looking at ${remotePath}`, remotePath);
+  throw new PathError(`ssh to ${userHost} failed (${end}) while looking at ${remotePath}`, remotePath);
 }
 
 /**
@@ -275,12 +286,12 @@ export async function remoteIsDirectory(userHost: string, remotePath: string): P
 export function createSshSink(userHost: string, remotePath: string): Sink {
   const tmp = temporaryNameBeside(remotePath);
   const child = spawn('ssh', sshArgs(userHost, `cat > ${shellQuote(tmp)}`), { stdio: ['pipe', 'ignore', 'inherit'], env: childEnvironment() });
-  const exited = new Promise<number | null>((resolve) => {
-    child.on('close', resolve);
-    child.on('error', () => resolve(null));
+  /** ssh's end: how it ended, in words, or undefined when it exited 0. */
+  const exited = new Promise<string | undefined>((resolve) => {
+    child.on('close', (code, signal) => resolve(code === 0 ? undefined : sshEnd(code, signal)));
+    child.on('error', (err) => resolve(`ssh could not be run (${err.message})`));
   });
-  const failure = (code: number | null): PathError =>
-    new PathError(`cannot write ${userHost}:${remotePath}: ${code === null ? 'ssh could not be run' : `ssh exited with code ${code}`} (its message, if any, is above)`, remotePath);
+  const failure = (why: string): PathError => new PathError(`cannot write ${userHost}:${remotePath}: ${why} (its message, if any, is above)`, remotePath);
   // The bundle goes through a stream of our own: when the remote side gives up (a full disk, a
   // missing directory), the export fails with ssh's exit status, not with a broken pipe.
   const stream = new PassThrough({ highWaterMark: 1 << 20 });
@@ -289,8 +300,8 @@ export function createSshSink(userHost: string, remotePath: string): Sink {
   // commit(), if that pipeline has ended), the pipe's by ssh's exit status.
   stream.on('error', () => undefined);
   child.stdin.on('error', () => undefined);
-  void exited.then((code) => {
-    if (code !== 0 && !stream.writableFinished) stream.destroy(failure(code));
+  void exited.then((why) => {
+    if (why && !stream.writableFinished) stream.destroy(failure(why));
   });
   const removeRemote = (): Promise<void> => sshRun(userHost, `rm -f -- ${shellQuote(tmp)}`).catch(() => undefined);
   const unregister = onCleanup(removeRemote);
@@ -298,10 +309,10 @@ export function createSshSink(userHost: string, remotePath: string): Sink {
     stream,
     description: `${userHost}:${remotePath}`,
     async commit() {
-      const code = await exited;
-      if (code !== 0) {
+      const why = await exited;
+      if (why) {
         await removeRemote();
-        throw failure(code);
+        throw failure(why);
       }
       await sshRun(userHost, `mv -f -- ${shellQuote(tmp)} ${shellQuote(remotePath)}`);
       unregister();

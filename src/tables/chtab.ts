@@ -1,6 +1,7 @@
 import { TableError, UsageError } from '../core/errors.js';
 import { checkColumn, checkTable, LINE_BREAK_OR_CONTROL } from './schema.js';
 import type { Row, Tables } from './types.js';
+import { checkObjectName } from './objects.js';
 
 /**
  * xCAT's chtab on the tables: `KEYCOL=KEYVAL... TABLE.COLUMN=VALUE...` sets columns of the row
@@ -44,12 +45,20 @@ export function parseChtabArgs(args: string[]): ChtabChange {
   if (tables.size !== 1) throw new UsageError(tables.size ? `one table at a time, not ${[...tables].join(' and ')}` : 'nothing to set: give TABLE.COLUMN=VALUE');
   const [table] = tables;
   checkKeys(table, keys);
-  for (const { column } of assignments) {
+  // A row it adds names an object: it must be a name lsdef -z can write (deleting one need not be).
+  if (Object.hasOwn(OBJECT_NAME_KEYS, table)) checkObjectName(keys[OBJECT_NAME_KEYS[table]]);
+  for (const { column, value } of assignments) {
     checkColumn(table, column);
     if (Object.hasOwn(keys, column)) throw new UsageError(`${table}.${column} is a key column: the row is chosen by it, not changed`);
+    if (table === 'site' && keys.key === 'installdir' && column === 'value' && value !== '' && !value.startsWith('/')) {
+      throw new UsageError(`the install directory must be an absolute path, not '${value}'`);
+    }
   }
   return { table, keys, assignments };
 }
+
+/** Tables whose key names an object: the key follows the object naming rules (lsdef -z must load back). */
+const OBJECT_NAME_KEYS: Record<string, string> = { osimage: 'imagename', linuximage: 'imagename', nodelist: 'node', postscripts: 'node' };
 
 /** The keys must be exactly the table's key columns, with a value each. */
 export function checkKeys(table: string, keys: Record<string, string>): void {

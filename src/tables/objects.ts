@@ -88,6 +88,11 @@ function checkAttributes(type: ObjectType, attributes: Attributes): void {
 /** What an object name cannot hold: list and assignment separators, white space, control characters. */
 const BAD_NAME = /[\s,:=\x00-\x1f\x7f]/;
 
+/** Refuses a name no object may have: it would break a stanza file or a comma list. */
+export function checkObjectName(name: string): void {
+  if (!name || BAD_NAME.test(name)) throw new TableError(`'${name}' cannot name an object: no white space, ',', ':', '=' or control characters`);
+}
+
 /** The other type sharing a node's postscripts row: a node and a group of one name would share it. */
 const RIVAL: Partial<Record<ObjectType, ObjectType>> = { node: 'group', group: 'node' };
 
@@ -98,7 +103,7 @@ function missing(type: ObjectType, name: string): TableError {
 /** Defines a new object; an existing one is an error unless `force`, which replaces it. */
 export function createObject(tables: Tables, type: ObjectType, name: string, attributes: Attributes, force = false): void {
   checkAttributes(type, attributes);
-  if (!name || BAD_NAME.test(name)) throw new TableError(`'${name}' cannot name an object: no white space, ',', ':', '=' or control characters`);
+  checkObjectName(name);
   const rival = RIVAL[type];
   if (rival && objectExists(tables, rival, name)) {
     throw new TableError(`'${name}' is already a ${rival}: a node and a group cannot share a name (they would share one postscripts row)`, 'nodelist');

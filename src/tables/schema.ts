@@ -163,5 +163,7 @@ export function siteValue(tables: Tables, key: string): string | undefined {
 
 /** The install directory: the site table's `installdir`, else /install. */
 export function installdirOf(tables: Tables): string {
-  return siteValue(tables, 'installdir') ?? DEFAULT_INSTALLDIR;
+  const installdir = siteValue(tables, 'installdir') ?? DEFAULT_INSTALLDIR;
+  if (!installdir.startsWith('/')) throw new TableError(`the site table's installdir '${installdir}' is not an absolute path`, 'site');
+  return installdir;
 }
