@@ -187,6 +187,7 @@ t.test('-R streams over ssh to a remote path, safely quoted', async (t) => {
     cwd: out, env: { PATH: `${bin}:${process.env.PATH}` },
   });
   t.equal(run.code, 0, run.stderr);
+  t.equal(run.stdout.toString().split('\n')[0], `Exporting ${statelite.imagename} to root@example:${remote}...`, 'says where, host and path');
   t.same(fs.readdirSync(remoteDir), ["it's here.tgz"], 'the bundle landed under its name, no temporary left');
   t.notOk(fs.existsSync(path.join(out, 'pwned')), 'nothing in the path ran as a command');
   await runTool('gzip', ['-t', remote]);

@@ -56,7 +56,7 @@ await runCommand({
     // With the bundle on standard output, everything said goes to standard error.
     const say = (line: string): void => void (destination.kind === 'stdout' ? process.stderr : process.stdout).write(`${line}\n`);
 
-    say(`Exporting ${imagename} to ${remote ?? (destination.kind === 'stdout' ? 'standard output' : destination.path)}...`);
+    say(`Exporting ${imagename} to ${remote ? `${remote}:${destination.path}` : destination.kind === 'stdout' ? 'standard output' : destination.path}...`);
     await refuseInterruptedImage(ctx.sandbox, imagename, 'export');
     const plan = planExport(tables, loc, { imagename, extras: listOption(values, 'extra'), postscriptsNode: stringOption(values, 'postscripts') });
     plan.messages.forEach(say);
