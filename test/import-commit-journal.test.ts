@@ -288,6 +288,9 @@ t.test('imgimport killed inside its commit: the next import rolls it back, then 
         const exporting = spawnSync(process.execPath, [IMGEXPORT, HOSTILE_IMAGE, path.join(work, `export-${pause}.tgz`), '--root', root], { env, encoding: 'utf8' });
         t.equal(exporting.status, 1, 'the half-replaced image is not exported');
         t.match(exporting.stderr, `Error: cannot export ${HOSTILE_IMAGE}: an import of it was killed while putting its files in place (journal /var/lib/imgport/imports/${HOSTILE_IMAGE}.json), so it is half replaced; run imgport recover ${HOSTILE_IMAGE}`);
+        const dry = spawnSync(process.execPath, [IMGIMPORT, bundle, '--dry-run', '--root', root], { env, encoding: 'utf8' });
+        t.equal(dry.status, 0, dry.stderr);
+        t.match(dry.stdout, `  first roll back the commit a killed import left half done (journal /var/lib/imgport/imports/${HOSTILE_IMAGE}.json)`, '--dry-run tells');
         const recovering = spawnSync(process.execPath, [IMGPORT, 'recover', '--root', root], { env, encoding: 'utf8' });
         t.equal(recovering.status, 0, recovering.stderr);
         t.match(recovering.stdout, `Rolled back the interrupted commit of an earlier import of ${HOSTILE_IMAGE}:`);

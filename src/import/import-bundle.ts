@@ -46,7 +46,7 @@ import {
 } from './plan.js';
 import { openBundleSource } from './source.js';
 import { applyImportToTables, keepColumns, postscriptNodes } from './table-changes.js';
-import { ImportTransaction, prepareRoot } from './transaction.js';
+import { interruptedCommit, ImportTransaction, prepareRoot } from './transaction.js';
 
 /** A member's bytes queued for its staging file while the write before them is in flight. */
 const STAGING_WRITE_AHEAD = 4 * 1024 * 1024;
@@ -526,7 +526,7 @@ class ImportSession {
       applyImportToTables(t, plan, { nodes, litefileRows: litefile && mergeLitefileRows(t, plan.imagename, litefile) });
 
     if (this.req.dryRun) {
-      this.printDryRun(plan, ops, tables, changeTables);
+      this.printDryRun(plan, ops, tables, changeTables, await interruptedCommit(this.req.sandbox, plan.imagename));
       // The whole plan is shown, then why a real import would stop.
       if (refusal) throw refusal;
       return plan.imagename;
@@ -540,9 +540,13 @@ class ImportSession {
     if (this.sums) compareChecksums(this.digests, this.sums, this.imageDir.name!);
   }
 
-  private printDryRun(plan: ImportPlan, ops: CommitOp[], tables: Tables, change: (t: Tables) => Written): void {
+  /** The plan, every step; `pendingJournal`: a killed import's commit the real one would roll back first. */
+  private printDryRun(plan: ImportPlan, ops: CommitOp[], tables: Tables, change: (t: Tables) => Written, pendingJournal: string | undefined): void {
     const out = this.req.out;
     out(`Dry run: importing image ${plan.imagename} (bundle image ${this.imageDir.name}) would:`);
+    if (pendingJournal) {
+      out(`  first roll back the commit a killed import left half done (journal ${pendingJournal}); the steps below are planned against the files as they are now`);
+    }
     for (const op of ops) out(`  ${op.op === 'place' ? 'write ' : ''}${describeOp(op)}`);
     const before = new Set(Object.entries(tables).flatMap(([table, rows]) => rows.map((row) => rowKey(table, row))));
     for (const { table, row } of change(structuredClone(tables))) {
