@@ -21,6 +21,7 @@ export const verifyCommand: CommandSpec = {
   Reads the whole bundle (BUNDLE '-' = standard input): checks compression, tar structure, member
   names, manifest.xml and every member against SHA256SUMS. Exit 0 when all is well, else 1 naming
   the bad member.
+  -R USER@HOST  read BUNDLE on that host over ssh;  -h, --help  this text
 `,
   options: { remotehost: { type: 'string', short: 'R' } },
   async run(values, positionals) {
@@ -43,6 +44,7 @@ export const verifyCommand: CommandSpec = {
 export const inspectCommand: CommandSpec = {
   usage: `Usage: imgport inspect BUNDLE [-R USER@HOST]
   Prints the image definition in the bundle's manifest, its members with sizes, and its format.
+  -R USER@HOST  read BUNDLE on that host over ssh;  -h, --help  this text
 `,
   options: { remotehost: { type: 'string', short: 'R' } },
   async run(values, positionals) {
