@@ -167,6 +167,7 @@ export async function outputFaultSuite(t: Tap.Test, name: string, cmd: OutputCom
             t.ok(cmd.isComplete(fs.readFileSync(cmd.output)), 'finished before the signal');
           } else {
             t.equal(run.code, 1, 'exit code 1');
+            if (run.code !== 1) t.comment(`ended by signal ${run.signal}, stderr:\n${run.stderr}`);
             t.match(run.stderr, `interrupted by ${signal}`, 'says so');
           }
           assertSafe(t, previous);
