@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { PathError, UsageError } from '../core/errors.js';
 import { compressionFormatOfName, type CompressionFormat } from '../pipeline/compress/format.js';
+import { isUnder } from '../import/plan.js';
 
 /** `--format` names. */
 export const FORMATS: Record<string, CompressionFormat> = { tgz: 'gzip', tzst: 'zstd', tar: 'none' };
@@ -51,8 +52,7 @@ export function isLocalDirectory(dest: string | undefined): boolean {
 export function refuseDestinationInsideTrees(bundlePath: string, trees: string[]): void {
   const dir = realDirectory(path.dirname(bundlePath));
   for (const tree of trees) {
-    const root = realDirectory(tree);
-    if (dir === root || dir.startsWith(`${root}/`)) {
+    if (isUnder(dir, realDirectory(tree))) {
       throw new PathError(`cannot write the bundle to ${bundlePath}: it would be inside ${tree}, which the bundle archives; write it elsewhere`, bundlePath);
     }
   }

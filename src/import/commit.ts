@@ -123,11 +123,7 @@ export function planCommit(units: Unit[], existing: Map<string, EntryKind>): Com
 export async function inspectPaths(sandbox: Sandbox, paths: string[], roots: string[] = []): Promise<Map<string, EntryKind>> {
   const kinds = new Map<string, EntryKind>();
   const physicalRoots = await Promise.all(roots.map((root) => realpath(sandbox.real(root)).catch(() => sandbox.real(root))));
-  const leadsOut = async (p: string, real: string): Promise<boolean> => {
-    if (!isUnderAny(p, roots)) return false;
-    const target = await realpath(real);
-    return !physicalRoots.some((root) => target === root || target.startsWith(root + path.sep));
-  };
+  const leadsOut = async (p: string, real: string): Promise<boolean> => isUnderAny(p, roots) && !isUnderAny(await realpath(real), physicalRoots);
   await Promise.all(
     paths.map(async (p) => {
       const real = sandbox.real(p);
