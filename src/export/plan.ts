@@ -8,6 +8,7 @@ import { emptyManifest, MANIFEST_MEMBER, type Manifest, type ManifestExtra } fro
 import { findProfileFile } from '../xcat/search.js';
 import { formatLitefileCsv, litefileRowsForImage } from '../xcat/litefile.js';
 import { PACKED_FORMS } from '../pack/formats.js';
+import { isPlainName } from '../import/plan.js';
 
 /** Where one bundle member's content comes from. Paths are logical (see Sandbox). */
 export type MemberSource =
@@ -85,12 +86,13 @@ function findBootFile(loc: Locations, file: string, os: Row): string | undefined
 
 /**
  * The bundle's top directory (and default file name) for an image: white space becomes `_`, as in
- * xCAT. A name that cannot be one directory (`..`, a `/`) is refused: its members would climb out
- * of the bundle or into a directory of their own, and every import refuses such a bundle.
+ * xCAT. A name that cannot be one directory (`..`, a `/`, a control character) is refused: its
+ * members would climb out of the bundle or into a directory of their own, and every import
+ * refuses such a bundle (by the same rule).
  */
 export function bundleDirName(imagename: string): string {
   const dirName = imagename.replace(/\s+/g, '_');
-  if (dirName === '' || dirName === '.' || dirName === '..' || dirName.includes('/')) {
+  if (!isPlainName(dirName)) {
     throw new ImageError(`cannot export an image named '${imagename}': a bundle's top directory is named after its image, and this name cannot be one directory`, imagename);
   }
   return dirName;

@@ -64,11 +64,14 @@ export function memberOf(logicalPath: string): string {
   return base;
 }
 
+/** Whether a name can be a single path component: not empty, `.` or `..`, no `/`, no control character. */
+export function isPlainName(name: string): boolean {
+  return !(!name || name === '.' || name === '..' || name.includes('/') || /[\x00-\x1f\x7f]/.test(name));
+}
+
 /** A single path component from the bundle or the command line (image, kit or profile name). */
 export function assertPlainName(name: string, what: string): void {
-  if (!name || name === '.' || name === '..' || name.includes('/') || /[\x00-\x1f\x7f]/.test(name)) {
-    throw new BundleError(`refusing ${what} '${name}': not a plain name`, name);
-  }
+  if (!isPlainName(name)) throw new BundleError(`refusing ${what} '${name}': not a plain name`, name);
 }
 
 /** xCAT's platform directory for an osvers (rh, centos, sles, ...), or undefined. */

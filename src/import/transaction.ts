@@ -16,11 +16,17 @@ import { flushFilesystems } from '../core/flush.js';
 import { programSaid, runProgram } from '../core/child-env.js';
 import type { Row, Tables } from '../tables/types.js';
 import { commitPlaced, rollBackCommit, type CommitStep } from './commit.js';
-import { assertPlainName, isUnder } from './plan.js';
+import { assertPlainName, isPlainName, isUnder } from './plan.js';
 import { TreeWalk } from '../pipeline/walk.js';
 
 /** Where locks and journals live (logical). */
 export const IMPORTS_STATE_DIR = '/var/lib/imgport/imports';
+
+/** The real paths of an image's import journal and lock. */
+function stateFiles(sandbox: Sandbox, image: string): { journal: string; lock: string } {
+  const dir = sandbox.real(IMPORTS_STATE_DIR);
+  return { journal: path.join(dir, `${image}.json`), lock: path.join(dir, `${image}.lock`) };
+}
 /** How long an import waits for another one's commit. */
 const COMMIT_LOCK_WAIT_MS = 10 * 60_000;
 
@@ -40,8 +46,8 @@ interface Journal {
  * then half replaced until `imgport recover` (or the next import of it) rolls the commit back.
  */
 export async function interruptedCommit(sandbox: Sandbox, image: string): Promise<string | undefined> {
-  if (image.includes('/') || image === '..') return undefined; // no journal has such a name
-  const journalPath = sandbox.real(path.posix.join(IMPORTS_STATE_DIR, `${image}.json`));
+  if (!isPlainName(image)) return undefined; // no journal has such a name
+  const journalPath = stateFiles(sandbox, image).journal;
   const journal = await readJournal(journalPath);
   return journal?.commit && !journal.commit.committed && !processAlive(journal.pid) ? sandbox.logical(journalPath) : undefined;
 }
@@ -101,9 +107,7 @@ export class ImportTransaction {
     /** The tables, read when a commit cut short must be judged (did its table write happen?). */
     private readonly readTables: () => Promise<Tables>,
   ) {
-    const dir = sandbox.real(IMPORTS_STATE_DIR);
-    this.journalPath = path.join(dir, `${image}.json`);
-    this.lockPath = path.join(dir, `${image}.lock`);
+    ({ journal: this.journalPath, lock: this.lockPath } = stateFiles(sandbox, image));
   }
 
   /** Locks the image and removes whatever an earlier, killed import of it left behind. */
@@ -167,13 +171,12 @@ export class ImportTransaction {
    */
   async rekey(image: string): Promise<void> {
     if (image === this.image) return;
-    const dir = path.dirname(this.lockPath);
-    const lockPath = path.join(dir, `${image}.lock`);
-    const release = await this.lock(lockPath, image);
+    const files = stateFiles(this.sandbox, image);
+    const release = await this.lock(files.lock, image);
     const [oldJournal, oldRelease] = [this.journalPath, this.releaseLock];
     this.image = image;
-    this.lockPath = lockPath;
-    this.journalPath = path.join(dir, `${image}.json`);
+    this.lockPath = files.lock;
+    this.journalPath = files.journal;
     this.releaseLock = release;
     await this.removeLeftovers();
     await this.writeJournal();
