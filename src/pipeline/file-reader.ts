@@ -72,16 +72,17 @@ async function* streamFile(entry: TreeEntry, chunkSize: number): AsyncIterable<B
       read.catch(() => undefined);
       return read;
     };
-    let next = readAt(0);
-    reading = next;
+    reading = readAt(0);
     for (let offset = 0; offset < entry.size; ) {
-      const chunk = await next;
+      // `reading` is the read ahead the consumer has not asked for yet (the finally below waits for it).
+      const current = reading!;
       reading = undefined;
+      const chunk = await current;
       // The first chunk tells whether the file is compressed (by its magic, or as a big file by a
       // trial); the mark goes on every chunk.
       if (offset === 0) compressed = entry.size >= MARK_COMPRESSED_FROM && (looksCompressed(chunk) || looksIncompressible(chunk));
       offset += chunk.length;
-      if (offset < entry.size) reading = next = readAt(offset);
+      if (offset < entry.size) reading = readAt(offset);
       yield compressed ? markCompressed(chunk) : chunk;
     }
     checkUnchanged(fd, entry, entry.size + fs.readSync(fd, Buffer.alloc(1), 0, 1, entry.size));
