@@ -48,12 +48,15 @@ export function reportError(err: unknown, usage: string): number {
 }
 
 let signalsInstalled = false;
+/** Set once a signal's handler runs: from then on it alone says what happened and exits. */
+let interrupted = false;
 /** SIGINT, SIGTERM, SIGHUP (the terminal or ssh session closed): run the cleanups, say so, exit 1. */
 function installSignalHandlers(): void {
   if (signalsInstalled) return;
   signalsInstalled = true;
   for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
     process.once(signal, () => {
+      interrupted = true;
       void runCleanups().finally(() => {
         const outcome = isCommitted() ? 'after its result was complete and in place' : 'nothing was changed';
         process.stderr.write(`Error: ${new InterruptedError(signal).message}; ${outcome}\n`);
@@ -85,6 +88,9 @@ export async function runCommand(spec: CommandSpec, argv: string[] = process.arg
       code = (await spec.run(values, positionals)) ?? 0;
     }
   } catch (err) {
+    // The cleanups of an interrupt (the compressor threads stopped, the output removed) make the
+    // work fail on its way out: that failure is the interrupt's, which its handler reports.
+    if (interrupted) return new Promise<never>(() => undefined);
     await runCleanups();
     code = reportError(err, spec.usage);
   }

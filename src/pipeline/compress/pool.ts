@@ -9,6 +9,7 @@
 import type { Piscina } from 'piscina';
 import type { BlockTask, TaskResult } from './block-task.js';
 import { packageFileUrl } from '../../core/package-files.js';
+import { onCleanup } from '../../core/cleanup.js';
 
 /** The compiled worker script (also when this module runs from its TypeScript source, in tests). */
 const WORKER_SCRIPT = 'dist/workers/compress.js';
@@ -22,6 +23,8 @@ export interface WorkerSetup {
 interface SharedPool {
   pool: Promise<Piscina<BlockTask, TaskResult>>;
   users: number;
+  /** Destroys the pool now (idempotent): on release by its last user, or by the command's cleanups. */
+  stop(): Promise<void>;
 }
 
 const pools = new Map<number, SharedPool>();
@@ -53,7 +56,19 @@ function joinPool(threads: number, setup: WorkerSetup): SharedPool {
           workerData: setup,
         }),
     );
-    shared = { pool, users: 0 };
+    // A failure or signal stops the threads before the process exits: exiting with a thread in the
+    // middle of a task let Node end by a signal now and then, after the command had said why it stopped.
+    let unregister = (): void => undefined;
+    let stopped: Promise<void> | undefined;
+    const stop = (): Promise<void> => {
+      unregister();
+      if (pools.get(threads) === shared) pools.delete(threads);
+      // Tasks still running (a stream destroyed mid-way) have nobody waiting for them.
+      stopped ??= pool.then((p) => p.destroy()).catch(() => undefined);
+      return stopped;
+    };
+    shared = { pool, users: 0, stop };
+    unregister = onCleanup(stop);
     pools.set(threads, shared);
   }
   shared.users++;
@@ -84,9 +99,7 @@ export function leasePool(threads: number, opts: LeaseOptions = {}): PoolLease {
       if (released) return;
       released = true;
       if (!share || --share.users > 0) return;
-      pools.delete(threads);
-      // Tasks still running (a stream destroyed mid-way) have nobody waiting for them.
-      share.pool.then((pool) => pool.destroy()).catch(() => undefined);
+      void share.stop();
     },
   };
 }
