@@ -1,11 +1,13 @@
 import t from 'tap';
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { readCpio } from '../src/archive/cpio-reader.js';
-import { CpioSize, cpioChunks, type CpioOptions } from '../src/archive/cpio-writer.js';
+import { CpioSize, cpioChunks, pad4, type CpioOptions } from '../src/archive/cpio-writer.js';
 import { PathError } from '../src/core/errors.js';
 import { readFile } from '../src/pipeline/file-reader.js';
 import { TreeWalk } from '../src/pipeline/walk.js';
@@ -30,6 +32,33 @@ t.test('CpioSize, added up as the tree is surveyed, is the exact size; the archi
   t.equal(data.length, expected);
   t.equal(data.length % 512, 0);
   t.ok(data.includes(Buffer.from('TRAILER!!!\0')), 'trailer present');
+});
+
+t.test('pad4 rounds up to 4 over the whole newc range, beyond 2 GiB too (32-bit bit operations did not)', async (t) => {
+  t.same([0, 1, 4, 5, 2 ** 31 - 3, 2 ** 31 + 1, 2 ** 32 - 1].map(pad4), [0, 4, 4, 8, 2 ** 31, 2 ** 31 + 4, 2 ** 32]);
+});
+
+t.test('a file beyond 2 GiB is framed right: the entry after it reads back (views of one zero buffer, nothing on disk)', async (t) => {
+  const big = 2 ** 31 + 1;
+  const entry = (relPath: string, kind: 'dir' | 'file', size: number) =>
+    ({ relPath, absPath: `/x/${relPath}`, kind, mode: kind === 'dir' ? 0o755 : 0o644, uid: 0, gid: 0, size, mtime: 1, rdevMajor: 0, rdevMinor: 0, ino: 1, nlink: 1 }) as const;
+  const tree = [entry('.', 'dir', 0), entry('big.img', 'file', big), entry('big.img.sha256', 'file', 9)];
+  const zeros = Buffer.alloc(1 << 24);
+  const data = async function* (e: { relPath: string; size: number }) {
+    if (e.relPath === 'big.img.sha256') yield Buffer.from('checksum\n');
+    else for (let left = e.size; left > 0; left -= zeros.length) yield zeros.subarray(0, Math.min(left, zeros.length));
+  };
+  // GNU cpio reads it: our reader alone would agree with a writer sharing its mistake.
+  const cpio = spawn('cpio', ['-i', '--quiet', '--to-stdout', 'rootimg/big.img.sha256'], { stdio: ['pipe', 'pipe', 'pipe'] });
+  let out = '';
+  let err = '';
+  cpio.stdout.on('data', (c: Buffer) => (out += c.toString()));
+  cpio.stderr.on('data', (c: Buffer) => (err += c.toString()));
+  const exited = new Promise<number | null>((resolve) => cpio.on('close', resolve));
+  await pipeline(Readable.from(cpioChunks(tree, new Map(), { prefix: 'rootimg', data })), cpio.stdin);
+  t.equal(await exited, 0, err);
+  t.equal(out, 'checksum\n', 'the entry after the big file');
+  t.equal(err, '', 'no junk skipped');
 });
 
 t.test('GNU cpio lists the names in walk order and recreates an identical tree', async (t) => {

@@ -5,6 +5,7 @@ import path from 'node:path';
 import zlib from 'node:zlib';
 import t from 'tap';
 import { storedGzipChunks, storedGzipSize } from '../src/archive/stored-gzip.js';
+import { TarWriter } from '../src/archive/tar-writer.js';
 import { isLocalDirectory, resolveDestination } from '../src/export/destination.js';
 import { formatBytes, formatDuration, progressLine } from '../src/pipeline/progress.js';
 import { shellQuote } from '../src/core/ssh.js';
@@ -34,6 +35,26 @@ t.test('stored gzip: exact announced size, valid gzip, whatever the input chunki
     }
   }
   await t.rejects(collect(storedGzipChunks(pieces(Buffer.alloc(10), 4), 11)), /10 bytes, expected 11/, 'short input is an error');
+});
+
+t.test('owner names longer than the ustar fields go in pax records; the member keeps its name', async (t) => {
+  const writer = new TarWriter();
+  const chunks: Buffer[] = [];
+  const reading = (async () => {
+    for await (const chunk of writer.chunks()) chunks.push(chunk.data);
+  })();
+  const uname = `svc-${'u'.repeat(60)}`;
+  const gname = 'hpc-cluster-administrators-of-the-big-compute-farm';
+  await writer.add({ name: './img/etc/hostname', kind: 'file', mode: 0o644, uid: 4242, gid: 4343, mtime: 1_000_000_000, size: 3, uname, gname }, (async function* () {
+    yield Buffer.from('mn\n');
+  })());
+  await writer.add({ name: './img/etc/short', kind: 'file', mode: 0o644, uid: 1, gid: 1, mtime: 1_000_000_000, size: 0, uname: 'bin', gname: 'bin' });
+  writer.finish();
+  await reading;
+  const listing = execFileSync('tar', ['-tvf', '-'], { input: Buffer.concat(chunks), encoding: 'utf8' });
+  t.match(listing, new RegExp(`${uname}/${gname} +3 2001-09-09 01:46 \\./img/etc/hostname\n`));
+  t.match(listing, /bin\/bin +0 2001-09-09 01:46 \.\/img\/etc\/short\n/);
+  t.equal(listing.trim().split('\n').length, 2, 'two members, no name moved into another');
 });
 
 t.test('destination: suffix, --format, directories, stdout, remote', (t) => {

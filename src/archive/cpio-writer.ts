@@ -1,7 +1,7 @@
 import { PathError } from '../core/errors.js';
 import { readFile, type FileDataSource } from '../pipeline/file-reader.js';
 import { chunkPool } from '../pipeline/chunk-pool.js';
-import type { EntryKind, TreeEntry, TreeSurvey } from '../pipeline/walk.js';
+import { archiveName, type EntryKind, type TreeEntry, type TreeSurvey } from '../pipeline/walk.js';
 
 export interface CpioOptions {
   /** Member name = prefix + relPath: 'rootimg', 'rootimg/etc', ... or '.', './etc' (packimage). */
@@ -52,7 +52,7 @@ function* placements(tree: Iterable<TreeEntry>, linkNames: TreeSurvey['linkNames
   const groups = new Map<string, { first: TreeEntry; ino: number; left: number }>();
   let ino = 0;
   for (const e of tree) {
-    const name = memberName(e.relPath, opts.prefix);
+    const name = archiveName(e.relPath, opts.prefix);
     if (e.kind === 'hardlink') {
       const group = groups.get(e.linkTarget!);
       if (!group) throw linksChanged(e);
@@ -82,10 +82,6 @@ function ownDataSize(entry: TreeEntry): number {
   return 0;
 }
 
-function memberName(relPath: string, prefix: string): string {
-  if (relPath === '.') return prefix;
-  return `${prefix}/${relPath}`;
-}
 
 /**
  * Adds up an archive's exact size (trailer and final block padding included) entry by entry, as
@@ -98,7 +94,7 @@ export class CpioSize {
   constructor(private readonly opts: CpioOptions) {}
 
   add(entry: TreeEntry): void {
-    this.#bytes += headerSize(memberName(entry.relPath, this.opts.prefix)) + pad4(ownDataSize(entry));
+    this.#bytes += headerSize(archiveName(entry.relPath, this.opts.prefix)) + pad4(ownDataSize(entry));
   }
 
   get total(): number {
@@ -166,7 +162,8 @@ function headerSize(name: string): number {
 }
 
 export function pad4(n: number): number {
-  return (n + 3) & ~3;
+  // Not (n + 3) & ~3: bit operations work on 32 bits, and a newc file may be up to 4 GiB - 1.
+  return n + ((4 - (n % 4)) % 4);
 }
 
 /**

@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import { PathError } from '../core/errors.js';
 import { createRequire } from 'node:module';
 import type tar from 'tar-stream';
-import type { EntryKind, TreeEntry } from '../pipeline/walk.js';
+import { archiveName, type EntryKind, type TreeEntry } from '../pipeline/walk.js';
 import { readFile, type FileDataSource } from '../pipeline/file-reader.js';
 import { tagged, type TaggedChunk } from '../pipeline/compress/format.js';
 
@@ -56,14 +56,21 @@ const TYPE_BITS: Record<EntryKind, number> = {
 const USTAR_MAX_ID = 0o777777;
 const USTAR_MAX_DEVICE = 0o777777;
 const USTAR_MAX_TIME = 2 ** 31 - 1;
+/**
+ * Longest owner name the 32-byte uname/gname fields hold: tar-stream writes a longer one on, over
+ * the fields that follow (a group name of 49 bytes moved the member into another directory).
+ */
+const USTAR_MAX_OWNER_NAME = 31;
 
 /**
  * pax records for what the ustar fields cannot hold: big owner ids (directory services hand out
- * ids in the millions), times before 1970 or from 2038 on. tar-stream would write the ids
+ * ids in the millions), long owner names, times before 1970 or from 2038 on. tar-stream would write the ids
  * saturated and those times as broken headers; readers take the pax value over the field's.
  */
-function paxRecords(member: TarMember): Record<string, string> | undefined {
+function paxRecords(member: TarMember, owner: { uname: string; gname: string }): Record<string, string> | undefined {
   const records: Record<string, string> = {};
+  if (Buffer.byteLength(owner.uname) > USTAR_MAX_OWNER_NAME) records.uname = owner.uname;
+  if (Buffer.byteLength(owner.gname) > USTAR_MAX_OWNER_NAME) records.gname = owner.gname;
   if (member.uid > USTAR_MAX_ID) records.uid = String(member.uid);
   if (member.gid > USTAR_MAX_ID) records.gid = String(member.gid);
   if (member.mtime < 0 || member.mtime > USTAR_MAX_TIME) records.mtime = String(member.mtime);
@@ -71,7 +78,13 @@ function paxRecords(member: TarMember): Record<string, string> | undefined {
 }
 
 function headerOf(member: TarMember): tar.Header {
-  const pax = paxRecords(member);
+  const owner = {
+    uname: member.uname ?? ownerNames().users.get(member.uid) ?? '',
+    gname: member.gname ?? ownerNames().groups.get(member.gid) ?? '',
+  };
+  const pax = paxRecords(member, owner);
+  // A name too long for its field is in the pax record only.
+  const field = (name: string): string => (Buffer.byteLength(name) > USTAR_MAX_OWNER_NAME ? '' : name);
   return {
     ...(pax && { pax }),
     // GNU tar (and so xCAT's bundles) ends directory names with a slash.
@@ -80,8 +93,8 @@ function headerOf(member: TarMember): tar.Header {
     mode: TYPE_BITS[member.kind] | (member.mode & 0o7777),
     uid: member.uid,
     gid: member.gid,
-    uname: member.uname ?? ownerNames().users.get(member.uid) ?? '',
-    gname: member.gname ?? ownerNames().groups.get(member.gid) ?? '',
+    uname: field(owner.uname),
+    gname: field(owner.gname),
     mtime: new Date(Math.min(Math.max(member.mtime, 0), USTAR_MAX_TIME) * 1000),
     size: member.kind === 'file' ? (member.size ?? 0) : 0,
     linkname: member.linkTarget ?? '',
@@ -191,7 +204,7 @@ export function treeEntryMember(entry: TreeEntry, prefix: string): TarMember {
   if (entry.rdevMajor > USTAR_MAX_DEVICE || entry.rdevMinor > USTAR_MAX_DEVICE) {
     throw new PathError(`cannot archive ${entry.absPath}: its device numbers ${entry.rdevMajor}, ${entry.rdevMinor} do not fit a tar header (${USTAR_MAX_DEVICE} at most); a cpio archive holds them (packimage -m cpio)`, entry.absPath);
   }
-  const name = entry.relPath === '.' ? prefix : `${prefix}/${entry.relPath}`;
+  const name = archiveName(entry.relPath, prefix);
   return {
     name,
     kind: entry.kind,
@@ -200,7 +213,7 @@ export function treeEntryMember(entry: TreeEntry, prefix: string): TarMember {
     gid: entry.gid,
     mtime: entry.mtime,
     size: entry.size,
-    linkTarget: entry.kind === 'hardlink' ? `${prefix}/${entry.linkTarget}` : entry.linkTarget,
+    linkTarget: entry.kind === 'hardlink' ? archiveName(entry.linkTarget!, prefix) : entry.linkTarget,
     rdevMajor: entry.rdevMajor,
     rdevMinor: entry.rdevMinor,
   };

@@ -55,6 +55,11 @@ export class InterruptedError extends ImgportError {
   }
 }
 
+/** Bytes as text, those above ASCII escaped (\xe9): names a name that is not UTF-8. */
+export function escapedBytes(raw: Buffer): string {
+  return [...raw].map((byte) => (byte < 0x80 ? String.fromCharCode(byte) : `\\x${byte.toString(16)}`)).join('');
+}
+
 /** A short reason for an fs error: "permission denied" rather than the full libuv message. */
 export function describeFsError(err: unknown): string {
   const e = err as NodeJS.ErrnoException;

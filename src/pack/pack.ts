@@ -142,7 +142,8 @@ function xzArgs(threads: number, level: number | undefined): string[] {
 /**
  * mksquashfs reads our uncompressed tar on its standard input (no staging copy of the tree) and
  * writes a temporary file beside the final one. Its tar reader ignores the root entry, so the
- * root directory's attributes are passed as options.
+ * root directory's attributes are passed as options (mksquashfs 4.5.1 applies only -root-mode from a
+ * tar; the root's owner and time are passed for the versions that take them).
  */
 async function writeSquashfs(
   mksquashfs: string,
@@ -175,7 +176,8 @@ async function writeSquashfs(
     ...(root ? ['-root-mode', (root.mode & 0o7777).toString(8), '-root-uid', String(root.uid), '-root-gid', String(root.gid), '-root-time', String(root.mtime)] : []),
   ];
   try {
-    await runFilter(mksquashfs, args, untag(treeTarChunks(members, { prefix: MEMBER_PREFIX, data })));
+    // Names without './': tar-stream splits a 101-byte './...' name with a ustar prefix '.', which mksquashfs refuses.
+    await runFilter(mksquashfs, args, untag(treeTarChunks(members, { prefix: '', data })));
     await fs.chmod(tmp, PACKED_MODE);
     await fs.rename(tmp, finalReal);
     unregister();

@@ -1,8 +1,19 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { PathError, describeFsError } from '../core/errors.js';
+import { isUtf8 } from 'node:buffer';
+import { PathError, describeFsError, escapedBytes } from '../core/errors.js';
 
 export type EntryKind = 'file' | 'dir' | 'symlink' | 'hardlink' | 'chardev' | 'blockdev' | 'fifo';
+
+/**
+ * A walked entry's name in an archive: `prefix/relPath`, the prefix alone for the root; with no
+ * prefix, relPath as it is (mksquashfs refuses a ustar name prefix of '.', which tar-stream writes
+ * for a name './...' of 101 bytes or so).
+ */
+export function archiveName(relPath: string, prefix: string): string {
+  if (!prefix) return relPath;
+  return relPath === '.' ? prefix : `${prefix}/${relPath}`;
+}
 
 export interface TreeEntry {
   /** POSIX path relative to the walked root; the root itself is '.' */
@@ -318,14 +329,6 @@ function readLinkTarget(absPath: string): string {
   throw new PathError(`cannot archive ${absPath}: its link target ${escapedBytes(raw)} is not valid UTF-8 (make the link again with a UTF-8 target)`, absPath);
 }
 
-function isUtf8(raw: Buffer): boolean {
-  return Buffer.from(raw.toString('utf8')).equals(raw);
-}
-
-/** Bytes as text, those above ASCII escaped (\xe9), to name what is not UTF-8. */
-function escapedBytes(raw: Buffer): string {
-  return [...raw].map((byte) => (byte < 0x80 ? String.fromCharCode(byte) : `\\x${byte.toString(16)}`)).join('');
-}
 
 /**
  * lstat of one name as an entry; undefined for sockets and names that vanished (with a warning).
