@@ -35,15 +35,18 @@ t.test('-f renames the image, moves image files and relocates share lists', asyn
   t.same(plan.kits, [{ name: 'k-1', dest: '/install/kits/k-1', bundleNames: ['k-1', 'old-name'] }]);
   t.equal(renamedForProfile('service.rhels8.pkglist', 'service', 'x'), 'x.rhels8.pkglist');
   t.equal(relocateListFile('/opt/xcat/share/xcat/install/sles/c.tmpl', { oldProfile: 'c', newProfile: 'd', osvers: 'sles15', provmethod: 'install', locations: loc }), '/install/custom/install/sles/d.tmpl');
+  // By provmethod, not by where it came from: xCAT's stock netboot images list share/xcat/install files.
+  t.equal(relocateListFile('/opt/xcat/share/xcat/install/rh/service.rhels8.x86_64.otherpkgs.pkglist', { oldProfile: 'service', newProfile: 's2', osvers: 'rhels8.5.0', provmethod: 'netboot', locations: loc }), '/install/custom/netboot/rh/s2.rhels8.x86_64.otherpkgs.pkglist');
+  t.equal(relocateListFile('/opt/xcat/share/xcat/netboot/rh/c.pkglist', { oldProfile: 'c', newProfile: 'd', osvers: 'rhels8.5.0', provmethod: 'install', locations: loc }), '/install/custom/install/rh/d.pkglist');
   t.throws(() => planImport(netbootManifest(), 'img', loc, '../x'), /not a plain name/);
 });
 
 t.test('routes: files, extras (file and directory), kits with other_files and plugins, unknown', async (t) => {
   const plan = planImport(netbootManifest(), 'img', loc);
   t.same(routeMember(plan, 'kernel', false), { kind: 'file', dests: ['/install/netboot/rhels8.5.0/x86_64/compute/kernel'] });
-  t.same(routeMember(plan, 'extra/a', false), { kind: 'extra', dest: '/install/postscripts/a', root: '/install/postscripts', fromDirectory: false });
+  t.same(routeMember(plan, 'extra/a', false), { kind: 'extra', dest: '/install/postscripts/a', root: '/install/postscripts', fromDirectory: false, copies: [] });
   t.same(routeMember(plan, 'extra/install', true), { kind: 'structure' });
-  t.same(routeMember(plan, 'extra/install/mydir/sub/b', false), { kind: 'extra', dest: '/install/custom/mydir/sub/b', root: '/install/custom/mydir', fromDirectory: true });
+  t.same(routeMember(plan, 'extra/install/mydir/sub/b', false), { kind: 'extra', dest: '/install/custom/mydir/sub/b', root: '/install/custom/mydir', fromDirectory: true, copies: [] });
   t.same(routeMember(plan, 'k-1/other_files/post.sh', false).kind === 'kit' && (routeMember(plan, 'k-1/other_files/post.sh', false) as { copies: string[] }).copies, ['/install/postscripts/post.sh']);
   t.same((routeMember(plan, 'k-1/other_files/x.exlist', false) as { copies: string[] }).copies, []);
   t.same((routeMember(plan, 'k-1/other_files/.hidden', false) as { copies: string[] }).copies, []);
@@ -104,6 +107,26 @@ t.test('tables: rows upserted, kit rows, -p postscripts without the defaults', a
   t.equal(tables.osimage[0].profile, 'compute');
   t.same((tables as Record<string, unknown>).kit, [{ kitname: 'k-1', kitdir: '/install/kits/k-1' }]);
   t.same(tables.postscripts[1], { node: 'n1', postscripts: 'mine' });
+});
+
+t.test('-p sets both columns as xCAT does: one left empty by the defaults clears the node\'s own', async (t) => {
+  const tables = {
+    nodelist: [{ node: 'n1' }, { node: 'n2' }],
+    postscripts: [
+      { node: 'xcatdefaults', postscripts: 'syslog,remoteshell', postbootscripts: 'otherpkgs' },
+      { node: 'n1', postscripts: 'oldps', postbootscripts: 'oldpbs' },
+      { node: 'n2', postscripts: 'keep2', postbootscripts: 'keep2b' },
+    ],
+  };
+  const m = netbootManifest();
+  m.postscripts = 'syslog,remoteshell';
+  m.postbootscripts = 'myscript2';
+  applyImportToTables(tables, planImport(m, 'img', loc), { nodes: ['n1'] });
+  t.same(tables.postscripts[1], { node: 'n1', postbootscripts: 'myscript2' });
+  // Nothing left once the defaults are taken out: the nodes are not touched at all.
+  m.postbootscripts = 'otherpkgs';
+  applyImportToTables(tables, planImport(m, 'img', loc), { nodes: ['n2'] });
+  t.same(tables.postscripts[2], { node: 'n2', postscripts: 'keep2', postbootscripts: 'keep2b' });
 });
 
 t.test('ssh arguments: the remote path is quoted for the remote shell, the host cannot be an option', async (t) => {

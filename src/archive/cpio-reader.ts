@@ -1,4 +1,5 @@
-import { BundleError } from '../core/errors.js';
+import { isUtf8 } from 'node:buffer';
+import { BundleError, escapedBytes } from '../core/errors.js';
 import { CPIO_TRAILER, NEWC_HEADER_SIZE, pad4 } from './cpio-writer.js';
 
 export interface CpioEntry {
@@ -133,7 +134,10 @@ async function readHeader(src: ByteSource, previous: string | undefined) {
   const nameBytes = await src.exact(nameSize);
   if (!nameBytes) throw malformed(start, `truncated archive: incomplete name ${after}`, previous);
   if (nameBytes.indexOf(0) !== nameSize - 1) throw malformed(start, `malformed header: name not NUL-terminated ${after}`, previous);
-  const name = nameBytes.toString('utf8', 0, nameSize - 1);
+  // Names are text from here on: decoded, one that is not UTF-8 would land under another name.
+  const rawName = nameBytes.subarray(0, nameSize - 1);
+  if (!isUtf8(rawName)) throw malformed(start, `the name ${escapedBytes(rawName)} is not valid UTF-8 (rename it where the archive was made)`, escapedBytes(rawName));
+  const name = rawName.toString('utf8');
   // The trailer may end the data right after its name.
   if (name !== CPIO_TRAILER) await skip(src, pad4(NEWC_HEADER_SIZE + nameSize) - (NEWC_HEADER_SIZE + nameSize), name);
   const entry: CpioEntry = { name, mode, uid, gid, nlink, mtime, size, ino, devMajor, devMinor, rdevMajor, rdevMinor };

@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { BundleError, PathError, describeFsError } from '../core/errors.js';
+import { isUtf8 } from 'node:buffer';
+import { BundleError, PathError, describeFsError, escapedBytes } from '../core/errors.js';
 import { programSaid, runProgram } from '../core/child-env.js';
 import { readCpio, S_IFBLK, S_IFCHR, S_IFDIR, S_IFIFO, S_IFLNK, S_IFMT, S_IFREG, S_IFSOCK, type CpioEntry } from './cpio-reader.js';
 
@@ -34,12 +35,68 @@ export async function extractCpioTree(
     tree.finish();
   } catch (err) {
     fs.rmSync(dest, { recursive: true, force: true });
-    if (err instanceof BundleError && opts.member && !err.message.startsWith(opts.member)) {
-      throw new BundleError(`${opts.member}: ${err.message}`, opts.member);
-    }
-    throw err;
+    throw inMember(err, opts);
   }
   return { entries: tree.entries, bytes: tree.bytes };
+}
+
+/**
+ * Reads a tree archive through as extractCpioTree does, writing nothing (imgport verify): its
+ * structure, names and link targets are refused as the extraction refuses them. What only the
+ * filesystem shows (duplicates, entries below a link, hard link groups) is the extraction's.
+ */
+export async function checkCpioTree(source: AsyncIterable<Buffer>, opts: ExtractOptions): Promise<{ entries: number; bytes: number }> {
+  const prefixParts = nameParts(opts.stripPrefix);
+  let entries = 0;
+  let bytes = 0;
+  try {
+    for await (const { entry, body } of readCpio(source)) {
+      relativeName(entry, prefixParts, opts);
+      if ((entry.mode & S_IFMT) === S_IFLNK) await linkTarget(entry, body, opts);
+      else for await (const chunk of body) bytes += chunk.length;
+      entries++;
+    }
+  } catch (err) {
+    throw inMember(err, opts);
+  }
+  return { entries, bytes };
+}
+
+/** An archive's error, said to be the bundle member's. */
+function inMember(err: unknown, opts: ExtractOptions): unknown {
+  if (err instanceof BundleError && opts.member && !err.message.startsWith(opts.member)) {
+    return new BundleError(`${opts.member}: ${err.message}`, opts.member);
+  }
+  return err;
+}
+
+function refusal(entry: CpioEntry, reason: string, opts: ExtractOptions): BundleError {
+  const where = opts.member ? `${opts.member}: ` : '';
+  return new BundleError(`${where}refusing cpio entry "${entry.name}": ${reason}`, opts.member ?? entry.name);
+}
+
+/** An entry's path below the prefix ('' for the top), or a refusal. */
+function relativeName(entry: CpioEntry, prefixParts: string[], opts: ExtractOptions): string {
+  const { name } = entry;
+  if (name.startsWith('/')) throw refusal(entry, 'absolute name', opts);
+  const parts = nameParts(name);
+  if (parts.includes('..')) throw refusal(entry, "'..' in the name", opts);
+  if (parts.length < prefixParts.length || prefixParts.some((p, i) => parts[i] !== p)) {
+    throw refusal(entry, `not below "${opts.stripPrefix}"`, opts);
+  }
+  return parts.slice(prefixParts.length).join('/');
+}
+
+/** A symbolic link entry's target, read from its body, or a refusal. */
+async function linkTarget(entry: CpioEntry, body: AsyncIterable<Buffer>, opts: ExtractOptions): Promise<string> {
+  if (entry.size === 0 || entry.size > MAX_LINK_TARGET) throw refusal(entry, `symbolic link target of ${entry.size} bytes`, opts);
+  const parts: Buffer[] = [];
+  for await (const chunk of body) parts.push(chunk);
+  const raw = Buffer.concat(parts);
+  if (!isUtf8(raw)) throw refusal(entry, `symbolic link target ${escapedBytes(raw)} is not valid UTF-8`, opts);
+  const target = raw.toString();
+  if (target.includes('\0')) throw refusal(entry, 'symbolic link target holds a NUL byte', opts);
+  return target;
 }
 
 function createDestination(dest: string): void {
@@ -84,7 +141,7 @@ class TreeWriter {
   }
 
   async add(entry: CpioEntry, body: AsyncIterable<Buffer>): Promise<void> {
-    const rel = this.relativeName(entry);
+    const rel = relativeName(entry, this.prefixParts, this.opts);
     const type = entry.mode & S_IFMT;
     if (rel === '') return this.setTop(entry, type);
     const parent = path.posix.dirname(rel) === '.' ? '' : path.posix.dirname(rel);
@@ -121,18 +178,6 @@ class TreeWriter {
   /** Sets the metadata of every directory still open, innermost first, and of destDir last. */
   finish(): void {
     while (this.openDirs.length > 0) this.closeDir(this.openDirs.pop()!);
-  }
-
-  /** The path below the prefix ('' for the top), or a refusal. */
-  private relativeName(entry: CpioEntry): string {
-    const { name } = entry;
-    if (name.startsWith('/')) throw this.refuse(entry, 'absolute name');
-    const parts = nameParts(name);
-    if (parts.includes('..')) throw this.refuse(entry, "'..' in the name");
-    if (parts.length < this.prefixParts.length || this.prefixParts.some((p, i) => parts[i] !== p)) {
-      throw this.refuse(entry, `not below "${this.opts.stripPrefix}"`);
-    }
-    return parts.slice(this.prefixParts.length).join('/');
   }
 
   private setTop(entry: CpioEntry, type: number): void {
@@ -233,11 +278,7 @@ class TreeWriter {
   }
 
   private async makeSymlink(entry: CpioEntry, abs: string, body: AsyncIterable<Buffer>): Promise<void> {
-    if (entry.size === 0 || entry.size > MAX_LINK_TARGET) throw this.refuse(entry, `symbolic link target of ${entry.size} bytes`);
-    const parts: Buffer[] = [];
-    for await (const chunk of body) parts.push(chunk);
-    const target = Buffer.concat(parts).toString();
-    if (target.includes('\0')) throw this.refuse(entry, 'symbolic link target holds a NUL byte');
+    const target = await linkTarget(entry, body, this.opts);
     try {
       fs.symlinkSync(target, abs);
     } catch (err) {
@@ -267,8 +308,7 @@ class TreeWriter {
   }
 
   private refuse(entry: CpioEntry, reason: string): BundleError {
-    const where = this.opts.member ? `${this.opts.member}: ` : '';
-    return new BundleError(`${where}refusing cpio entry "${entry.name}": ${reason}`, this.opts.member ?? entry.name);
+    return refusal(entry, reason, this.opts);
   }
 
   /** A failed create: an existing name is a duplicate entry; anything else is the destination's problem. */

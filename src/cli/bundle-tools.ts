@@ -1,7 +1,7 @@
 /** `imgport verify BUNDLE` and `imgport inspect BUNDLE`: read a bundle through without importing it. */
 import { UsageError } from '../core/errors.js';
 import { checkManifest, missingManifest } from '../xcat/manifest-reader.js';
-import { compareChecksums, fileDigests, scanBundle, type BundleScan } from '../import/bundle-scan.js';
+import { checkPlacement, compareChecksums, fileDigests, scanBundle, type BundleScan } from '../import/bundle-scan.js';
 import { openBundleSource } from '../import/source.js';
 import { stringOption, type CommandSpec, type ParsedValues } from './command.js';
 
@@ -18,9 +18,10 @@ const say = (line: string) => void process.stdout.write(`${line}\n`);
 
 export const verifyCommand: CommandSpec = {
   usage: `Usage: imgport verify BUNDLE [-R USER@HOST]
-  Reads the whole bundle (BUNDLE '-' = standard input): checks compression, tar structure, member
-  names, manifest.xml and every member against SHA256SUMS. Exit 0 when all is well, else 1 naming
-  the bad member.
+  Reads the whole bundle (BUNDLE '-' = standard input) and checks what an import checks before it
+  writes: compression, tar structure, member names, manifest.xml, that every member has its place
+  and every file and extra the manifest names is there, the root tree's cpio (statelite), and every
+  member against SHA256SUMS. Exit 0 when all is well, else 1 naming the bad member.
   -R USER@HOST  read BUNDLE on that host over ssh;  -h, --help  this text
 `,
   options: { remotehost: { type: 'string', short: 'R' } },
@@ -30,6 +31,7 @@ export const verifyCommand: CommandSpec = {
     if (!scan.manifest) throw missingManifest(positionals[0], member);
     // What the import would refuse is not a good bundle either.
     checkManifest(scan.manifest, member);
+    checkPlacement(scan, scan.manifest);
     if (!scan.sums) {
       say(`${scan.image}: readable, manifest OK; no SHA256SUMS, so the members' contents are not verified`);
       return 0;

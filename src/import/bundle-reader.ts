@@ -5,7 +5,8 @@
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import tar from 'tar-stream';
-import { BundleError, ImgportError } from '../core/errors.js';
+import { isUtf8 } from 'node:buffer';
+import { BundleError, ImgportError, escapedBytes } from '../core/errors.js';
 import { createDecompressor, detectFormat } from '../pipeline/decompress.js';
 
 export type Compression = ReturnType<typeof detectFormat>;
@@ -54,6 +55,24 @@ export interface ReaderState {
 }
 
 /**
+ * A header with its name and link target as text, refused when not UTF-8: decoded, a Latin-1
+ * name from an old system would be written under another name (U+FFFD for each odd byte), and
+ * two of them could collide. Names from pax records (always UTF-8) are decoded by tar-stream.
+ */
+function textNames(header: tar.Header): tar.Header {
+  const text = (value: string, fromPax: boolean, what: (shown: string) => string): string => {
+    const raw = Buffer.from(value, fromPax ? 'utf8' : 'latin1');
+    if (fromPax ? !value.includes('\uFFFD') : isUtf8(raw)) return raw.toString('utf8');
+    const shown = fromPax ? value : escapedBytes(raw);
+    throw new BundleError(`refusing member ${what(shown)} is not valid UTF-8 (rename it where the bundle was made)`, shown);
+  };
+  const pax = header.pax as { path?: string; linkpath?: string } | undefined; // typed unknown by tar-stream
+  const name = text(header.name, pax?.path !== undefined, (shown) => `${shown}: its name`);
+  const linkname = header.linkname && text(header.linkname, pax?.linkpath !== undefined, (shown) => `${name}: its link target ${shown}`);
+  return { ...header, name, linkname };
+}
+
+/**
  * The members of a bundle, in order. `onFormat` learns the compression before the first member.
  * Breaking out of the loop (or throwing in it) stops reading and closes the source. A member's
  * body fails with the raw upstream error; `state.failure` then holds the bundle's own error.
@@ -68,7 +87,8 @@ export async function* readBundleMembers(
   if (head.length === 0) throw new BundleError(`bundle ${label} is empty`, label);
   const format = detectFormat(head);
   onFormat?.(format);
-  const extract = tar.extract();
+  // Latin-1: one character per byte, so that textNames sees a name's bytes as they are.
+  const extract = tar.extract({ filenameEncoding: 'latin1' } as Parameters<typeof tar.extract>[0]); // an option its types leave out
   const stages = format === 'none' ? [whole, extract] : [whole, createDecompressor(format), extract];
   let failure: Error | undefined;
   const flowing = pipeline(stages as unknown as [NodeJS.ReadableStream, NodeJS.WritableStream]).catch((err: unknown) => {
@@ -78,7 +98,7 @@ export async function* readBundleMembers(
   try {
     for await (const entry of extract) {
       if (failure) throw failure;
-      yield { header: entry.header, body: entry as unknown as Readable };
+      yield { header: textNames(entry.header), body: entry as unknown as Readable };
       entry.resume();
     }
     await flowing;
@@ -86,7 +106,8 @@ export async function* readBundleMembers(
     finished = true;
   } catch (err) {
     await Promise.race([flowing, new Promise((r) => setTimeout(r, 50))]);
-    throw failure ?? asBundleError(err, label);
+    // A refusal of ours (textNames) stands; the stream it stopped then fails as a premature close.
+    throw err instanceof ImgportError ? err : failure ?? asBundleError(err, label);
   } finally {
     if (!finished) {
       // Let a failing upstream report first, so callers can prefer its error.

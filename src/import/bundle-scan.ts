@@ -3,15 +3,22 @@
  * size and digest, the manifest and SHA256SUMS, checked the way an import checks them.
  */
 import type { Readable } from 'node:stream';
-import { ChecksumError, ImgportError } from '../core/errors.js';
+import { pipeline } from 'node:stream/promises';
+import { BundleError, ChecksumError, ImgportError } from '../core/errors.js';
+import { createGunzip } from '../pipeline/decompress.js';
 import { CHECKSUMS_MEMBER, DigestTap, parseSha256Sums } from '../archive/sha256sums.js';
-import { MANIFEST_MEMBER, type Manifest } from '../xcat/manifest.js';
+import { MANIFEST_MEMBER, TREE_MEMBER, TREE_PREFIX, type Manifest } from '../xcat/manifest.js';
+import { checkCpioTree } from '../archive/tree-extract.js';
+import { DEFAULT_INSTALLDIR, xcatrootFrom } from '../core/locations.js';
+import { lackingMember, memberOf, planImport, routeMember, unplacedMember } from './plan.js';
 import { parseManifest } from '../xcat/manifest-reader.js';
 import { readBundleMembers, type BundleMember, type Compression, type ReaderState } from './bundle-reader.js';
 import { ImageDirectory } from './member-names.js';
 
 export interface ScannedMember {
   name: string;
+  /** The path inside the image directory ('' for the directory itself); undefined for the bundle's root. */
+  rel?: string;
   type: string;
   size: number;
   /** sha256 of a regular file's bytes. */
@@ -43,6 +50,31 @@ export function compareChecksums(digests: Map<string, string>, sums: Map<string,
   }
 }
 
+/** A raw stream error, or the decompressor's (a BundleError naming no member): the bundle's bytes failed. */
+export function isUpstreamFailure(err: unknown): boolean {
+  return !(err instanceof ImgportError) || (err instanceof BundleError && err.member === undefined);
+}
+
+/**
+ * The statelite tree member gunzipped as it streams, its cpio read by `consume` (extracted, or
+ * checked). A failure of the bundle's own stream stays the bundle's; the gzip's is the member's.
+ */
+export async function readTreeMember<T>(compressed: Readable, name: string, consume: (cpio: Readable) => Promise<T>): Promise<T> {
+  const gunzip = createGunzip();
+  const feeding = pipeline(compressed, gunzip).catch((err: unknown) => {
+    if (isUpstreamFailure(err)) throw err; // the bundle broke, not this member
+    throw new BundleError(`member ${name}: ${(err as Error).message}`, name);
+  });
+  try {
+    const [, result] = await Promise.all([feeding, consume(gunzip)]);
+    return result;
+  } catch (err) {
+    gunzip.destroy();
+    compressed.destroy();
+    throw err;
+  }
+}
+
 /** Reads the whole bundle; member names are checked as an import checks them. */
 export async function scanBundle(source: Readable, label: string): Promise<BundleScan> {
   const scan: BundleScan = { format: 'none', members: [] };
@@ -61,7 +93,7 @@ export async function scanBundle(source: Readable, label: string): Promise<Bundl
 async function scanMembers(scan: BundleScan, imageDir: ImageDirectory, members: AsyncIterable<BundleMember>): Promise<void> {
   for await (const { header, body } of members) {
     const place = imageDir.place(header.name);
-    const member: ScannedMember = { name: header.name.replace(/^\.\//, ''), type: header.type ?? 'file', size: header.size ?? 0 };
+    const member: ScannedMember = { name: header.name.replace(/^\.\//, ''), rel: place?.rel, type: header.type ?? 'file', size: header.size ?? 0 };
     scan.members.push(member);
     if (header.type !== 'file' && header.type !== 'contiguous-file') continue;
     const tap = new DigestTap();
@@ -75,9 +107,33 @@ async function scanMembers(scan: BundleScan, imageDir: ImageDirectory, members: 
         if (length <= SUMS_MAX_BYTES) chunks.push(chunk as Buffer);
       }
       scan.sums = parseSha256Sums(Buffer.concat(chunks).toString('utf8'), member.name);
+    } else if (place?.rel === treeMemberOf(scan.manifest)) {
+      await readTreeMember(tapped, member.name, (cpio) => checkCpioTree(cpio, { stripPrefix: TREE_PREFIX, member: member.name }));
     } else for await (const chunk of tapped) void chunk;
     member.sha256 = tap.sha256;
   }
+}
+
+/** The statelite tree's member, as the import finds it: by the manifest once read, else by its usual name. */
+function treeMemberOf(manifest: Manifest | undefined): string {
+  return manifest?.rootimgtree ? memberOf(manifest.rootimgtree) : TREE_MEMBER;
+}
+
+/**
+ * What the import would refuse in the bundle's members by its manifest: one it has no place for,
+ * or something the manifest names that is not there. Planned with the default install directory.
+ */
+export function checkPlacement(scan: BundleScan, manifest: Manifest): void {
+  const image = scan.image!;
+  const plan = planImport(manifest, image, { installdir: DEFAULT_INSTALLDIR, xcatroot: xcatrootFrom() });
+  const seen = new Set<string>();
+  for (const member of scan.members) {
+    if (member.rel === undefined) continue;
+    if (routeMember(plan, member.rel, member.type === 'directory').kind === 'unknown') throw unplacedMember(plan, member.rel, member.name.replace(/\/+$/, ''));
+    seen.add(member.rel);
+  }
+  const lacking = lackingMember(plan, seen, (rel) => `${image}/${rel}`);
+  if (lacking) throw lacking;
 }
 
 /** The image's file digests by relative name (what SHA256SUMS covers: every file but itself). */

@@ -115,18 +115,40 @@ export function planCommit(units: Unit[], existing: Map<string, EntryKind>): Com
 }
 
 /**
- * lstat (and, for links, stat) of many logical paths at once (sequential awaits are slow here).
- * With `roots` (the allowed destinations), a link to a directory found inside a root is a
- * `farlink` when where it leads, resolved, lies outside every root; links above the roots (`/opt`
- * moved to other storage, say) are the administrator's.
+ * The unit of a tree the commit replaces that holds `p` strictly inside it (an extra placed into
+ * a statelite tree), if any: what is at `p` when the commit runs is the new tree's, since the old
+ * tree goes to .ORIG whole.
  */
-export async function inspectPaths(sandbox: Sandbox, paths: string[], roots: string[] = []): Promise<Map<string, EntryKind>> {
+export function enclosingTree(units: Unit[], p: string): Unit | undefined {
+  return units.find((unit) => unit.type === 'tree' && p.startsWith(unit.dest + '/'));
+}
+
+/**
+ * The real path that shows what will be at logical path `p` when the commit runs: inside a tree
+ * being replaced, the staged new tree's; null while that tree is not staged (--dry-run, the checks
+ * before the members stream), where nothing can be known yet.
+ */
+function whereToLook(sandbox: Sandbox, units: Unit[], p: string): string | null {
+  const tree = enclosingTree(units, p);
+  if (!tree) return sandbox.real(p);
+  return tree.staged ? path.join(tree.staged, ...posix.relative(tree.dest, p).split('/')) : null;
+}
+
+/**
+ * lstat (and, for links, stat) of many logical paths at once (sequential awaits are slow here),
+ * as they will be when the commit of `units` runs (see whereToLook). With `roots` (the allowed
+ * destinations), a link to a directory found inside a root is a `farlink` when where it leads,
+ * resolved, lies outside every root; links above the roots (`/opt` moved to other storage, say)
+ * are the administrator's.
+ */
+export async function inspectPaths(sandbox: Sandbox, paths: string[], roots: string[] = [], units: Unit[] = []): Promise<Map<string, EntryKind>> {
   const kinds = new Map<string, EntryKind>();
   const physicalRoots = await Promise.all(roots.map((root) => realpath(sandbox.real(root)).catch(() => sandbox.real(root))));
   const leadsOut = async (p: string, real: string): Promise<boolean> => isUnderAny(p, roots) && !isUnderAny(await realpath(real), physicalRoots);
   await Promise.all(
     paths.map(async (p) => {
-      const real = sandbox.real(p);
+      const real = whereToLook(sandbox, units, p);
+      if (real === null) return;
       try {
         const st = await lstat(real);
         const leadsToDir = st.isSymbolicLink() && (await stat(real).then((s) => s.isDirectory(), () => false));

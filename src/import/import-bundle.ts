@@ -5,7 +5,7 @@
  * are held in a staging directory on INSTALLDIR's filesystem and renamed into place later
  * (copied first when their destination turns out to be on another filesystem).
  */
-import { chmod, copyFile, link, mkdir, readlink, rmdir, stat, symlink } from 'node:fs/promises';
+import { chmod, copyFile, lchown, link, lutimes, mkdir, readlink, rmdir, stat, symlink } from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -15,17 +15,16 @@ import { markCommitted, onCleanup } from '../core/cleanup.js';
 import type { Locations } from '../core/locations.js';
 import type { Sandbox } from '../core/sandbox.js';
 import { CHECKSUMS_MEMBER, DigestTap, parseSha256Sums } from '../archive/sha256sums.js';
-import { extractCpioTree } from '../archive/tree-extract.js';
-import { createGunzip } from '../pipeline/decompress.js';
+import { checkCpioTree, extractCpioTree } from '../archive/tree-extract.js';
 import { createStagedFile } from '../pipeline/sink.js';
 import type { TableStore } from '../tables/store.js';
 import type { Row, Tables } from '../tables/types.js';
 import { mergeLitefileRows, parseLitefileCsv } from '../xcat/litefile.js';
 import { checkManifest, missingManifest, parseManifest } from '../xcat/manifest-reader.js';
-import { MANIFEST_MEMBER } from '../xcat/manifest.js';
+import { MANIFEST_MEMBER, TREE_MEMBER, TREE_PREFIX } from '../xcat/manifest.js';
 import { readBundleMembers, type ReaderState } from './bundle-reader.js';
-import { compareChecksums } from './bundle-scan.js';
-import { describeOp, executeCommit, inspectPaths, pathsToInspect, pauseForTests, planCommit, type CommitOp, type Unit } from './commit.js';
+import { compareChecksums, isUpstreamFailure, readTreeMember } from './bundle-scan.js';
+import { describeOp, enclosingTree, executeCommit, inspectPaths, pathsToInspect, pauseForTests, planCommit, type CommitOp, type Unit } from './commit.js';
 import { ImageDirectory } from './member-names.js';
 import {
   allowedRoots,
@@ -38,9 +37,11 @@ import {
   plainCopyMode,
   linkStaysInside,
   manifestDestinations,
+  lackingMember,
   planImport,
   refuseRootReplacement,
   routeMember,
+  unplacedMember,
   type ImportPlan,
   type Route,
 } from './plan.js';
@@ -74,8 +75,6 @@ const CHECKSUMS_MAX_BYTES = 16 << 20;
 /** litefile.csv is read from memory: members that may be it are kept, within these bounds. */
 const KEEP_MEMBER_MAX_BYTES = 1 << 20;
 const KEEP_TOTAL_MAX_BYTES = 16 << 20;
-/** A top-level member with this name is the statelite tree, unpacked as it streams. */
-const TREE_MEMBER = 'rootimgtree.gz';
 
 type Kind = 'file' | 'symlink' | 'dir' | 'tree' | 'hardlink';
 
@@ -90,6 +89,10 @@ interface Staged {
   size: number;
   /** Symbolic links: their target. */
   linkTarget?: string;
+  /** Owner and mtime (seconds) as the bundle has them. */
+  uid: number;
+  gid: number;
+  mtime: number;
 }
 
 function kindOf(header: tar.Header, name: string): Kind {
@@ -262,7 +265,7 @@ class ImportSession {
       ...plan.extras.map((extra): Unit => ({ dest: extra.dest, type: 'dir', member: '' })),
     ];
     refuseRootReplacement(units.filter((unit) => unit.type === 'tree').map((unit) => unit.dest), this.roots);
-    planCommit(units, await inspectPaths(this.req.sandbox, pathsToInspect(units), this.roots));
+    planCommit(units, await inspectPaths(this.req.sandbox, pathsToInspect(units), this.roots, units));
   }
 
   /** Where a member is written: beside its destination once the plan is known, else held. */
@@ -314,7 +317,8 @@ class ImportSession {
     const mode = (header.mode ?? 0o644) & 0o7777;
     const size = header.size ?? 0;
     const real = await this.stagingPath(rel, kind, route);
-    const staged: Staged = { rel, name, kind, real, mode, size, linkTarget: header.linkname ?? undefined };
+    const mtime = (header.mtime?.getTime() ?? Date.now()) / 1000;
+    const staged: Staged = { rel, name, kind, real, mode, size, linkTarget: header.linkname ?? undefined, uid: header.uid ?? 0, gid: header.gid ?? 0, mtime };
     if (real && kind !== 'tree') await mkdir(path.dirname(real), { recursive: true, mode: 0o700 });
     if (kind === 'file' || kind === 'tree') {
       if (real) await this.tx!.ensureRoom(real, size);
@@ -356,23 +360,10 @@ class ImportSession {
 
   private async unpackTree(compressed: Readable, real: string | undefined, name: string): Promise<void> {
     this.req.out(`Extracting ${TREE_MEMBER} as it streams.`);
-    if (!real) {
-      for await (const chunk of compressed) void chunk;
-      return;
-    }
-    const gunzip = createGunzip();
-    const feeding = pipeline(compressed, gunzip).catch((err: unknown) => {
-      if (isUpstreamFailure(err)) throw err; // the bundle broke, not this member
-      throw new BundleError(`member ${name}: ${(err as Error).message}`, name);
-    });
-    try {
-      const [, result] = await Promise.all([feeding, extractCpioTree(gunzip, real, { stripPrefix: 'rootimg', member: name })]);
-      this.req.out(`${result.entries} entries, ${result.bytes} bytes`);
-    } catch (err) {
-      gunzip.destroy();
-      compressed.destroy();
-      throw err;
-    }
+    // --dry-run reads the tree through as the extraction would, writing nothing.
+    const opts = { stripPrefix: TREE_PREFIX, member: name };
+    const result = await readTreeMember(compressed, name, (cpio) => (real ? extractCpioTree(cpio, real, opts) : checkCpioTree(cpio, opts)));
+    this.req.out(`${result.entries} entries, ${result.bytes} bytes`);
   }
 
   /** Turns a staged member into what the commit needs, by its route. */
@@ -399,9 +390,12 @@ class ImportSession {
           this.units.push({ dest: route.dest, type: 'dir', mode: staged.mode, member: name });
           return;
         }
+        if (kind === 'symlink' && route.copies.length) throw new BundleError(`refusing member ${name}: a symbolic link where ${route.copies.length + 1} extras expect a file`, name);
         // A file extra is copied with plain cp by xCAT (a directory extra's files with cp -a, modes kept).
         if (real && kind === 'file' && !route.fromDirectory) await chmod(real, plainCopyMode(staged.mode));
+        if (real && route.fromDirectory && (kind === 'file' || kind === 'symlink')) await keepOwnerAndTime(real, staged);
         this.units.push({ dest: route.dest, type: kind === 'symlink' ? 'symlink' : 'file', staged: real, member: name, size: staged.size, overwrite: route.fromDirectory });
+        for (const dest of route.copies) this.copies.push({ from: real, dest, mode: plainCopyMode(staged.mode), member: name, size: staged.size });
         return;
       case 'kit': {
         this.refuseEscapingLink(staged, path.posix.join(route.kit.dest, route.sub), route.kit.dest);
@@ -423,13 +417,8 @@ class ImportSession {
         for (const dest of route.copies) this.copies.push({ from: real, dest, mode: plainCopyMode(mode), member: name, size: staged.size, overwrite: true });
         return;
       }
-      case 'unknown': {
-        // Never dropped silently: it may be data the manifest should have named (a kit directory).
-        const top = staged.rel.split('/')[0];
-        const homeless = this.plan!.manifest.kit.some((kit) => (kit.kitname ?? '').trim() === top && !(kit.kitdir ?? '').trim());
-        const why = homeless ? `kit ${top} has no kitdir in the manifest, so its directory has no place` : 'the manifest names nothing of that name';
-        throw new BundleError(`refusing member ${name}: ${why}`, name);
-      }
+      case 'unknown':
+        throw unplacedMember(this.plan!, staged.rel, name);
       default:
         return;
     }
@@ -453,20 +442,15 @@ class ImportSession {
     if (!this.imageDir.name) throw new BundleError(`bundle ${this.req.bundle} holds no image`, this.req.bundle);
     if (!plan) throw missingManifest(this.req.bundle, this.memberName(MANIFEST_MEMBER));
     this.verifyChecksums();
-    for (const member of plan.requiredMembers) {
-      if (!this.seen.has(member)) throw new BundleError(`bundle lacks ${this.memberName(member)}, which the manifest names`, this.memberName(member));
-    }
+    const lacking = lackingMember(plan, this.seen, (rel) => this.memberName(rel));
+    if (lacking) throw lacking;
     for (const member of plan.files.keys()) {
       if (!this.seen.has(member)) this.req.warn(`Warning: the manifest names ${member}, which is not in the bundle; skipped.`);
     }
     const litefileSize = plan.litefileMember && this.seen.has(plan.litefileMember) && !this.kept.has(plan.litefileMember) ? this.sizes.get(plan.litefileMember) : undefined;
     if (litefileSize !== undefined) throw this.litefileNotKept(plan.litefileMember!, litefileSize);
     for (const kit of plan.kits) {
-      const dirName = this.kitDirNames.get(kit.name);
-      if (!dirName) {
-        const names = kit.bundleNames.map((n) => `${this.memberName(n)}/`).join(' or ');
-        throw new BundleError(`bundle lacks the directory of kit ${kit.name} (${names}), which the manifest names`, this.memberName(kit.name));
-      }
+      const dirName = this.kitDirNames.get(kit.name)!; // lackingMember saw a member of it, which adopt named
       this.units.push({ dest: kit.dest, type: 'tree', staged: this.kitRoots.get(kit.name), member: `${this.memberName(dirName)}/` });
     }
     await this.stageKitRepositoryLinks(plan, tables);
@@ -517,7 +501,7 @@ class ImportSession {
 
   /** From what is on disk now (under the commit lock), the commit's operations; then the commit. */
   private async planAndCommit(plan: ImportPlan, tables: Tables, nodes: string[] | undefined, refusal: Error | undefined): Promise<string> {
-    const existing = await inspectPaths(this.req.sandbox, pathsToInspect(this.units), this.roots);
+    const existing = await inspectPaths(this.req.sandbox, pathsToInspect(this.units), this.roots, this.units);
     const ops = planCommit(this.units, existing);
 
     const litefileText = plan.litefileMember ? this.kept.get(plan.litefileMember)?.toString('utf8') : undefined;
@@ -548,6 +532,10 @@ class ImportSession {
       out(`  first roll back the commit a killed import left half done (journal ${pendingJournal}); the steps below are planned against the files as they are now`);
     }
     for (const op of ops) out(`  ${op.op === 'place' ? 'write ' : ''}${describeOp(op)}`);
+    const inside = this.units.filter((unit) => enclosingTree(this.units, unit.dest));
+    if (inside.length) {
+      out(`  (${inside.length} of these go into a new tree: what it holds there already, kept as .ORIG or not needing a mkdir, is known once it is unpacked)`);
+    }
     const before = new Set(Object.entries(tables).flatMap(([table, rows]) => rows.map((row) => rowKey(table, row))));
     for (const { table, row } of change(structuredClone(tables))) {
       const unchanged = before.has(rowKey(table, row)) ? ' (unchanged)' : '';
@@ -621,6 +609,19 @@ class ImportSession {
   }
 }
 
+/**
+ * A directory extra's file or link as `cp -a` leaves it: the bundle's owner (when we may set one)
+ * and mtime. The mode goes on again after the owner, whose change clears setuid and setgid: a
+ * service's setuid helper stays its owner's, not root's.
+ */
+async function keepOwnerAndTime(real: string, staged: Staged): Promise<void> {
+  if (process.getuid?.() === 0) {
+    await lchown(real, staged.uid, staged.gid);
+    if (staged.kind === 'file') await chmod(real, staged.mode);
+  }
+  await lutimes(real, staged.mtime, staged.mtime);
+}
+
 type Written = { table: string; row: Row }[];
 
 /** A row's identity for comparing tables: its table and its columns, in order. */
@@ -634,11 +635,6 @@ function asPathError(err: unknown, sandbox: Sandbox): unknown {
   if (err instanceof ImgportError || !fsError.code || typeof fsError.path !== 'string') return err;
   const where = sandbox.shown(fsError.path);
   return new PathError(`cannot ${fsError.syscall ?? 'use'} ${where}: ${fsError.code}`, where);
-}
-
-/** A raw stream error, or the decompressor's (a BundleError naming no member): the bundle's bytes failed. */
-function isUpstreamFailure(err: unknown): boolean {
-  return !(err instanceof ImgportError) || (err instanceof BundleError && err.member === undefined);
 }
 
 /** Imports one bundle; resolves to the imported image's name. */

@@ -6,6 +6,9 @@
 import path from 'node:path';
 import { BundleError, PathError, UsageError } from '../core/errors.js';
 import type { Locations } from '../core/locations.js';
+
+/** Where an import puts things: the plan needs no more of the Locations. */
+type Directories = Pick<Locations, 'installdir' | 'xcatroot'>;
 import { CHECKSUMS_MEMBER } from '../archive/sha256sums.js';
 import { MANIFEST_MEMBER, type Manifest, type ManifestExtra } from '../xcat/manifest.js';
 import type { Row, Tables } from '../tables/types.js';
@@ -94,12 +97,13 @@ export function renamedForProfile(fileName: string, oldProfile: string, newProfi
 }
 
 /** Where a list file goes under -f: renamed, and moved out of XCATROOT/share/xcat into INSTALLDIR/custom. */
-export function relocateListFile(file: string, ctx: { oldProfile: string; newProfile: string; osvers: string; provmethod: string; locations: Locations }): string {
+export function relocateListFile(file: string, ctx: { oldProfile: string; newProfile: string; osvers: string; provmethod: string; locations: Directories }): string {
   const normal = posix.normalize(file);
   const name = renamedForProfile(posix.basename(normal), ctx.oldProfile, ctx.newProfile);
   const share = posix.join(ctx.locations.xcatroot, 'share/xcat') + '/';
   if (!normal.startsWith(share)) return posix.join(posix.dirname(normal), name);
-  const kind = normal.startsWith(share + 'install/') ? 'install' : normal.startsWith(share + 'netboot/') ? 'netboot' : ctx.provmethod === 'install' ? 'install' : 'netboot';
+  // By the image's provmethod, as xCAT's change_profile: a netboot image's otherpkglist from share/xcat/install goes to custom/netboot.
+  const kind = ctx.provmethod === 'install' ? 'install' : 'netboot';
   const platform = platformOf(ctx.osvers) ?? posix.basename(posix.dirname(normal));
   return posix.join(ctx.locations.installdir, 'custom', kind, platform, name);
 }
@@ -112,7 +116,7 @@ function splitList(value: string | undefined): string[] {
  * The whole import plan. `manifest` has passed checkManifest; media is checked by the caller
  * (it needs the disk). Throws UsageError for a bad -f, BundleError for unusable names.
  */
-export function planImport(manifest: Manifest, bundleImage: string, locations: Locations, newProfile?: string): ImportPlan {
+export function planImport(manifest: Manifest, bundleImage: string, locations: Directories, newProfile?: string): ImportPlan {
   const osimage: Row = { ...manifest.osimage };
   const linuximage: Row = { ...manifest.linuximage };
   const provmethod = osimage.provmethod.trim();
@@ -199,7 +203,8 @@ export function planImport(manifest: Manifest, bundleImage: string, locations: L
     tree,
     litefileMember: imageFiles.litefile ? memberOf(imageFiles.litefile) : undefined,
     kits,
-    extras: manifest.extra.map((e) => ({ src: posix.normalize(e.src), dest: posix.normalize(e.dest) })),
+    // xCAT's export writes `-e /install/mydir/` as given, its members still extra/install/mydir/...
+    extras: manifest.extra.map((e) => ({ src: normalPath(e.src), dest: normalPath(e.dest) })),
     postscriptsDir: posix.join(locations.installdir, 'postscripts'),
     pluginDir: posix.join(locations.xcatroot, 'lib/perl/xCAT_plugin'),
     manifest,
@@ -216,8 +221,12 @@ export type Route =
   | { kind: 'tree'; dir: string }
   /** A member of a kit directory; `copies` are the extra places xCAT copies it to. */
   | { kind: 'kit'; kit: KitPlacement; sub: string; copies: string[] }
-  /** An extra: a file, or an entry of a directory extra (merged into `root`, its destination directory). */
-  | { kind: 'extra'; dest: string; root: string; fromDirectory: boolean }
+  /**
+   * An extra: a file, or an entry of a directory extra (merged into `root`, its destination
+   * directory). `copies`: the other destinations of a file that several extras name by the same
+   * basename (xCAT's export keeps one file for them, its import copies it to each).
+   */
+  | { kind: 'extra'; dest: string; root: string; fromDirectory: boolean; copies: string[] }
   | { kind: 'unknown' };
 
 
@@ -285,17 +294,58 @@ export function routeMember(plan: ImportPlan, rel: string, isDirectory: boolean)
   }
   if (top === 'extra') {
     if (!rest) return { kind: 'structure' };
+    const [first, ...others] = isDirectory ? [] : plan.extras.filter((e) => extraFileMember(e) === rel);
+    if (first) return { kind: 'extra', dest: posix.join(first.dest, rest), root: first.dest, fromDirectory: false, copies: others.map((e) => posix.join(e.dest, rest)) };
     for (const extra of plan.extras) {
-      const srcRel = extra.src.replace(/^\/+/, '');
-      if (!isDirectory && rest === posix.basename(extra.src) && !rest.includes('/')) return { kind: 'extra', dest: posix.join(extra.dest, rest), root: extra.dest, fromDirectory: false };
-      if (rest === srcRel || rest.startsWith(srcRel + '/')) return { kind: 'extra', dest: posix.join(extra.dest, rest.slice(srcRel.length)), root: extra.dest, fromDirectory: true };
+      const member = extraDirectoryMember(extra);
+      if (rel === member || rel.startsWith(member + '/')) return { kind: 'extra', dest: posix.join(extra.dest, rel.slice(member.length)), root: extra.dest, fromDirectory: true, copies: [] };
     }
-    if (isDirectory && plan.extras.some((e) => e.src.replace(/^\/+/, '').startsWith(rest + '/'))) return { kind: 'structure' };
+    if (isDirectory && plan.extras.some((e) => extraDirectoryMember(e).startsWith(rel + '/'))) return { kind: 'structure' };
     return { kind: 'unknown' };
   }
   const kit = plan.kits.find((k) => k.bundleNames.includes(top));
   if (kit) return { kind: 'kit', kit, sub: rest, copies: isDirectory ? [] : kitCopies(plan, rest) };
   return { kind: 'unknown' };
+}
+
+/** The member an extra's file is bundled as: `extra/basename(SRC)`. */
+function extraFileMember(extra: ManifestExtra): string {
+  return `extra/${posix.basename(extra.src)}`;
+}
+
+/** The member a directory extra is bundled as: `extra/SRC` (its whole path). */
+function extraDirectoryMember(extra: ManifestExtra): string {
+  return `extra/${extra.src.replace(/^\/+/, '')}`;
+}
+
+/**
+ * What the bundle lacks of what its manifest names, as the import's refusal, or undefined: a
+ * required image file, an extra (xCAT's import fails on it too), a kit's directory. `seen`: the
+ * members read, relative to the image directory; `shown` names one with the image directory.
+ */
+export function lackingMember(plan: ImportPlan, seen: ReadonlySet<string>, shown: (rel: string) => string): BundleError | undefined {
+  const required = plan.requiredMembers.find((rel) => !seen.has(rel));
+  if (required !== undefined) return new BundleError(`bundle lacks ${shown(required)}, which the manifest names`, shown(required));
+  const present = (rel: string): boolean => seen.has(rel) || [...seen].some((s) => s.startsWith(rel + '/'));
+  const extra = plan.extras.find((e) => !seen.has(extraFileMember(e)) && !present(extraDirectoryMember(e)));
+  if (extra) {
+    const names = [...new Set([extraFileMember(extra), extraDirectoryMember(extra)])].map(shown);
+    return new BundleError(`bundle lacks the extra ${extra.src} (${names.join(' or ')}), which the manifest names for ${extra.dest}`, names[0]);
+  }
+  const kit = plan.kits.find((k) => !k.bundleNames.some(present));
+  if (kit) {
+    const names = kit.bundleNames.map((n) => `${shown(n)}/`).join(' or ');
+    return new BundleError(`bundle lacks the directory of kit ${kit.name} (${names}), which the manifest names`, shown(kit.name));
+  }
+  return undefined;
+}
+
+/** The refusal of a member the plan has no place for: never dropped, it may be data the manifest should have named. */
+export function unplacedMember(plan: ImportPlan, rel: string, name: string): BundleError {
+  const top = rel.split('/')[0];
+  const homeless = plan.manifest.kit.some((kit) => (kit.kitname ?? '').trim() === top && !(kit.kitdir ?? '').trim());
+  const why = homeless ? `kit ${top} has no kitdir in the manifest, so its directory has no place` : 'the manifest names nothing of that name';
+  return new BundleError(`refusing member ${name}: ${why}`, name);
 }
 
 /**
@@ -305,6 +355,11 @@ export function routeMember(plan: ImportPlan, rel: string, isDirectory: boolean)
  */
 export function linkStaysInside(linkDest: string, target: string, root: string): boolean {
   return target !== '' && !posix.isAbsolute(target) && isUnder(posix.join(posix.dirname(linkDest), target), root);
+}
+
+/** A path normalised, without a trailing slash (but `/` itself). */
+export function normalPath(p: string): string {
+  return posix.normalize(p).replace(/(.)\/+$/, '$1');
 }
 
 /** Is a logical path inside one of the roots? */
@@ -355,8 +410,7 @@ export function destinationRefusal(destinations: Iterable<string>, roots: string
  * one: a kit named `install` whose kitdir is /install would put the whole install directory aside.
  */
 export function refuseRootReplacement(treeDestinations: string[], roots: string[]): void {
-  const bare = (p: string) => posix.normalize(p).replace(/(.)\/+$/, '$1');
-  const root = treeDestinations.find((dest) => roots.some((r) => bare(dest) === bare(r)));
+  const root = treeDestinations.find((dest) => roots.some((r) => normalPath(dest) === normalPath(r)));
   if (root !== undefined) throw new PathError(`refusing to replace ${root} as a whole: images go into it, it is not one`, root);
 }
 

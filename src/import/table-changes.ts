@@ -51,6 +51,12 @@ export function upsertRow(tables: Tables, table: string, key: string, row: Row):
   return at < 0 ? row : rows[at];
 }
 
+/** A column set to `value`, or removed (the store keeps no empty values) when it is empty. */
+function setOrClear(row: Row, column: string, value: string): void {
+  if (value) row[column] = value;
+  else delete row[column];
+}
+
 export interface TableInputs {
   /** litefile rows for the imported image (from litefile.csv, merged), when statelite. */
   litefileRows?: Row[];
@@ -80,7 +86,13 @@ export function applyImportToTables(tables: Tables, plan: ImportPlan, inputs: Ta
     const postscripts = withoutDefaults(plan.manifest.postscripts, defaults?.postscripts);
     const postbootscripts = withoutDefaults(plan.manifest.postbootscripts, defaults?.postbootscripts);
     if (postscripts || postbootscripts) {
-      for (const node of inputs.nodes) upsert('postscripts', 'node', { node, postscripts, postbootscripts });
+      // Both columns are set, as xCAT's set_postscripts does: an empty one clears what the node had.
+      for (const node of inputs.nodes) {
+        const row = upsertRow(tables, 'postscripts', 'node', { node });
+        setOrClear(row, 'postscripts', postscripts);
+        setOrClear(row, 'postbootscripts', postbootscripts);
+        written.push({ table: 'postscripts', row });
+      }
     }
   }
   return written;

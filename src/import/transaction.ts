@@ -19,6 +19,9 @@ import { commitPlaced, rollBackCommit, type CommitStep } from './commit.js';
 import { assertPlainName, isPlainName, isUnder } from './plan.js';
 import { TreeWalk } from '../pipeline/walk.js';
 
+/** Characters of a member's name kept in its staging name (after a counter). */
+const STAGED_HINT_MAX = 64;
+
 /** Where locks and journals live (logical). */
 export const IMPORTS_STATE_DIR = '/var/lib/imgport/imports';
 
@@ -327,7 +330,8 @@ export class ImportTransaction {
   /** A fresh path (not created) in the staging directory of a destination. */
   async unitPath(logicalDest: string, hint = ''): Promise<string> {
     const dir = await this.stagingDirFor(logicalDest);
-    return path.join(dir, `${++this.counter}${hint ? '-' + hint.replace(/[^A-Za-z0-9._-]/g, '_') : ''}`);
+    // The hint only helps a person reading the staging directory: cut short, a name of 255 bytes still fits.
+    return path.join(dir, `${++this.counter}${hint ? '-' + hint.replace(/[^A-Za-z0-9._-]/g, '_').slice(0, STAGED_HINT_MAX) : ''}`);
   }
 
   /**

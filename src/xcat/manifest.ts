@@ -3,6 +3,10 @@ import type { Row } from '../tables/types.js';
 /** The manifest's name in a bundle's image directory. */
 export const MANIFEST_MEMBER = 'manifest.xml';
 
+/** A statelite bundle's root tree: a gzip'd newc cpio whose names start with TREE_PREFIX. */
+export const TREE_MEMBER = 'rootimgtree.gz';
+export const TREE_PREFIX = 'rootimg';
+
 /** One `-e SRC[:DESTDIR]` extra: absolute source path and destination directory. */
 export interface ManifestExtra {
   src: string;

@@ -12,6 +12,9 @@ export interface Member {
   data?: Buffer;
   mode?: number;
   linkname?: string;
+  uid?: number;
+  gid?: number;
+  mtime?: Date;
 }
 
 /** The members of a fixture bundle, in order, with their data. */
@@ -41,7 +44,7 @@ export async function packBundle(members: Member[], plain = false): Promise<Buff
   for (const m of members) {
     const type = m.type ?? 'file';
     await new Promise<void>((resolve, reject) =>
-      pack.entry({ name: m.name, type, mode: m.mode ?? (type === 'directory' ? 0o755 : 0o644), linkname: m.linkname, mtime: new Date(0) }, type === 'file' ? m.data ?? Buffer.alloc(0) : undefined, (err) => (err ? reject(err) : resolve())),
+      pack.entry({ name: m.name, type, mode: m.mode ?? (type === 'directory' ? 0o755 : 0o644), linkname: m.linkname, uid: m.uid ?? 0, gid: m.gid ?? 0, mtime: m.mtime ?? new Date(0) }, type === 'file' ? m.data ?? Buffer.alloc(0) : undefined, (err) => (err ? reject(err) : resolve())),
     );
   }
   pack.finalize();

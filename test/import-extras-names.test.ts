@@ -1,0 +1,169 @@
+/**
+ * imgimport, second review: every extra the manifest names is placed or the import fails; one
+ * file for several extras goes to each; a directory extra named with a trailing slash; an extra
+ * inside the statelite tree on a second import; directory extras keep owners and times; names
+ * that are not UTF-8 are refused, never renamed; imgport verify refuses what the import refuses.
+ */
+import { execFileSync, spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { gzipSync } from 'node:zlib';
+import t from 'tap';
+import { fixtureMembers, ourBundle, packBundle, type Member } from './helpers/import-bundles.js';
+import { FIXTURES, IMGPORT, makeSandbox, type ImportSandbox } from './helpers/import-sandbox.js';
+
+const NETBOOT = 'rhels8.5.0-ppc64le-netboot-compute';
+const STATELITE = 'rhels8.5.0-x86_64-statelite-compute';
+const TREE = '/install/netboot/rhels8.5.0/x86_64/compute/rootimg';
+
+function save(sandbox: ImportSandbox, name: string, data: Buffer): string {
+  const file = path.join(sandbox.root, 'bundles', name);
+  fs.writeFileSync(file, data);
+  return file;
+}
+
+const verify = (bundle: string) => spawnSync(process.execPath, [IMGPORT, 'verify', bundle], { encoding: 'utf8' });
+
+/** The manifest member with `edit` applied to its text. */
+function editManifest(members: Member[], edit: (xml: string) => string): void {
+  const manifest = members.find((m) => m.name.endsWith('/manifest.xml'))!;
+  manifest.data = Buffer.from(edit(manifest.data!.toString()));
+}
+
+const extraXml = (dest: string, src: string) => `  <extra>\n    <dest>${dest}</dest>\n    <src>${src}</src>\n  </extra>\n  <kernel>`;
+
+t.test('an extra the bundle lacks fails the import (as xCAT), naming it; nothing changed; verify says the same', async (t) => {
+  const sandbox = makeSandbox(t);
+  const { data } = await ourBundle('netboot.tgz', (members) => members.splice(members.findIndex((m) => m.name.endsWith('/extra/myscript2')), 1));
+  const bundle = save(sandbox, 'lacking.tgz', data);
+  const before = { files: sandbox.files(), tables: fs.readFileSync(sandbox.db) };
+  const r = sandbox.run([bundle]);
+  t.equal(r.code, 1);
+  const said = `bundle lacks the extra /install/postscripts/myscript2 (${NETBOOT}/extra/myscript2 or ${NETBOOT}/extra/install/postscripts/myscript2), which the manifest names for /install/postscripts`;
+  t.match(r.stderr, said);
+  t.same(sandbox.files(), before.files, 'files unchanged');
+  t.ok(fs.readFileSync(sandbox.db).equals(before.tables), 'tables unchanged');
+  const v = verify(bundle);
+  t.equal(v.status, 1);
+  t.match(v.stderr, said);
+});
+
+t.test('one file for two extras of the same basename goes to both destinations', async (t) => {
+  const sandbox = makeSandbox(t);
+  const { data, members } = await ourBundle('netboot.tgz', (members) =>
+    editManifest(members, (xml) => xml.replace('  <kernel>', extraXml('/install/custom/other', '/install/custom/other/myscript2'))),
+  );
+  const r = sandbox.run([save(sandbox, 'twice.tgz', data)]);
+  t.equal(r.code, 0, r.stderr);
+  const script = members.find((m) => m.name.endsWith('/extra/myscript2'))!.data!;
+  for (const dest of ['/install/postscripts/myscript2', '/install/custom/other/myscript2']) {
+    t.ok(fs.readFileSync(path.join(sandbox.root, dest)).equals(script), `${dest} placed`);
+  }
+});
+
+t.test('a directory extra named with a trailing slash (as xCAT writes `-e /install/mydir/`) is placed', async (t) => {
+  const sandbox = makeSandbox(t);
+  const { data } = await ourBundle('statelite.tgz', (members) => editManifest(members, (xml) => xml.replace('<src>/install/mydir</src>', '<src>/install/mydir/</src>')));
+  const bundle = save(sandbox, 'slash.tgz', data);
+  t.equal(verify(bundle).status, 0, 'verify passes it');
+  const r = sandbox.run([bundle]);
+  t.equal(r.code, 0, r.stderr);
+  t.ok(fs.existsSync(path.join(sandbox.root, '/install/custom/mydir/sub/b.txt')));
+});
+
+t.test('an extra inside the statelite tree: a second import puts it into the new tree, the old tree kept whole', async (t) => {
+  const sandbox = makeSandbox(t);
+  const { data } = await ourBundle('statelite.tgz', (members) => {
+    editManifest(members, (xml) => xml.replace('  <kernel>', extraXml(`${TREE}/etc`, '/root/hosts')));
+    members.push({ name: `./${STATELITE}/extra/hosts`, data: Buffer.from('10.0.0.1 mn\n') });
+  });
+  const bundle = save(sandbox, 'inside.tgz', data);
+  t.equal(sandbox.run([bundle]).code, 0, 'first import');
+  fs.writeFileSync(path.join(sandbox.root, TREE, 'etc/hosts'), 'edited on the node\n');
+  const dry = sandbox.run([bundle, '--dry-run']);
+  t.equal(dry.code, 0, dry.stderr);
+  t.match(dry.stdout, `write ${TREE}/etc/hosts (file, 12 bytes`);
+  t.match(dry.stdout, '(1 of these go into a new tree');
+  const r = sandbox.run([bundle]);
+  t.equal(r.code, 0, r.stderr);
+  t.equal(fs.readFileSync(path.join(sandbox.root, TREE, 'etc/hosts'), 'utf8'), '10.0.0.1 mn\n');
+  t.equal(fs.readFileSync(path.join(sandbox.root, `${TREE}.ORIG/etc/hosts`), 'utf8'), 'edited on the node\n', 'the old tree, whole, in rootimg.ORIG');
+  t.notOk(fs.existsSync(path.join(sandbox.root, TREE, 'etc/hosts.ORIG')), 'the new tree had no hosts to keep');
+});
+
+t.test('a directory extra keeps owners and times as cp -a does; a setuid helper stays its owner\'s', { skip: process.getuid?.() !== 0 && 'needs root to chown' }, async (t) => {
+  const sandbox = makeSandbox(t);
+  const mtime = new Date('2012-02-02T00:00:00Z');
+  const { data } = await ourBundle('statelite.tgz', (members) => {
+    const file = members.find((m) => m.name.endsWith('/extra/install/mydir/a.txt'))!;
+    Object.assign(file, { uid: 4242, gid: 4343, mode: 0o4750, mtime });
+    members.push({ name: `./${STATELITE}/extra/install/mydir/link`, type: 'symlink', linkname: 'a.txt', uid: 4242, gid: 4343, mtime });
+  });
+  const r = sandbox.run([save(sandbox, 'owners.tgz', data)]);
+  t.equal(r.code, 0, r.stderr);
+  const file = fs.statSync(path.join(sandbox.root, '/install/custom/mydir/a.txt'));
+  t.same([file.uid, file.gid, file.mode & 0o7777, file.mtimeMs], [4242, 4343, 0o4750, mtime.getTime()]);
+  const link = fs.lstatSync(path.join(sandbox.root, '/install/custom/mydir/link'));
+  t.same([link.uid, link.gid, link.mtimeMs], [4242, 4343, mtime.getTime()]);
+});
+
+t.test('names that are not UTF-8 are refused, in the tar and in the statelite tree; never written under another name', async (t) => {
+  const sandbox = makeSandbox(t);
+  const latin1 = Buffer.from('caf\xe9', 'latin1');
+  // GNU tar and cpio keep a name's bytes: the bundles are made with them, as on an old system.
+  const dir = path.join(sandbox.root, 'unpacked');
+  fs.mkdirSync(dir);
+  execFileSync('tar', ['xzf', path.join(FIXTURES, 'statelite.tgz'), '-C', dir]);
+  const image = path.join(dir, STATELITE);
+  fs.writeFileSync(Buffer.concat([Buffer.from(`${image}/extra/install/mydir/`), latin1]), 'x\n');
+  execFileSync('tar', ['czf', path.join(sandbox.root, 'bundles/tar-name.tgz'), '-C', dir, '.']);
+  fs.rmSync(Buffer.concat([Buffer.from(`${image}/extra/install/mydir/`), latin1]));
+
+  const tree = path.join(sandbox.root, 'tree');
+  fs.mkdirSync(tree);
+  execFileSync('sh', ['-c', 'zcat "$1" | (cd "$2" && cpio -idm --quiet)', 'sh', `${image}/rootimgtree.gz`, tree]);
+  fs.writeFileSync(Buffer.concat([Buffer.from(`${tree}/rootimg/etc/`), latin1]), 'x\n');
+  const cpio = execFileSync('sh', ['-c', 'cd "$1" && find rootimg | cpio -H newc -o --quiet', 'sh', tree]);
+  fs.writeFileSync(`${image}/rootimgtree.gz`, gzipSync(cpio));
+  execFileSync('tar', ['czf', path.join(sandbox.root, 'bundles/cpio-name.tgz'), '-C', dir, '.']);
+
+  const before = sandbox.files();
+  for (const [bundle, said] of [
+    ['tar-name.tgz', `refusing member ./${STATELITE}/extra/install/mydir/caf\\xe9: its name is not valid UTF-8`],
+    ['cpio-name.tgz', `${STATELITE}/rootimgtree.gz: cpio archive, offset`],
+  ]) {
+    const file = path.join(sandbox.root, 'bundles', bundle);
+    const r = sandbox.run([file]);
+    t.equal(r.code, 1, bundle);
+    t.match(r.stderr, said);
+    if (bundle === 'cpio-name.tgz') t.match(r.stderr, 'the name rootimg/etc/caf\\xe9 is not valid UTF-8');
+    t.same(sandbox.files(), before, 'nothing written');
+    const v = verify(file);
+    t.equal(v.status, 1, `verify ${bundle}`);
+    t.match(v.stderr, 'is not valid UTF-8');
+  }
+});
+
+t.test('verify refuses what the import refuses: a file the manifest names missing, a damaged tree inside a good gzip, a stray member', async (t) => {
+  const sandbox = makeSandbox(t);
+  const members = await fixtureMembers('netboot.tgz');
+  const without = save(sandbox, 'no-kernel.tgz', await packBundle(members.filter((m) => !m.name.endsWith('/kernel'))));
+  const stray = save(sandbox, 'stray.tgz', await packBundle([...members, { name: `./${NETBOOT}/manifest.xml~`, data: Buffer.from('x') }]));
+  const { data: cut } = await ourBundle('statelite.tgz', (list) => {
+    const tree = list.find((m) => m.name.endsWith('/rootimgtree.gz'))!;
+    tree.data = gzipSync(execFileSync('gzip', ['-dc'], { input: tree.data }).subarray(0, 700));
+  });
+  const truncated = save(sandbox, 'cut-tree.tgz', cut);
+  for (const [bundle, said] of [
+    [without, `bundle lacks ${NETBOOT}/kernel, which the manifest names`],
+    [stray, `refusing member ${NETBOOT}/manifest.xml~: the manifest names nothing of that name`],
+    [truncated, `${STATELITE}/rootimgtree.gz: cpio archive, offset`],
+  ]) {
+    const v = verify(bundle);
+    t.equal(v.status, 1, path.basename(bundle));
+    t.match(v.stderr, said);
+    const r = sandbox.run([bundle]);
+    t.equal(r.code, 1);
+    t.match(r.stderr, said, 'the import says the same');
+  }
+});
