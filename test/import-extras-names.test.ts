@@ -2,7 +2,8 @@
  * imgimport, second review: every extra the manifest names is placed or the import fails; one
  * file for several extras goes to each; a directory extra named with a trailing slash; an extra
  * inside the statelite tree on a second import; directory extras keep owners and times; names
- * that are not UTF-8 are refused, never renamed; imgport verify refuses what the import refuses.
+ * that are not UTF-8 are refused, never renamed; imgport verify refuses what the import refuses;
+ * -p takes a noderange.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -166,4 +167,14 @@ t.test('verify refuses what the import refuses: a file the manifest names missin
     t.equal(r.code, 1);
     t.match(r.stderr, said, 'the import says the same');
   }
+});
+
+t.test('-p takes a noderange: ranges and exclusions', async (t) => {
+  const sandbox = makeSandbox(t);
+  const r = sandbox.run([sandbox.bundle('statelite.tgz'), '-p', 'node[1-2],-node2']);
+  t.equal(r.code, 0, r.stderr);
+  t.same(sandbox.tables().postscripts.map((row) => row.node), ['xcatdefaults', 'node1'], 'node2 left out');
+  const bad = sandbox.run([sandbox.bundle('statelite.tgz'), '-p', '/node.*']);
+  t.equal(bad.code, 1);
+  t.match(bad.stderr, "noderange '/node.*': regular expressions, node files and intersections are not supported");
 });

@@ -1,7 +1,8 @@
 /** The pure planning of an import: -f mapping, routes, destination checks, table rows. */
 import t from 'tap';
 import { Sandbox } from '../src/core/sandbox.js';
-import { applyImportToTables, resolveNodes, withoutDefaults } from '../src/import/table-changes.js';
+import { applyImportToTables, withoutDefaults } from '../src/import/table-changes.js';
+import { expandNames, expandNoderange } from '../src/tables/noderange.js';
 import { assertDestinationsAllowed, allowedRoots, kitFileMode, kitRepositoryLinks, planImport, relocateListFile, renamedForProfile, routeMember } from '../src/import/plan.js';
 import { parseMemberName } from '../src/import/member-names.js';
 import { emptyManifest } from '../src/xcat/manifest.js';
@@ -95,7 +96,7 @@ t.test('tables: rows upserted, kit rows, -p postscripts without the defaults', a
     nodelist: [{ node: 'n1', groups: 'compute' }, { node: 'n2', groups: 'other' }],
     postscripts: [{ node: 'xcatdefaults', postscripts: 'syslog', postbootscripts: 'otherpkgs' }],
   };
-  t.same(resolveNodes(tables, 'compute,n2,ghost'), { nodes: ['n1', 'n2'], unknown: ['ghost'] });
+  t.same(expandNoderange(tables, 'compute,n2,ghost'), { nodes: ['n1', 'n2'], unknown: ['ghost'] });
   t.equal(withoutDefaults('syslog,mine, more', 'syslog'), 'mine,more');
   const m = netbootManifest();
   m.postscripts = 'syslog,mine';
@@ -107,6 +108,22 @@ t.test('tables: rows upserted, kit rows, -p postscripts without the defaults', a
   t.equal(tables.osimage[0].profile, 'compute');
   t.same((tables as Record<string, unknown>).kit, [{ kitname: 'k-1', kitdir: '/install/kits/k-1' }]);
   t.same(tables.postscripts[1], { node: 'n1', postscripts: 'mine' });
+});
+
+t.test('noderange: lists, groups, bracket and dash ranges (zero-padded), exclusions; what it cannot read is refused', async (t) => {
+  const nodelist = ['node01', 'node02', 'node03', 'node10', 'r1n1', 'r1n2', 'r2n1', 'login'].map((node) => ({ node, groups: node === 'login' ? 'all' : 'compute,all' }));
+  const tables = { nodelist };
+  t.same(expandNames('node[01-03]'), ['node01', 'node02', 'node03']);
+  t.same(expandNames('node01-node03'), ['node01', 'node02', 'node03']);
+  t.same(expandNames('r[1-2]n[1-2]'), ['r1n1', 'r1n2', 'r2n1', 'r2n2']);
+  t.same(expandNames('node9-x'), ['node9-x'], 'a name with a dash that is no range');
+  t.same(expandNoderange(tables, 'compute,-node[02-03],-r2n1'), { nodes: ['node01', 'node10', 'r1n1', 'r1n2'], unknown: [] });
+  t.same(expandNoderange(tables, 'all,-compute'), { nodes: ['login'], unknown: [] });
+  t.same(expandNoderange(tables, 'r[1-2]n[1-2]'), { nodes: ['r1n1', 'r1n2', 'r2n1'], unknown: ['r2n2'] });
+  t.same(expandNoderange(tables, '-login'), { nodes: [], unknown: [] }, 'only exclusions: nothing');
+  t.throws(() => expandNoderange(tables, '/node.*'), /noderange '\/node\.\*': regular expressions, node files and intersections are not supported/);
+  t.throws(() => expandNoderange(tables, 'compute@all'), /not supported/);
+  t.throws(() => expandNoderange(tables, 'node[1-999999999]'), /larger than 100000/);
 });
 
 t.test('-p sets both columns as xCAT does: one left empty by the defaults clears the node\'s own', async (t) => {

@@ -3,6 +3,7 @@ import path from 'node:path';
 import { ImageError } from '../core/errors.js';
 import type { Locations } from '../core/locations.js';
 import type { Row, Tables } from '../tables/types.js';
+import { expandNoderange } from '../tables/noderange.js';
 import { CHECKSUMS_MEMBER } from '../archive/sha256sums.js';
 import { emptyManifest, MANIFEST_MEMBER, type Manifest, type ManifestExtra } from '../xcat/manifest.js';
 import { findProfileFile } from '../xcat/search.js';
@@ -118,13 +119,13 @@ export function checkImageRows(imagename: string, osimage: Row | undefined, linu
 
 /**
  * `-p NODE`: the node's (or its first group's) postscripts, prefixed by the xcatdefaults row's.
- * NODE is a noderange as xCAT reads it (`node1,node2`, a group): its first node by name is the one.
+ * NODE is a noderange as xCAT reads it (`node1,node2`, a group, `node[1-4]`): its first node by name is the one.
  */
 export function postscriptsFor(tables: Tables, node: string): { postscripts?: string; postbootscripts?: string } {
   const nodes = tables.nodelist ?? [];
   const rows = tables.postscripts ?? [];
   // xCAT's noderange gives its nodes sorted by name.
-  const members = splitList(node).flatMap((name) => nodes.filter((n) => n.node === name || splitList(n.groups).includes(name)).map((n) => n.node)).sort();
+  const members = expandNoderange(tables, node).nodes.sort();
   if (members.length === 0) throw new ImageError(`Unable to get postscripts, ${node} is not a valide node.`);
   const first = nodes.find((n) => n.node === members[0]) ?? {};
   // A node's own row wins; else the first of its groups that has one (xCAT's getNodeAttribs).

@@ -6,25 +6,12 @@
 import { TableError } from '../core/errors.js';
 import type { Row, Tables } from '../tables/types.js';
 import { TABLES } from '../tables/schema.js';
+import { expandNoderange } from '../tables/noderange.js';
 import type { ImportPlan } from './plan.js';
 
-/** Nodes named by -p: node names and group names (members of nodelist.groups), expanded. */
-export function resolveNodes(tables: Tables, noderange: string): { nodes: string[]; unknown: string[] } {
-  const nodelist = tables.nodelist ?? [];
-  const nodes = new Set<string>();
-  const unknown: string[] = [];
-  for (const name of noderange.split(',').map((s) => s.trim()).filter(Boolean)) {
-    const direct = nodelist.filter((row) => row.node === name);
-    const members = nodelist.filter((row) => (row.groups ?? '').split(',').map((g) => g.trim()).includes(name));
-    if (!direct.length && !members.length) unknown.push(name);
-    for (const row of [...direct, ...members]) nodes.add(row.node);
-  }
-  return { nodes: [...nodes], unknown };
-}
-
-/** The -p nodes, or a TableError when none of the names is a known node or group. */
+/** The -p nodes (a noderange), or a TableError when it names no known node. */
 export function postscriptNodes(tables: Tables, noderange: string, warn: (line: string) => void): string[] {
-  const { nodes, unknown } = resolveNodes(tables, noderange);
+  const { nodes, unknown } = expandNoderange(tables, noderange);
   if (!nodes.length) throw new TableError(`The nodes ${noderange} are not defined in xCAT DB.`, 'nodelist');
   if (unknown.length) warn(`Warning: The following nodes will be skipped because they are not in the nodelist table.\n  ${unknown.join(',')}`);
   return nodes;
