@@ -203,12 +203,31 @@ t.test('bad names, values and option mixes are refused, and nothing is written',
     t.equal(r.stderr.split('\n')[0], `Error: ${message}`);
     t.equal(fs.readFileSync(db, 'utf8'), before, 'table file unchanged');
   };
-  refused(['mkdef', '-t', 'osimage', '-o', 'x y'], "'x y' cannot name an object: no white space, ',', ':', '=' or control characters");
+  refused(['mkdef', '-t', 'osimage', '-o', 'x y'], "'x y' cannot name an object: no white space, ',', ':', '=' or control characters, and no '#' first");
   refused(['chdef', '-t', 'osimage', '-o', 'img1', 'description=line1\n    rootimgdir=/etc'], 'the value of description holds a control character (a line break?), which a table value cannot');
   refused(['mkdef', '-t', 'osimage', '-o', 'x', '-o', 'y'], '-o is given more than once: name every object in one -o NAME,NAME');
   const stanza = '# <xCAT data object stanza file>\n\nimg2:\n    objtype=osimage\n    profile=p\n';
   refused(['chdef', '-z', '-t', 'osimage', '-o', 'img1', 'profile=service'], '-z reads the definitions from standard input: --type --objects profile=service cannot be given with it', stanza);
   refused(['mkdef', '-z'], 'standard input defines osimage img2 twice', stanza + '\n' + stanza.split('\n').slice(2).join('\n'));
+});
+
+t.test("a name starting with '#' is refused: lsdef -z would write it as a comment, and mkdef -z add its attributes to the object before it", async (t) => {
+  const { imgport, db } = sandbox(t);
+  imgport(['mkdef', '-t', 'osimage', '-o', 'img1', 'profile=p']);
+  const before = fs.readFileSync(db);
+  for (const args of [
+    ['mkdef', '-t', 'osimage', '-o', '#evil', 'profile=q'],
+    ['mkdef', '-t', 'node', '-o', 'n1,#evil'],
+    ['mkdef', '-t', 'group', '-o', '#evil', 'postscripts=x'],
+    ['chtab', 'node=#evil', 'postscripts.postscripts=x'],
+    ['chtab', 'imagename=#evil', 'linuximage.rootimgdir=/x'],
+  ]) {
+    t.same(imgport(args), { code: 1, stdout: '', stderr: "Error: '#evil' cannot name an object: no white space, ',', ':', '=' or control characters, and no '#' first\n" }, args.join(' '));
+    t.same(fs.readFileSync(db), before, `${args.join(' ')}: table file unchanged`);
+  }
+  // A table file of before the rule: lsdef -z refuses to write what would not load back as it is.
+  fs.writeFileSync(db, JSON.stringify({ osimage: [{ imagename: 'img1', profile: 'p' }, { imagename: '#evil', profile: 'q' }] }));
+  t.same(imgport(['lsdef', '-t', 'osimage', '-z']), { code: 1, stdout: '', stderr: 'Error: osimage #evil: a stanza file would read its name as a comment (lsdef -l shows it)\n' });
 });
 
 t.test('a table file with rows missing their key, or two rows with one key, is refused, naming them', async (t) => {

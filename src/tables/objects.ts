@@ -31,12 +31,16 @@ function checkAttributes(type: ObjectType, attributes: Attributes): void {
   }
 }
 
-/** What an object name cannot hold: list and assignment separators, white space, control characters. */
-const BAD_NAME = /[\s,:=\x00-\x1f\x7f]/;
+/**
+ * What an object name cannot hold: list and assignment separators, white space, control
+ * characters; nor start with `#`, which makes its stanza line a comment (mkdef -z would add the
+ * object's attributes to the one before it).
+ */
+const BAD_NAME = /^#|[\s,:=\x00-\x1f\x7f]/;
 
 /** Refuses a name no object may have: it would break a stanza file or a comma list. */
 export function checkObjectName(name: string): void {
-  if (!name || BAD_NAME.test(name)) throw new TableError(`'${name}' cannot name an object: no white space, ',', ':', '=' or control characters`);
+  if (!name || BAD_NAME.test(name)) throw new TableError(`'${name}' cannot name an object: no white space, ',', ':', '=' or control characters, and no '#' first`);
 }
 
 /** The other type sharing a node's postscripts row: a node and a group of one name would share it. */

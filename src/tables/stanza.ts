@@ -17,6 +17,8 @@ export const STANZA_HEADER = '# <xCAT data object stanza file>\n';
 export function formatStanzas(objects: ObjectDefinition[]): string {
   let text = STANZA_HEADER + '\n';
   for (const { name, type, attributes } of objects) {
+    // Such a name is refused, but a table file from before that, or edited by hand, may hold one.
+    if (name.startsWith('#')) throw new TableError(`${type} ${name}: a stanza file would read its name as a comment (lsdef -l shows it)`);
     text += `${name}:\n    objtype=${type}\n`;
     for (const attribute of Object.keys(attributes).sort()) {
       // A line break would make the rest of the value a line of its own: another attribute, or garbage.
