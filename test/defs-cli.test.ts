@@ -230,6 +230,25 @@ t.test("a name starting with '#' is refused: lsdef -z would write it as a commen
   t.same(imgport(['lsdef', '-t', 'osimage', '-z']), { code: 1, stdout: '', stderr: 'Error: osimage #evil: a stanza file would read its name as a comment (lsdef -l shows it)\n' });
 });
 
+t.test('group names in a groups value follow the rules of mkdef -t group: lsdef -z of nodes then groups must load back', async (t) => {
+  const { imgport, db } = sandbox(t);
+  imgport(['mkdef', '-t', 'node', '-o', 'n1', 'groups=compute']);
+  const before = fs.readFileSync(db);
+  const rules = "no white space, ',', ':', '=' or control characters, and no '#' first";
+  for (const [args, input, name] of [
+    [['mkdef', '-t', 'node', '-o', 'n2', 'groups=bad group,x:y'], undefined, 'bad group'],
+    [['chdef', '-t', 'node', '-o', 'n1', 'groups=compute,x:y'], undefined, 'x:y'],
+    [['chdef', '-z'], '# <xCAT data object stanza file>\n\nn1:\n    objtype=node\n    groups=a=b\n', 'a=b'],
+    [['chtab', 'node=n4', 'nodelist.groups=has space'], undefined, 'has space'],
+    [['chtab', 'node=n1', 'nodelist.groups+=#g'], undefined, '#g'],
+  ] as [string[], string | undefined, string][]) {
+    t.same(imgport(args, input), { code: 1, stdout: '', stderr: `Error: '${name}' cannot name a group: ${rules}\n` }, args.join(' '));
+    t.same(fs.readFileSync(db), before, `${args.join(' ')}: table file unchanged`);
+  }
+  t.equal(imgport(['chtab', 'node=n1', 'nodelist.groups+=rack1,all']).code, 0, 'good names still go in');
+  t.equal(imgport(['lsdef', '-t', 'group']).stdout, 'all  (group)\ncompute  (group)\nrack1  (group)\n');
+});
+
 t.test('a table file with rows missing their key, or two rows with one key, is refused, naming them', async (t) => {
   const { imgport, db } = sandbox(t);
   fs.mkdirSync(db.slice(0, db.lastIndexOf('/')), { recursive: true });

@@ -28,6 +28,7 @@ function checkAttributes(type: ObjectType, attributes: Attributes): void {
   for (const [attribute, value] of Object.entries(attributes)) {
     checkAttribute(type, attribute);
     if (LINE_BREAK_OR_CONTROL.test(value)) throw new TableError(`the value of ${attribute} holds a control character (a line break?), which a table value cannot`);
+    if (type === 'node' && attribute === 'groups') checkGroupNames(value);
   }
 }
 
@@ -39,8 +40,16 @@ function checkAttributes(type: ObjectType, attributes: Attributes): void {
 const BAD_NAME = /^#|[\s,:=\x00-\x1f\x7f]/;
 
 /** Refuses a name no object may have: it would break a stanza file or a comma list. */
-export function checkObjectName(name: string): void {
-  if (!name || BAD_NAME.test(name)) throw new TableError(`'${name}' cannot name an object: no white space, ',', ':', '=' or control characters, and no '#' first`);
+export function checkObjectName(name: string, what = 'an object'): void {
+  if (!name || BAD_NAME.test(name)) throw new TableError(`'${name}' cannot name ${what}: no white space, ',', ':', '=' or control characters, and no '#' first`);
+}
+
+/**
+ * Refuses a groups value (a node's groups, nodelist.groups) naming a group as no group may be
+ * named: lsdef -z of it would not load back.
+ */
+export function checkGroupNames(groups: string): void {
+  for (const group of splitList(groups)) checkObjectName(group, 'a group');
 }
 
 /** The other type sharing a node's postscripts row: a node and a group of one name would share it. */
