@@ -73,9 +73,9 @@ t.test('nodes and groups', async (t) => {
   const { imgport, tables } = sandbox(t);
   imgport(['mkdef', '-t', 'node', '-o', 'node1,node2', 'groups=compute,all', 'usercomment=rack 1']);
   imgport(['chdef', '-t', 'node', '-o', 'node1', 'postscripts=myscript1', 'postbootscripts=otherpkgs']);
-  imgport(['mkdef', '-t', 'group', '-o', 'xcatdefaults', 'postscripts=syslog,remoteshell']);
+  imgport(['chtab', 'node=xcatdefaults', 'postscripts.postscripts=syslog,remoteshell']);
   t.equal(imgport(['lsdef']).stdout, 'node1  (node)\nnode2  (node)\n', 'default type node');
-  t.equal(imgport(['lsdef', '-t', 'group']).stdout, 'all  (group)\ncompute  (group)\nxcatdefaults  (group)\n');
+  t.equal(imgport(['lsdef', '-t', 'group']).stdout, 'all  (group)\ncompute  (group)\n');
   t.equal(
     imgport(['lsdef', '-t', 'node', 'node1']).stdout,
     'Object name: node1\n    groups=compute,all\n    postbootscripts=otherpkgs\n    postscripts=myscript1\n    usercomment=rack 1\n',
@@ -95,6 +95,30 @@ t.test('nodes and groups', async (t) => {
   t.same(tables().nodelist[1], { node: 'node2', groups: 'all', comments: 'rack 1' });
 });
 
+
+t.test("the xcatdefaults row of postscripts is xCAT's defaults, not a group: no group or node can show, change or remove it", async (t) => {
+  const { imgport, db, tables } = sandbox(t);
+  imgport(['chtab', 'node=xcatdefaults', 'postscripts.postscripts=syslog']);
+  imgport(['mkdef', '-t', 'node', '-o', 'n1', 'groups=compute']);
+  t.equal(imgport(['lsdef', '-t', 'group']).stdout, 'compute  (group)\n');
+  t.equal(imgport(['lsdef', '-t', 'group', '-z']).stdout, '# <xCAT data object stanza file>\n\ncompute:\n    objtype=group\n    members=n1\n\n');
+  const before = fs.readFileSync(db);
+  const taken = (what: string) =>
+    `Error: 'xcatdefaults' cannot name ${what}: it is the postscripts row of defaults every node runs (chtab node=xcatdefaults postscripts.postscripts=... sets it)\n`;
+  for (const [args, stderr] of [
+    [['lsdef', '-t', 'group', '-o', 'xcatdefaults'], "Error: could not find an object named 'xcatdefaults' of type 'group'\n"],
+    [['rmdef', '-t', 'group', '-o', 'xcatdefaults'], "Error: could not find an object named 'xcatdefaults' of type 'group'\n"],
+    [['chdef', '-t', 'group', '-o', 'xcatdefaults', 'postscripts=x'], "Error: could not find an object named 'xcatdefaults' of type 'group'\n"],
+    [['mkdef', '-f', '-t', 'group', '-o', 'xcatdefaults', 'postscripts=x'], taken('a group')],
+    [['mkdef', '-t', 'node', '-o', 'xcatdefaults'], taken('a node')],
+    [['chdef', '-t', 'node', '-o', 'n1', 'groups=compute,xcatdefaults'], taken('a group')],
+    [['chtab', 'node=xcatdefaults', 'nodelist.groups=all'], taken('a node')],
+  ] as [string[], string][]) {
+    t.same(imgport(args), { code: 1, stdout: '', stderr }, args.join(' '));
+    t.same(fs.readFileSync(db), before, `${args.join(' ')}: table file unchanged`);
+  }
+  t.same(tables().postscripts, [{ node: 'xcatdefaults', postscripts: 'syslog' }]);
+});
 
 t.test('a node and a group never share a name: they would share one postscripts row', async (t) => {
   const { imgport, db } = sandbox(t);

@@ -1,7 +1,7 @@
 import { TableError, UsageError } from '../core/errors.js';
 import { checkColumn, checkTable, LINE_BREAK_OR_CONTROL } from './schema.js';
 import type { Row, Tables } from './types.js';
-import { checkGroupNames, checkObjectName } from './objects.js';
+import { checkGroupNames, checkObjectName, refuseDefaultsRow } from './objects.js';
 
 /**
  * xCAT's chtab on the tables: `KEYCOL=KEYVAL... TABLE.COLUMN=VALUE...` sets columns of the row
@@ -47,6 +47,7 @@ export function parseChtabArgs(args: string[]): ChtabChange {
   checkKeys(table, keys);
   // A row it adds names an object: it must be a name lsdef -z can write (deleting one need not be).
   if (Object.hasOwn(OBJECT_NAME_KEYS, table)) checkObjectName(keys[OBJECT_NAME_KEYS[table]]);
+  if (table === 'nodelist') refuseDefaultsRow(keys.node, 'a node');
   for (const { column, value } of assignments) {
     checkColumn(table, column);
     if (table === 'nodelist' && column === 'groups') checkGroupNames(value);

@@ -1,5 +1,5 @@
 import { TableError } from '../core/errors.js';
-import { checkAttribute, GROUP_MEMBERS_ATTRIBUTE, LINE_BREAK_OR_CONTROL, OBJECT_SCHEMAS, TABLES, type ObjectType } from './schema.js';
+import { checkAttribute, DEFAULTS_ROW, GROUP_MEMBERS_ATTRIBUTE, LINE_BREAK_OR_CONTROL, OBJECT_SCHEMAS, TABLES, type ObjectType } from './schema.js';
 import type { Row, Tables } from './types.js';
 
 /**
@@ -49,7 +49,17 @@ export function checkObjectName(name: string, what = 'an object'): void {
  * named: lsdef -z of it would not load back.
  */
 export function checkGroupNames(groups: string): void {
-  for (const group of splitList(groups)) checkObjectName(group, 'a group');
+  for (const group of splitList(groups)) {
+    checkObjectName(group, 'a group');
+    refuseDefaultsRow(group, 'a group');
+  }
+}
+
+/** A node or group named xcatdefaults would take over, and could remove, the postscripts row every node runs. */
+export function refuseDefaultsRow(name: string, what: string): void {
+  if (name === DEFAULTS_ROW) {
+    throw new TableError(`'${name}' cannot name ${what}: it is the postscripts row of defaults every node runs (chtab node=${name} postscripts.postscripts=... sets it)`, 'postscripts');
+  }
 }
 
 /** The other type sharing a node's postscripts row: a node and a group of one name would share it. */
@@ -84,12 +94,15 @@ export class ObjectTables {
     if (type === 'group') {
       for (const name of names) if (this.row('nodelist', name)) names.delete(name); // a node's own postscripts row
       for (const group of this.memberCounts.keys()) names.add(group);
+      names.delete(DEFAULTS_ROW);
     }
     return [...names].sort();
   }
 
   exists(type: ObjectType, name: string): boolean {
-    if (type === 'group') return this.memberCounts.has(name) || (this.row('postscripts', name) !== undefined && !this.row('nodelist', name));
+    if (type === 'group') {
+      return name !== DEFAULTS_ROW && (this.memberCounts.has(name) || (this.row('postscripts', name) !== undefined && !this.row('nodelist', name)));
+    }
     return OBJECT_SCHEMAS[type].definingTables.some((table) => this.row(table, name));
   }
 
@@ -113,8 +126,11 @@ export class ObjectTables {
     checkAttributes(type, attributes);
     checkObjectName(name);
     const rival = RIVAL[type];
-    if (rival && this.exists(rival, name)) {
-      throw new TableError(`'${name}' is already a ${rival}: a node and a group cannot share a name (they would share one postscripts row)`, 'nodelist');
+    if (rival) {
+      refuseDefaultsRow(name, `a ${type}`);
+      if (this.exists(rival, name)) {
+        throw new TableError(`'${name}' is already a ${rival}: a node and a group cannot share a name (they would share one postscripts row)`, 'nodelist');
+      }
     }
     if (this.isDefined(type, name)) {
       if (!force) {

@@ -130,6 +130,9 @@ export const CONTROL_CHARACTER = /[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]/;
 /** What a value set on the command line cannot hold either: a line break would end its stanza line. */
 export const LINE_BREAK_OR_CONTROL = /[\x00-\x08\x0a-\x1f\x7f]/;
 
+/** The postscripts row of xCAT's defaults, which every node runs (docs/xcat-tables.md): neither a node nor a group. */
+export const DEFAULTS_ROW = 'xcatdefaults';
+
 /** A group's computed attribute: the nodes whose nodelist.groups names it. */
 export const GROUP_MEMBERS_ATTRIBUTE = 'members';
 
