@@ -233,6 +233,13 @@ t.test('bad names, values and option mixes are refused, and nothing is written',
   const stanza = '# <xCAT data object stanza file>\n\nimg2:\n    objtype=osimage\n    profile=p\n';
   refused(['chdef', '-z', '-t', 'osimage', '-o', 'img1', 'profile=service'], '-z reads the definitions from standard input: --type --objects profile=service cannot be given with it', stanza);
   refused(['mkdef', '-z'], 'standard input defines osimage img2 twice', stanza + '\n' + stanza.split('\n').slice(2).join('\n'));
+  for (const command of ['mkdef', 'chdef']) {
+    refused(
+      [command, '-z'],
+      'standard input line 5: the value of description of osimage img1 holds a control character (a line break?), which a table value cannot',
+      '# <xCAT data object stanza file>\n\nimg1:\n    objtype=osimage\n    description=tab\there, escape \u001b[31m red\n',
+    );
+  }
 });
 
 t.test("a name starting with '#' is refused: lsdef -z would write it as a comment, and mkdef -z add its attributes to the object before it", async (t) => {

@@ -1,5 +1,5 @@
 import { TableError } from '../core/errors.js';
-import { checkAttribute, DEFAULTS_ROW, GROUP_MEMBERS_ATTRIBUTE, LINE_BREAK_OR_CONTROL, OBJECT_SCHEMAS, TABLES, type ObjectType } from './schema.js';
+import { checkAttribute, checkValue, DEFAULTS_ROW, GROUP_MEMBERS_ATTRIBUTE, OBJECT_SCHEMAS, TABLES, type ObjectType } from './schema.js';
 import type { Row, Tables } from './types.js';
 
 /**
@@ -27,7 +27,7 @@ function splitList(value: string | undefined): string[] {
 function checkAttributes(type: ObjectType, attributes: Attributes): void {
   for (const [attribute, value] of Object.entries(attributes)) {
     checkAttribute(type, attribute);
-    if (LINE_BREAK_OR_CONTROL.test(value)) throw new TableError(`the value of ${attribute} holds a control character (a line break?), which a table value cannot`);
+    checkValue(attribute, value);
     if (type === 'node' && attribute === 'groups') checkGroupNames(value);
   }
 }

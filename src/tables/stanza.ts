@@ -1,6 +1,6 @@
 import { TableError } from '../core/errors.js';
 import type { ObjectDefinition } from './objects.js';
-import { checkAttribute, checkObjectType } from './schema.js';
+import { checkAttribute, checkObjectType, checkValue } from './schema.js';
 
 /**
  * xCAT's stanza format (`lsdef -z` writes it, `mkdef -z`/`chdef -z` read it):
@@ -65,7 +65,10 @@ export function parseStanzas(text: string, source = 'stanza input'): ObjectDefin
     const type = atLine(objtype!.line, () => checkObjectType(objtype!.value));
     const definition: ObjectDefinition = { name, type, attributes: {} };
     for (const { attribute, value, line } of attributes) {
-      atLine(line, () => checkAttribute(type, attribute));
+      atLine(line, () => {
+        checkAttribute(type, attribute);
+        checkValue(attribute, value, `${type} ${name}`);
+      });
       definition.attributes[attribute] = value;
     }
     objects.push(definition);
