@@ -294,6 +294,10 @@ t.test('a table file with rows missing their key, or two rows with one key, is r
     t.equal(r.code, 1);
     t.equal(r.stderr, `Error: table file ${db}: ${message}\n`);
   }
+  // A file holding null is no empty store: the next change would overwrite it.
+  fs.writeFileSync(db, 'null\n');
+  t.same(imgport(['mkdef', '-t', 'osimage', '-o', 'a']), { code: 1, stdout: '', stderr: `Error: table file ${db}: not a JSON object of tables\n` });
+  t.equal(fs.readFileSync(db, 'utf8'), 'null\n', 'left as it was');
   // A multi-line description (a manifest may bring one) is a value like any other, but no stanza line can carry it.
   fs.writeFileSync(db, JSON.stringify({ osimage: [{ imagename: 'a', description: 'two\nlines' }] }));
   t.equal(imgport(['lsdef', '-t', 'osimage']).stdout, 'a  (osimage)\n');

@@ -49,6 +49,7 @@ t.test('unparsable or wrongly shaped file: TableError naming it, file untouched'
   const cases: [string, string, RegExp][] = [
     ['{"osimage": [ {"imagename": "x",', 'unparsable', /cannot read the table file .*bad\.json/],
     ['[]', 'not an object', /table file .*bad\.json: not a JSON object/],
+    ...['null', 'false', '0', '""'].map((text): [string, string, RegExp] => [text, `${text}, which lowdb could take for no data`, /table file .*bad\.json: not a JSON object/]),
     ['{"images": []}', 'unknown table', /table file .*bad\.json: unknown table 'images' \(known tables: osimage, /],
     ['{"osimage": [{"imagename": "x", "colour": "red"}]}', 'unknown column', /bad\.json: unknown column 'colour' of table osimage \(its columns: imagename, groups, /],
     ['{"site": [{"key": "a", "value": 3}]}', 'non-string value', /bad\.json: table site column value of row 1 is not a string/],

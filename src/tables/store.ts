@@ -19,13 +19,14 @@ export class TableStore {
 
   /** A snapshot of every table; a missing file holds no tables. */
   async read(): Promise<Tables> {
-    const db = new Low<unknown>(new DurableTableFile(this.file), null);
+    const db = new Low<Record<string, unknown>>(new DurableTableFile(this.file), {});
     try {
       await db.read();
     } catch (err) {
+      if (err instanceof TableError) throw err;
       throw new TableError(`cannot read the table file ${this.file}: ${(err as Error).message}`);
     }
-    return db.data === null ? {} : this.validate(db.data);
+    return this.validate(db.data);
   }
 
   /**
@@ -40,7 +41,7 @@ export class TableStore {
     try {
       const tables = await this.read();
       const result = await change(tables);
-      const db = new Low<unknown>(new DurableTableFile(file), this.validate(tables));
+      const db = new Low(new DurableTableFile(file), this.validate(tables));
       await db.write();
       return result;
     } finally {
@@ -49,9 +50,8 @@ export class TableStore {
   }
 
   /** Checks the shape against the schema; returns the tables without empty ones. */
-  private validate(data: unknown): Tables {
+  private validate(data: Record<string, unknown>): Tables {
     const where = `table file ${this.file}`;
-    if (!isPlainObject(data)) throw new TableError(`${where}: not a JSON object of tables`);
     const tables: Tables = {};
     for (const [table, rows] of Object.entries(data)) {
       naming(where, () => checkTable(table));
@@ -96,10 +96,11 @@ export class TableStore {
  * kept private stays so; a first one is 0644 less the umask). A failed write removes the
  * temporary file and leaves the table file as it was.
  */
-class DurableTableFile implements Adapter<unknown> {
+class DurableTableFile implements Adapter<Record<string, unknown>> {
   constructor(readonly file: string) {}
 
-  async read(): Promise<unknown> {
+  /** The file's object of tables; null when there is no file. */
+  async read(): Promise<Record<string, unknown> | null> {
     let text: string;
     try {
       text = await fs.readFile(this.file, 'utf8');
@@ -107,10 +108,13 @@ class DurableTableFile implements Adapter<unknown> {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
       throw err;
     }
-    return JSON.parse(text);
+    const data: unknown = JSON.parse(text);
+    // Refused here: lowdb takes a falsy value (null, false, 0) for no data, an empty store the next change overwrites.
+    if (!isPlainObject(data)) throw new TableError(`table file ${this.file}: not a JSON object of tables`);
+    return data;
   }
 
-  async write(data: unknown): Promise<void> {
+  async write(data: Record<string, unknown>): Promise<void> {
     const temporary = path.join(path.dirname(this.file), `.${path.basename(this.file)}.tmp`);
     try {
       const old = await fs.stat(this.file).catch(() => undefined);
