@@ -280,6 +280,20 @@ t.test('group names in a groups value follow the rules of mkdef -t group: lsdef 
   t.equal(imgport(['lsdef', '-t', 'group']).stdout, 'all  (group)\ncompute  (group)\nrack1  (group)\n');
 });
 
+t.test('a table file that is a link to nothing (storage not mounted) is an error for reads and changes; the link stays', async (t) => {
+  const { imgport, root, db } = sandbox(t);
+  fs.mkdirSync(path.dirname(db), { recursive: true });
+  const target = path.join(root, 'mnt/tables.json');
+  fs.symlinkSync(target, db);
+  const stderr = `Error: the table file ${db} is a link to ${target}, which does not exist (storage not mounted?)\n`;
+  t.same(imgport(['lsdef', '-t', 'osimage']), { code: 1, stdout: '', stderr }, 'lsdef shows no empty store');
+  t.same(imgport(['mkdef', '-t', 'osimage', '-o', 'a']), { code: 1, stdout: '', stderr });
+  t.same(imgport(['chtab', 'key=installdir', 'site.value=/data']), { code: 1, stdout: '', stderr });
+  t.equal(fs.readlinkSync(db), target, 'still the link');
+  t.same(fs.readdirSync(path.dirname(db)), ['tables.json'], 'nothing beside it');
+  t.notOk(fs.existsSync(target));
+});
+
 t.test('a table file with rows missing their key, or two rows with one key, is refused, naming them', async (t) => {
   const { imgport, db } = sandbox(t);
   fs.mkdirSync(db.slice(0, db.lastIndexOf('/')), { recursive: true });

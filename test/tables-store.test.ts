@@ -229,3 +229,21 @@ t.test('a table file kept as a link: the file it leads to is written, the link s
   t.same((await new TableStore(target).read()).site, [{ key: 'a', value: 'changed' }], 'the target changed');
   t.same(fs.readdirSync(path.dirname(target)).sort(), ['tables.json'], 'no temporary or lock left beside it');
 });
+
+t.test('a table file behind a link to nothing (storage not mounted): reads and changes fail naming both, the link stays', async (t) => {
+  const dir = tempDir(t);
+  const cases = [
+    { what: 'the file is the link', link: 'tables.json', file: 'tables.json', target: 'mnt/tables.json', where: 'is a link' },
+    { what: 'a directory above it is', link: 'imgport', file: 'imgport/tables.json', target: 'mnt/imgport', where: `is under ${path.join(dir, 'imgport')}, a link` },
+  ];
+  for (const { what, link, file, target, where } of cases) {
+    fs.symlinkSync(path.join(dir, target), path.join(dir, link));
+    const store = new TableStore(path.join(dir, file));
+    const message = `the table file ${path.join(dir, file)} ${where} to ${path.join(dir, target)}, which does not exist (storage not mounted?)`;
+    await t.rejects(store.read(), { name: 'TableError', message }, `read: ${what}`);
+    await t.rejects(store.update((tables) => void (tables.site = [{ key: 'a', value: 'b' }])), { name: 'TableError', message }, `update: ${what}`);
+    t.equal(fs.readlinkSync(path.join(dir, link)), path.join(dir, target), `${what}: the link left as it was`);
+    t.same(fs.readdirSync(dir).sort(), [link], `${what}: nothing written, no lock left`);
+    fs.rmSync(path.join(dir, link));
+  }
+});

@@ -35,7 +35,10 @@ export class TableStore {
    */
   async update<T>(change: (tables: Tables) => T | Promise<T>): Promise<T> {
     // A table file kept as a link: the file it leads to is locked and replaced, the link stays.
-    const file = await fs.realpath(this.file).catch(() => this.file);
+    const file = await fs.realpath(this.file).catch(async () => {
+      await refuseDanglingLink(this.file);
+      return this.file;
+    });
     await fs.mkdir(path.dirname(file), { recursive: true });
     const unlock = await this.lock(file);
     try {
@@ -105,8 +108,9 @@ class DurableTableFile implements Adapter<Record<string, unknown>> {
     try {
       text = await fs.readFile(this.file, 'utf8');
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
-      throw err;
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      await refuseDanglingLink(this.file);
+      return null;
     }
     const data: unknown = JSON.parse(text);
     // Refused here: lowdb takes a falsy value (null, false, 0) for no data, an empty store the next change overwrites.
@@ -141,6 +145,19 @@ class DurableTableFile implements Adapter<Record<string, unknown>> {
     // The rename is the change: once done it stands, and a failure to flush the directory cannot
     // undo it, so it is not reported as a failed write (the import flushes the filesystem again, and warns).
     await syncDirectory(path.dirname(this.file)).catch(() => undefined);
+  }
+}
+
+/**
+ * Refuses a missing table file whose path goes through a link to nothing (its storage not
+ * mounted): read as no tables, and the next change writing a new file in the link's place.
+ */
+async function refuseDanglingLink(file: string): Promise<void> {
+  for (let at = file; at !== path.dirname(at); at = path.dirname(at)) {
+    const target = await fs.readlink(at).catch(() => undefined);
+    if (target === undefined || (await fs.stat(at).then(() => true, () => false))) continue;
+    const where = at === file ? `the table file ${file} is a link` : `the table file ${file} is under ${at}, a link`;
+    throw new TableError(`${where} to ${path.resolve(path.dirname(at), target)}, which does not exist (storage not mounted?)`);
   }
 }
 
