@@ -294,6 +294,35 @@ t.test('a table file that is a link to nothing (storage not mounted) is an error
   t.notOk(fs.existsSync(target));
 });
 
+t.test("a table file whose directory or lock file cannot be made: an error naming it, no stack", async (t) => {
+  const { imgport, root } = sandbox(t);
+  const file = path.join(root, 'file');
+  fs.writeFileSync(file, 'not a directory\n');
+  const at = (db: string) => ['--db', db];
+  t.same(imgport(['mkdef', '-t', 'node', '-o', 'n1', ...at(`${file}/tables.json`)]), { code: 1, stdout: '', stderr: `Error: cannot create ${file}, the table file's directory: not a directory\n` });
+  t.same(imgport(['chtab', 'key=a', 'site.value=b', ...at(`${file}/sub/tables.json`)]), { code: 1, stdout: '', stderr: `Error: cannot create ${file}/sub, the table file's directory: not a directory\n` });
+  t.same(imgport(['lsdef', ...at(`${file}/tables.json`)]), { code: 1, stdout: '', stderr: `Error: cannot read the table file ${file}/tables.json: not a directory\n` });
+  t.equal(fs.readFileSync(file, 'utf8'), 'not a directory\n');
+});
+
+t.test('as a user who may not write beside the table file: permission denied, naming the path', { skip: process.getuid?.() !== 0 && 'needs root to run as nobody' }, async (t) => {
+  const { root } = sandbox(t);
+  fs.chmodSync(root, 0o755);
+  const db = path.join(root, 'tables.json');
+  fs.writeFileSync(db, '{}\n');
+  // As nobody, without the test runner's preloads (env drops NODE_OPTIONS), which write where nobody may not.
+  const asNobody = (args: string[]) => {
+    const r = spawnSync('env', ['-u', 'NODE_OPTIONS', process.execPath, path.resolve('dist/bin/imgport.js'), ...args], { uid: 65534, gid: 65534, cwd: root, encoding: 'utf8' });
+    return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+  };
+  t.same(asNobody(['mkdef', '-t', 'node', '-o', 'n1', '--db', db]), { code: 1, stdout: '', stderr: `Error: cannot lock the table file ${db} (${db}.lock): permission denied\n` });
+  t.same(asNobody(['mkdef', '-t', 'node', '-o', 'n1', '--db', path.join(root, 'sub/tables.json')]), { code: 1, stdout: '', stderr: `Error: cannot create ${root}/sub, the table file's directory: permission denied\n` });
+  fs.chmodSync(db, 0o600);
+  t.same(asNobody(['lsdef', '--db', db]), { code: 1, stdout: '', stderr: `Error: cannot read the table file ${db}: permission denied\n` });
+  t.equal(fs.readFileSync(db, 'utf8'), '{}\n');
+  t.same(fs.readdirSync(root), ['tables.json']);
+});
+
 t.test('a table file with rows missing their key, or two rows with one key, is refused, naming them', async (t) => {
   const { imgport, db } = sandbox(t);
   fs.mkdirSync(db.slice(0, db.lastIndexOf('/')), { recursive: true });

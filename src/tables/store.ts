@@ -1,7 +1,7 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { Low, type Adapter } from 'lowdb';
-import { TableError } from '../core/errors.js';
+import { describeFsError, TableError } from '../core/errors.js';
 import { acquirePidLock } from '../core/pid-lock.js';
 import { checkColumn, checkTable, CONTROL_CHARACTER, TABLES } from './schema.js';
 import type { Row, Tables } from './types.js';
@@ -24,7 +24,7 @@ export class TableStore {
       await db.read();
     } catch (err) {
       if (err instanceof TableError) throw err;
-      throw new TableError(`cannot read the table file ${this.file}: ${(err as Error).message}`);
+      throw new TableError(`cannot read the table file ${this.file}: ${describeFsError(err)}`);
     }
     return this.validate(db.data);
   }
@@ -39,7 +39,11 @@ export class TableStore {
       await refuseDanglingLink(this.file);
       return this.file;
     });
-    await fs.mkdir(path.dirname(file), { recursive: true });
+    await fs.mkdir(path.dirname(file), { recursive: true }).catch((err: NodeJS.ErrnoException) => {
+      // A file where the directory should be: EEXIST (the directory itself) or ENOTDIR (one above it).
+      const reason = err.code === 'EEXIST' ? 'not a directory' : describeFsError(err);
+      throw new TableError(`cannot create ${path.dirname(file)}, the table file's directory: ${reason}`);
+    });
     const unlock = await this.lock(file);
     try {
       const tables = await this.read();
@@ -83,7 +87,9 @@ export class TableStore {
   /** Takes the lock file (FILE.lock holding our pid); resolves to its release. */
   private async lock(file: string): Promise<() => Promise<void>> {
     const lockFile = `${file}.lock`;
-    const attempt = await acquirePidLock(lockFile, LOCK_TIMEOUT_MS);
+    const attempt = await acquirePidLock(lockFile, LOCK_TIMEOUT_MS).catch((err) => {
+      throw new TableError(`cannot lock the table file ${this.file} (${lockFile}): ${describeFsError(err)}`);
+    });
     if (!attempt.acquired) {
       throw new TableError(`the table file ${this.file} stays locked by process ${attempt.holder ?? '?'} (${lockFile})`);
     }
@@ -140,7 +146,7 @@ class DurableTableFile implements Adapter<Record<string, unknown>> {
       await fs.rename(temporary, this.file);
     } catch (err) {
       await fs.rm(temporary, { force: true }).catch(() => undefined);
-      throw new TableError(`cannot write the table file ${this.file}: ${(err as Error).message}`);
+      throw new TableError(`cannot write the table file ${this.file}: ${describeFsError(err)}`);
     }
     // The rename is the change: once done it stands, and a failure to flush the directory cannot
     // undo it, so it is not reported as a failed write (the import flushes the filesystem again, and warns).
