@@ -73,9 +73,9 @@ t.test('nodes and groups', async (t) => {
   const { imgport, tables } = sandbox(t);
   imgport(['mkdef', '-t', 'node', '-o', 'node1,node2', 'groups=compute,all', 'usercomment=rack 1']);
   imgport(['chdef', '-t', 'node', '-o', 'node1', 'postscripts=myscript1', 'postbootscripts=otherpkgs']);
-  imgport(['mkdef', '-t', 'group', '-o', 'xcatdefaults', 'postscripts=syslog,remoteshell']);
+  imgport(['chtab', 'node=xcatdefaults', 'postscripts.postscripts=syslog,remoteshell']);
   t.equal(imgport(['lsdef']).stdout, 'node1  (node)\nnode2  (node)\n', 'default type node');
-  t.equal(imgport(['lsdef', '-t', 'group']).stdout, 'all  (group)\ncompute  (group)\nxcatdefaults  (group)\n');
+  t.equal(imgport(['lsdef', '-t', 'group']).stdout, 'all  (group)\ncompute  (group)\n');
   t.equal(
     imgport(['lsdef', '-t', 'node', 'node1']).stdout,
     'Object name: node1\n    groups=compute,all\n    postbootscripts=otherpkgs\n    postscripts=myscript1\n    usercomment=rack 1\n',
@@ -95,6 +95,30 @@ t.test('nodes and groups', async (t) => {
   t.same(tables().nodelist[1], { node: 'node2', groups: 'all', comments: 'rack 1' });
 });
 
+
+t.test("the xcatdefaults row of postscripts is xCAT's defaults, not a group: no group or node can show, change or remove it", async (t) => {
+  const { imgport, db, tables } = sandbox(t);
+  imgport(['chtab', 'node=xcatdefaults', 'postscripts.postscripts=syslog']);
+  imgport(['mkdef', '-t', 'node', '-o', 'n1', 'groups=compute']);
+  t.equal(imgport(['lsdef', '-t', 'group']).stdout, 'compute  (group)\n');
+  t.equal(imgport(['lsdef', '-t', 'group', '-z']).stdout, '# <xCAT data object stanza file>\n\ncompute:\n    objtype=group\n    members=n1\n\n');
+  const before = fs.readFileSync(db);
+  const taken = (what: string) =>
+    `Error: 'xcatdefaults' cannot name ${what}: it is the postscripts row of defaults every node runs (chtab node=xcatdefaults postscripts.postscripts=... sets it)\n`;
+  for (const [args, stderr] of [
+    [['lsdef', '-t', 'group', '-o', 'xcatdefaults'], "Error: could not find an object named 'xcatdefaults' of type 'group'\n"],
+    [['rmdef', '-t', 'group', '-o', 'xcatdefaults'], "Error: could not find an object named 'xcatdefaults' of type 'group'\n"],
+    [['chdef', '-t', 'group', '-o', 'xcatdefaults', 'postscripts=x'], "Error: could not find an object named 'xcatdefaults' of type 'group'\n"],
+    [['mkdef', '-f', '-t', 'group', '-o', 'xcatdefaults', 'postscripts=x'], taken('a group')],
+    [['mkdef', '-t', 'node', '-o', 'xcatdefaults'], taken('a node')],
+    [['chdef', '-t', 'node', '-o', 'n1', 'groups=compute,xcatdefaults'], taken('a group')],
+    [['chtab', 'node=xcatdefaults', 'nodelist.groups=all'], taken('a node')],
+  ] as [string[], string][]) {
+    t.same(imgport(args), { code: 1, stdout: '', stderr }, args.join(' '));
+    t.same(fs.readFileSync(db), before, `${args.join(' ')}: table file unchanged`);
+  }
+  t.same(tables().postscripts, [{ node: 'xcatdefaults', postscripts: 'syslog' }]);
+});
 
 t.test('a node and a group never share a name: they would share one postscripts row', async (t) => {
   const { imgport, db } = sandbox(t);
@@ -203,12 +227,100 @@ t.test('bad names, values and option mixes are refused, and nothing is written',
     t.equal(r.stderr.split('\n')[0], `Error: ${message}`);
     t.equal(fs.readFileSync(db, 'utf8'), before, 'table file unchanged');
   };
-  refused(['mkdef', '-t', 'osimage', '-o', 'x y'], "'x y' cannot name an object: no white space, ',', ':', '=' or control characters");
+  refused(['mkdef', '-t', 'osimage', '-o', 'x y'], "'x y' cannot name an object: no white space, ',', ':', '=' or control characters, and no '#' first");
   refused(['chdef', '-t', 'osimage', '-o', 'img1', 'description=line1\n    rootimgdir=/etc'], 'the value of description holds a control character (a line break?), which a table value cannot');
   refused(['mkdef', '-t', 'osimage', '-o', 'x', '-o', 'y'], '-o is given more than once: name every object in one -o NAME,NAME');
   const stanza = '# <xCAT data object stanza file>\n\nimg2:\n    objtype=osimage\n    profile=p\n';
   refused(['chdef', '-z', '-t', 'osimage', '-o', 'img1', 'profile=service'], '-z reads the definitions from standard input: --type --objects profile=service cannot be given with it', stanza);
   refused(['mkdef', '-z'], 'standard input defines osimage img2 twice', stanza + '\n' + stanza.split('\n').slice(2).join('\n'));
+  for (const command of ['mkdef', 'chdef']) {
+    refused(
+      [command, '-z'],
+      'standard input line 5: the value of description of osimage img1 holds a control character (a line break?), which a table value cannot',
+      '# <xCAT data object stanza file>\n\nimg1:\n    objtype=osimage\n    description=tab\there, escape \u001b[31m red\n',
+    );
+  }
+});
+
+t.test("a name starting with '#' is refused: lsdef -z would write it as a comment, and mkdef -z add its attributes to the object before it", async (t) => {
+  const { imgport, db } = sandbox(t);
+  imgport(['mkdef', '-t', 'osimage', '-o', 'img1', 'profile=p']);
+  const before = fs.readFileSync(db);
+  for (const args of [
+    ['mkdef', '-t', 'osimage', '-o', '#evil', 'profile=q'],
+    ['mkdef', '-t', 'node', '-o', 'n1,#evil'],
+    ['mkdef', '-t', 'group', '-o', '#evil', 'postscripts=x'],
+    ['chtab', 'node=#evil', 'postscripts.postscripts=x'],
+    ['chtab', 'imagename=#evil', 'linuximage.rootimgdir=/x'],
+  ]) {
+    t.same(imgport(args), { code: 1, stdout: '', stderr: "Error: '#evil' cannot name an object: no white space, ',', ':', '=' or control characters, and no '#' first\n" }, args.join(' '));
+    t.same(fs.readFileSync(db), before, `${args.join(' ')}: table file unchanged`);
+  }
+  // A table file of before the rule: lsdef -z refuses to write what would not load back as it is.
+  fs.writeFileSync(db, JSON.stringify({ osimage: [{ imagename: 'img1', profile: 'p' }, { imagename: '#evil', profile: 'q' }] }));
+  t.same(imgport(['lsdef', '-t', 'osimage', '-z']), { code: 1, stdout: '', stderr: 'Error: osimage #evil: a stanza file would read its name as a comment (lsdef -l shows it)\n' });
+});
+
+t.test('group names in a groups value follow the rules of mkdef -t group: lsdef -z of nodes then groups must load back', async (t) => {
+  const { imgport, db } = sandbox(t);
+  imgport(['mkdef', '-t', 'node', '-o', 'n1', 'groups=compute']);
+  const before = fs.readFileSync(db);
+  const rules = "no white space, ',', ':', '=' or control characters, and no '#' first";
+  for (const [args, input, name] of [
+    [['mkdef', '-t', 'node', '-o', 'n2', 'groups=bad group,x:y'], undefined, 'bad group'],
+    [['chdef', '-t', 'node', '-o', 'n1', 'groups=compute,x:y'], undefined, 'x:y'],
+    [['chdef', '-z'], '# <xCAT data object stanza file>\n\nn1:\n    objtype=node\n    groups=a=b\n', 'a=b'],
+    [['chtab', 'node=n4', 'nodelist.groups=has space'], undefined, 'has space'],
+    [['chtab', 'node=n1', 'nodelist.groups+=#g'], undefined, '#g'],
+  ] as [string[], string | undefined, string][]) {
+    t.same(imgport(args, input), { code: 1, stdout: '', stderr: `Error: '${name}' cannot name a group: ${rules}\n` }, args.join(' '));
+    t.same(fs.readFileSync(db), before, `${args.join(' ')}: table file unchanged`);
+  }
+  t.equal(imgport(['chtab', 'node=n1', 'nodelist.groups+=rack1,all']).code, 0, 'good names still go in');
+  t.equal(imgport(['lsdef', '-t', 'group']).stdout, 'all  (group)\ncompute  (group)\nrack1  (group)\n');
+});
+
+t.test('a table file that is a link to nothing (storage not mounted) is an error for reads and changes; the link stays', async (t) => {
+  const { imgport, root, db } = sandbox(t);
+  fs.mkdirSync(path.dirname(db), { recursive: true });
+  const target = path.join(root, 'mnt/tables.json');
+  fs.symlinkSync(target, db);
+  const stderr = `Error: the table file ${db} is a link to ${target}, which does not exist (storage not mounted?)\n`;
+  t.same(imgport(['lsdef', '-t', 'osimage']), { code: 1, stdout: '', stderr }, 'lsdef shows no empty store');
+  t.same(imgport(['mkdef', '-t', 'osimage', '-o', 'a']), { code: 1, stdout: '', stderr });
+  t.same(imgport(['chtab', 'key=installdir', 'site.value=/data']), { code: 1, stdout: '', stderr });
+  t.equal(fs.readlinkSync(db), target, 'still the link');
+  t.same(fs.readdirSync(path.dirname(db)), ['tables.json'], 'nothing beside it');
+  t.notOk(fs.existsSync(target));
+});
+
+t.test("a table file whose directory or lock file cannot be made: an error naming it, no stack", async (t) => {
+  const { imgport, root } = sandbox(t);
+  const file = path.join(root, 'file');
+  fs.writeFileSync(file, 'not a directory\n');
+  const at = (db: string) => ['--db', db];
+  t.same(imgport(['mkdef', '-t', 'node', '-o', 'n1', ...at(`${file}/tables.json`)]), { code: 1, stdout: '', stderr: `Error: cannot create ${file}, the table file's directory: not a directory\n` });
+  t.same(imgport(['chtab', 'key=a', 'site.value=b', ...at(`${file}/sub/tables.json`)]), { code: 1, stdout: '', stderr: `Error: cannot create ${file}/sub, the table file's directory: not a directory\n` });
+  t.same(imgport(['lsdef', ...at(`${file}/tables.json`)]), { code: 1, stdout: '', stderr: `Error: cannot read the table file ${file}/tables.json: not a directory\n` });
+  t.equal(fs.readFileSync(file, 'utf8'), 'not a directory\n');
+});
+
+t.test('as a user who may not write beside the table file: permission denied, naming the path', { skip: process.getuid?.() !== 0 && 'needs root to run as nobody' }, async (t) => {
+  const { root } = sandbox(t);
+  fs.chmodSync(root, 0o755);
+  const db = path.join(root, 'tables.json');
+  fs.writeFileSync(db, '{}\n');
+  // As nobody, without the test runner's preloads (env drops NODE_OPTIONS), which write where nobody may not.
+  const asNobody = (args: string[]) => {
+    const r = spawnSync('env', ['-u', 'NODE_OPTIONS', process.execPath, path.resolve('dist/bin/imgport.js'), ...args], { uid: 65534, gid: 65534, cwd: root, encoding: 'utf8' });
+    return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+  };
+  t.same(asNobody(['mkdef', '-t', 'node', '-o', 'n1', '--db', db]), { code: 1, stdout: '', stderr: `Error: cannot lock the table file ${db} (${db}.lock): permission denied\n` });
+  t.same(asNobody(['mkdef', '-t', 'node', '-o', 'n1', '--db', path.join(root, 'sub/tables.json')]), { code: 1, stdout: '', stderr: `Error: cannot create ${root}/sub, the table file's directory: permission denied\n` });
+  fs.chmodSync(db, 0o600);
+  t.same(asNobody(['lsdef', '--db', db]), { code: 1, stdout: '', stderr: `Error: cannot read the table file ${db}: permission denied\n` });
+  t.equal(fs.readFileSync(db, 'utf8'), '{}\n');
+  t.same(fs.readdirSync(root), ['tables.json']);
 });
 
 t.test('a table file with rows missing their key, or two rows with one key, is refused, naming them', async (t) => {
@@ -225,6 +337,10 @@ t.test('a table file with rows missing their key, or two rows with one key, is r
     t.equal(r.code, 1);
     t.equal(r.stderr, `Error: table file ${db}: ${message}\n`);
   }
+  // A file holding null is no empty store: the next change would overwrite it.
+  fs.writeFileSync(db, 'null\n');
+  t.same(imgport(['mkdef', '-t', 'osimage', '-o', 'a']), { code: 1, stdout: '', stderr: `Error: table file ${db}: not a JSON object of tables\n` });
+  t.equal(fs.readFileSync(db, 'utf8'), 'null\n', 'left as it was');
   // A multi-line description (a manifest may bring one) is a value like any other, but no stanza line can carry it.
   fs.writeFileSync(db, JSON.stringify({ osimage: [{ imagename: 'a', description: 'two\nlines' }] }));
   t.equal(imgport(['lsdef', '-t', 'osimage']).stdout, 'a  (osimage)\n');

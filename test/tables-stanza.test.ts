@@ -53,4 +53,8 @@ t.test('errors name the source and line', async (t) => {
   t.throws(() => parseStanzas('    profile=x\n'), /line 1: attribute outside any object/);
   t.throws(() => parseStanzas('a:\n    objtype=node\n    just words\n'), /line 3: expected 'attribute=value'/);
   t.throws(() => parseStanzas('a b c\n'), /line 1: expected 'NAME:'/);
+  t.throws(() => parseStanzas('a:\n    objtype=osimage\n\nb:\n    objtype=node\n    usercomment=bell\u0007\n', 'standard input'), {
+    name: 'TableError',
+    message: 'standard input line 6: the value of usercomment of node b holds a control character (a line break?), which a table value cannot',
+  });
 });

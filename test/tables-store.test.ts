@@ -49,6 +49,7 @@ t.test('unparsable or wrongly shaped file: TableError naming it, file untouched'
   const cases: [string, string, RegExp][] = [
     ['{"osimage": [ {"imagename": "x",', 'unparsable', /cannot read the table file .*bad\.json/],
     ['[]', 'not an object', /table file .*bad\.json: not a JSON object/],
+    ...['null', 'false', '0', '""'].map((text): [string, string, RegExp] => [text, `${text}, which lowdb could take for no data`, /table file .*bad\.json: not a JSON object/]),
     ['{"images": []}', 'unknown table', /table file .*bad\.json: unknown table 'images' \(known tables: osimage, /],
     ['{"osimage": [{"imagename": "x", "colour": "red"}]}', 'unknown column', /bad\.json: unknown column 'colour' of table osimage \(its columns: imagename, groups, /],
     ['{"site": [{"key": "a", "value": 3}]}', 'non-string value', /bad\.json: table site column value of row 1 is not a string/],
@@ -123,6 +124,32 @@ t.test('a stale lock of a dead process is broken; a live one waits', async (t) =
   t.ok(done, 'proceeds once released');
 });
 
+t.test('a lock file without a pid (empty, garbage) is broken once older than its writer could take to fill it', async (t) => {
+  const file = path.join(tempDir(t), 'tables.json');
+  const lock = `${file}.lock`;
+  const old = new Date(Date.now() - 60_000);
+  for (const content of ['', 'garbage\n']) {
+    fs.writeFileSync(lock, content);
+    fs.utimesSync(lock, old, old);
+    await new TableStore(file).update((tables) => {
+      tables.site = [{ key: 'left', value: JSON.stringify(content) }];
+    });
+    t.same((await new TableStore(file).read()).site, [{ key: 'left', value: JSON.stringify(content) }], `${JSON.stringify(content)}: broken, the change made`);
+    t.notOk(fs.existsSync(lock), `${JSON.stringify(content)}: lock released`);
+  }
+
+  fs.writeFileSync(lock, ''); // a writer may still be filling it
+  let done = false;
+  const waiting = new TableStore(file).update(() => {
+    done = true;
+  });
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  t.notOk(done, 'a young lock without a pid is waited for');
+  fs.utimesSync(lock, old, old);
+  await waiting;
+  t.ok(done, 'and broken once old');
+});
+
 /** Wraps FileHandle.prototype.sync for one test: `onSync(path of the handle)` runs before each real sync. */
 async function spyOnHandleSync(t: { teardown(fn: () => void): void }, dir: string, onSync: (fd: number) => void): Promise<void> {
   const handle = await fs.promises.open(dir, 'r');
@@ -147,6 +174,7 @@ t.test('a write is durable: the new file is flushed before it replaces the old, 
   const seen: string[] = [];
   await spyOnHandleSync(t, dir, (fd) => {
     const synced = pathOfFd(fd);
+    if (synced.startsWith(`${file}.lock.`)) return; // the lock's claim, the test after this one
     seen.push(`${path.basename(synced)}: table file says ${fs.readFileSync(file, 'utf8').includes('"old"') ? 'old' : 'new'}`);
   });
   await new TableStore(file).update((tables) => {
@@ -154,6 +182,18 @@ t.test('a write is durable: the new file is flushed before it replaces the old, 
   });
   t.same(seen, ['.tables.json.tmp: table file says old', `${path.basename(dir)}: table file says new`]);
   t.same((await new TableStore(file).read()).site, [{ key: 'a', value: 'new' }]);
+});
+
+t.test('the lock claim holds our pid on disk before it is linked as the lock (a power cut cannot leave an empty lock)', async (t) => {
+  const dir = tempDir(t);
+  const file = path.join(dir, 'tables.json');
+  const claims: string[] = [];
+  await spyOnHandleSync(t, dir, (fd) => {
+    const synced = pathOfFd(fd);
+    if (synced.startsWith(`${file}.lock.`)) claims.push(`${fs.readFileSync(synced, 'utf8')}, lock ${fs.existsSync(`${file}.lock`) ? 'there' : 'not there'}`);
+  });
+  await new TableStore(file).update(() => undefined);
+  t.same(claims, [`${process.pid}\n, lock not there`]);
 });
 
 t.test('a write keeps the table file permissions (a private file stays private)', async (t) => {
@@ -178,8 +218,8 @@ t.test('a write that fails (an I/O error flushing it): TableError naming the fil
   const file = path.join(dir, 'tables.json');
   const before = formatTables({ site: [{ key: 'a', value: 'old' }] });
   fs.writeFileSync(file, before);
-  await spyOnHandleSync(t, dir, () => {
-    throw Object.assign(new Error('EIO: i/o error, fsync'), { code: 'EIO' });
+  await spyOnHandleSync(t, dir, (fd) => {
+    if (pathOfFd(fd).endsWith('.tmp')) throw Object.assign(new Error('EIO: i/o error, fsync'), { code: 'EIO' });
   });
   await t.rejects(
     new TableStore(file).update((tables) => {
@@ -227,4 +267,22 @@ t.test('a table file kept as a link: the file it leads to is written, the link s
   t.ok(fs.lstatSync(link).isSymbolicLink(), 'still a link');
   t.same((await new TableStore(target).read()).site, [{ key: 'a', value: 'changed' }], 'the target changed');
   t.same(fs.readdirSync(path.dirname(target)).sort(), ['tables.json'], 'no temporary or lock left beside it');
+});
+
+t.test('a table file behind a link to nothing (storage not mounted): reads and changes fail naming both, the link stays', async (t) => {
+  const dir = tempDir(t);
+  const cases = [
+    { what: 'the file is the link', link: 'tables.json', file: 'tables.json', target: 'mnt/tables.json', where: 'is a link' },
+    { what: 'a directory above it is', link: 'imgport', file: 'imgport/tables.json', target: 'mnt/imgport', where: `is under ${path.join(dir, 'imgport')}, a link` },
+  ];
+  for (const { what, link, file, target, where } of cases) {
+    fs.symlinkSync(path.join(dir, target), path.join(dir, link));
+    const store = new TableStore(path.join(dir, file));
+    const message = `the table file ${path.join(dir, file)} ${where} to ${path.join(dir, target)}, which does not exist (storage not mounted?)`;
+    await t.rejects(store.read(), { name: 'TableError', message }, `read: ${what}`);
+    await t.rejects(store.update((tables) => void (tables.site = [{ key: 'a', value: 'b' }])), { name: 'TableError', message }, `update: ${what}`);
+    t.equal(fs.readlinkSync(path.join(dir, link)), path.join(dir, target), `${what}: the link left as it was`);
+    t.same(fs.readdirSync(dir).sort(), [link], `${what}: nothing written, no lock left`);
+    fs.rmSync(path.join(dir, link));
+  }
 });

@@ -2,15 +2,7 @@ import { text } from 'node:stream/consumers';
 import { contextFrom, locationsFrom } from '../core/context.js';
 import { TableError, UsageError } from '../core/errors.js';
 import type { Locations } from '../core/locations.js';
-import {
-  changeObject,
-  createObject,
-  deleteObject,
-  getObject,
-  listObjects,
-  type Attributes,
-  type ObjectDefinition,
-} from '../tables/objects.js';
+import { ObjectTables, type Attributes, type ObjectDefinition } from '../tables/objects.js';
 import { checkAttribute, checkObjectType, checkTable, TABLES, type ObjectType } from '../tables/schema.js';
 import { formatStanzas, parseStanzas } from '../tables/stanza.js';
 import { applyChtab, deleteChtabRow, parseChtabArgs, parseChtabDelete } from '../tables/chtab.js';
@@ -113,7 +105,8 @@ ${COMMON_USAGE}`,
     const stanzas = values.stanza ? await stanzasFromStdin(values, positionals) : undefined;
     const lines = await ctx.store.update((tables) => {
       const definitions = stanzas ?? definitionsFromArgs(values, positionals, tables, (t) => locationsFrom(ctx, t));
-      for (const { type, name, attributes } of definitions) createObject(tables, type, name, attributes, force);
+      const objects = new ObjectTables(tables);
+      for (const { type, name, attributes } of definitions) objects.create(type, name, attributes, force);
       return definitions.map(({ type, name }) => `Created ${type} ${name}`);
     });
     report(values, lines, `${lines.length} object definitions have been created or modified.`);
@@ -157,7 +150,8 @@ ${COMMON_USAGE}`,
       definitions = names.map((name) => ({ type, name, attributes }));
     }
     await ctx.store.update((tables) => {
-      for (const { type, name, attributes } of definitions) changeObject(tables, type, name, attributes);
+      const objects = new ObjectTables(tables);
+      for (const { type, name, attributes } of definitions) objects.change(type, name, attributes);
     });
     report(values, definitions.map(({ type, name }) => `Changed ${type} ${name}`), `${definitions.length} object definitions have been created or modified.`);
   },
@@ -175,7 +169,8 @@ ${COMMON_USAGE}`,
     if (Object.keys(attributes).length) throw new UsageError('rmdef takes no attr=value');
     if (!names.length) throw new UsageError('no object name given (-o NAME)');
     await ctx.store.update((tables) => {
-      for (const name of names) deleteObject(tables, type, name);
+      const objects = new ObjectTables(tables);
+      for (const name of names) objects.delete(type, name);
     });
     report(values, names.map((name) => `Removed ${type} ${name}`), `${names.length} object definitions have been removed.`);
   },
@@ -200,9 +195,9 @@ ${COMMON_USAGE}`,
     if (Object.keys(attributes).length) throw new UsageError('lsdef takes no attr=value');
     const only = stringOption(values, 'attributes')?.split(',').filter(Boolean);
     for (const attribute of only ?? []) checkAttribute(type, attribute);
-    const tables = await ctx.store.read();
-    const objects = (names.length ? names : listObjects(tables, type)).map((name): ObjectDefinition => {
-      const found = getObject(tables, type, name);
+    const defined = new ObjectTables(await ctx.store.read());
+    const objects = (names.length ? names : defined.list(type)).map((name): ObjectDefinition => {
+      const found = defined.get(type, name);
       if (!found) throw new TableError(`could not find an object named '${name}' of type '${type}'`);
       return { type, name, attributes: only ? selectAttributes(found, only) : found };
     });

@@ -1,7 +1,7 @@
 import { TableError, UsageError } from '../core/errors.js';
 import { checkColumn, checkTable, LINE_BREAK_OR_CONTROL } from './schema.js';
 import type { Row, Tables } from './types.js';
-import { checkObjectName } from './objects.js';
+import { checkGroupNames, checkObjectName, refuseDefaultsRow } from './objects.js';
 
 /**
  * xCAT's chtab on the tables: `KEYCOL=KEYVAL... TABLE.COLUMN=VALUE...` sets columns of the row
@@ -47,8 +47,10 @@ export function parseChtabArgs(args: string[]): ChtabChange {
   checkKeys(table, keys);
   // A row it adds names an object: it must be a name lsdef -z can write (deleting one need not be).
   if (Object.hasOwn(OBJECT_NAME_KEYS, table)) checkObjectName(keys[OBJECT_NAME_KEYS[table]]);
+  if (table === 'nodelist') refuseDefaultsRow(keys.node, 'a node');
   for (const { column, value } of assignments) {
     checkColumn(table, column);
+    if (table === 'nodelist' && column === 'groups') checkGroupNames(value);
     if (Object.hasOwn(keys, column)) throw new UsageError(`${table}.${column} is a key column: the row is chosen by it, not changed`);
     if (table === 'site' && keys.key === 'installdir' && column === 'value' && value !== '' && !value.startsWith('/')) {
       throw new UsageError(`the install directory must be an absolute path, not '${value}'`);

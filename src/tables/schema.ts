@@ -130,6 +130,16 @@ export const CONTROL_CHARACTER = /[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]/;
 /** What a value set on the command line cannot hold either: a line break would end its stanza line. */
 export const LINE_BREAK_OR_CONTROL = /[\x00-\x08\x0a-\x1f\x7f]/;
 
+/** Refuses an attribute value holding LINE_BREAK_OR_CONTROL; `of` names its object where nothing else does. */
+export function checkValue(attribute: string, value: string, of?: string): void {
+  if (LINE_BREAK_OR_CONTROL.test(value)) {
+    throw new TableError(`the value of ${attribute}${of ? ` of ${of}` : ''} holds a control character (a line break?), which a table value cannot`);
+  }
+}
+
+/** The postscripts row of xCAT's defaults, which every node runs (docs/xcat-tables.md): neither a node nor a group. */
+export const DEFAULTS_ROW = 'xcatdefaults';
+
 /** A group's computed attribute: the nodes whose nodelist.groups names it. */
 export const GROUP_MEMBERS_ATTRIBUTE = 'members';
 

@@ -1,6 +1,6 @@
 import { TableError } from '../core/errors.js';
 import type { ObjectDefinition } from './objects.js';
-import { checkAttribute, checkObjectType } from './schema.js';
+import { checkAttribute, checkObjectType, checkValue } from './schema.js';
 
 /**
  * xCAT's stanza format (`lsdef -z` writes it, `mkdef -z`/`chdef -z` read it):
@@ -17,6 +17,8 @@ export const STANZA_HEADER = '# <xCAT data object stanza file>\n';
 export function formatStanzas(objects: ObjectDefinition[]): string {
   let text = STANZA_HEADER + '\n';
   for (const { name, type, attributes } of objects) {
+    // Such a name is refused, but a table file from before that, or edited by hand, may hold one.
+    if (name.startsWith('#')) throw new TableError(`${type} ${name}: a stanza file would read its name as a comment (lsdef -l shows it)`);
     text += `${name}:\n    objtype=${type}\n`;
     for (const attribute of Object.keys(attributes).sort()) {
       // A line break would make the rest of the value a line of its own: another attribute, or garbage.
@@ -63,7 +65,10 @@ export function parseStanzas(text: string, source = 'stanza input'): ObjectDefin
     const type = atLine(objtype!.line, () => checkObjectType(objtype!.value));
     const definition: ObjectDefinition = { name, type, attributes: {} };
     for (const { attribute, value, line } of attributes) {
-      atLine(line, () => checkAttribute(type, attribute));
+      atLine(line, () => {
+        checkAttribute(type, attribute);
+        checkValue(attribute, value, `${type} ${name}`);
+      });
       definition.attributes[attribute] = value;
     }
     objects.push(definition);

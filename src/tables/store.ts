@@ -1,7 +1,7 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { Low, type Adapter } from 'lowdb';
-import { TableError } from '../core/errors.js';
+import { describeFsError, TableError } from '../core/errors.js';
 import { acquirePidLock } from '../core/pid-lock.js';
 import { checkColumn, checkTable, CONTROL_CHARACTER, TABLES } from './schema.js';
 import type { Row, Tables } from './types.js';
@@ -19,13 +19,14 @@ export class TableStore {
 
   /** A snapshot of every table; a missing file holds no tables. */
   async read(): Promise<Tables> {
-    const db = new Low<unknown>(new DurableTableFile(this.file), null);
+    const db = new Low<Record<string, unknown>>(new DurableTableFile(this.file), {});
     try {
       await db.read();
     } catch (err) {
-      throw new TableError(`cannot read the table file ${this.file}: ${(err as Error).message}`);
+      if (err instanceof TableError) throw err;
+      throw new TableError(`cannot read the table file ${this.file}: ${describeFsError(err)}`);
     }
-    return db.data === null ? {} : this.validate(db.data);
+    return this.validate(db.data);
   }
 
   /**
@@ -34,13 +35,20 @@ export class TableStore {
    */
   async update<T>(change: (tables: Tables) => T | Promise<T>): Promise<T> {
     // A table file kept as a link: the file it leads to is locked and replaced, the link stays.
-    const file = await fs.realpath(this.file).catch(() => this.file);
-    await fs.mkdir(path.dirname(file), { recursive: true });
+    const file = await fs.realpath(this.file).catch(async () => {
+      await refuseDanglingLink(this.file);
+      return this.file;
+    });
+    await fs.mkdir(path.dirname(file), { recursive: true }).catch((err: NodeJS.ErrnoException) => {
+      // A file where the directory should be: EEXIST (the directory itself) or ENOTDIR (one above it).
+      const reason = err.code === 'EEXIST' ? 'not a directory' : describeFsError(err);
+      throw new TableError(`cannot create ${path.dirname(file)}, the table file's directory: ${reason}`);
+    });
     const unlock = await this.lock(file);
     try {
       const tables = await this.read();
       const result = await change(tables);
-      const db = new Low<unknown>(new DurableTableFile(file), this.validate(tables));
+      const db = new Low(new DurableTableFile(file), this.validate(tables));
       await db.write();
       return result;
     } finally {
@@ -49,9 +57,8 @@ export class TableStore {
   }
 
   /** Checks the shape against the schema; returns the tables without empty ones. */
-  private validate(data: unknown): Tables {
+  private validate(data: Record<string, unknown>): Tables {
     const where = `table file ${this.file}`;
-    if (!isPlainObject(data)) throw new TableError(`${where}: not a JSON object of tables`);
     const tables: Tables = {};
     for (const [table, rows] of Object.entries(data)) {
       naming(where, () => checkTable(table));
@@ -80,7 +87,9 @@ export class TableStore {
   /** Takes the lock file (FILE.lock holding our pid); resolves to its release. */
   private async lock(file: string): Promise<() => Promise<void>> {
     const lockFile = `${file}.lock`;
-    const attempt = await acquirePidLock(lockFile, LOCK_TIMEOUT_MS);
+    const attempt = await acquirePidLock(lockFile, LOCK_TIMEOUT_MS).catch((err) => {
+      throw new TableError(`cannot lock the table file ${this.file} (${lockFile}): ${describeFsError(err)}`);
+    });
     if (!attempt.acquired) {
       throw new TableError(`the table file ${this.file} stays locked by process ${attempt.holder ?? '?'} (${lockFile})`);
     }
@@ -96,21 +105,26 @@ export class TableStore {
  * kept private stays so; a first one is 0644 less the umask). A failed write removes the
  * temporary file and leaves the table file as it was.
  */
-class DurableTableFile implements Adapter<unknown> {
+class DurableTableFile implements Adapter<Record<string, unknown>> {
   constructor(readonly file: string) {}
 
-  async read(): Promise<unknown> {
+  /** The file's object of tables; null when there is no file. */
+  async read(): Promise<Record<string, unknown> | null> {
     let text: string;
     try {
       text = await fs.readFile(this.file, 'utf8');
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
-      throw err;
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      await refuseDanglingLink(this.file);
+      return null;
     }
-    return JSON.parse(text);
+    const data: unknown = JSON.parse(text);
+    // Refused here: lowdb takes a falsy value (null, false, 0) for no data, an empty store the next change overwrites.
+    if (!isPlainObject(data)) throw new TableError(`table file ${this.file}: not a JSON object of tables`);
+    return data;
   }
 
-  async write(data: unknown): Promise<void> {
+  async write(data: Record<string, unknown>): Promise<void> {
     const temporary = path.join(path.dirname(this.file), `.${path.basename(this.file)}.tmp`);
     try {
       const old = await fs.stat(this.file).catch(() => undefined);
@@ -132,11 +146,24 @@ class DurableTableFile implements Adapter<unknown> {
       await fs.rename(temporary, this.file);
     } catch (err) {
       await fs.rm(temporary, { force: true }).catch(() => undefined);
-      throw new TableError(`cannot write the table file ${this.file}: ${(err as Error).message}`);
+      throw new TableError(`cannot write the table file ${this.file}: ${describeFsError(err)}`);
     }
     // The rename is the change: once done it stands, and a failure to flush the directory cannot
     // undo it, so it is not reported as a failed write (the import flushes the filesystem again, and warns).
     await syncDirectory(path.dirname(this.file)).catch(() => undefined);
+  }
+}
+
+/**
+ * Refuses a missing table file whose path goes through a link to nothing (its storage not
+ * mounted): read as no tables, and the next change writing a new file in the link's place.
+ */
+async function refuseDanglingLink(file: string): Promise<void> {
+  for (let at = file; at !== path.dirname(at); at = path.dirname(at)) {
+    const target = await fs.readlink(at).catch(() => undefined);
+    if (target === undefined || (await fs.stat(at).then(() => true, () => false))) continue;
+    const where = at === file ? `the table file ${file} is a link` : `the table file ${file} is under ${at}, a link`;
+    throw new TableError(`${where} to ${path.resolve(path.dirname(at), target)}, which does not exist (storage not mounted?)`);
   }
 }
 
