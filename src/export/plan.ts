@@ -4,6 +4,7 @@ import { ImageError } from '../core/errors.js';
 import type { Locations } from '../core/locations.js';
 import type { Row, Tables } from '../tables/types.js';
 import { expandNoderange } from '../tables/noderange.js';
+import { DEFAULTS_ROW } from '../tables/schema.js';
 import { CHECKSUMS_MEMBER } from '../archive/sha256sums.js';
 import { emptyManifest, MANIFEST_MEMBER, type Manifest, type ManifestExtra } from '../xcat/manifest.js';
 import { findProfileFile } from '../xcat/search.js';
@@ -130,7 +131,7 @@ export function postscriptsFor(tables: Tables, node: string): { postscripts?: st
   const first = nodes.find((n) => n.node === members[0]) ?? {};
   // A node's own row wins; else the first of its groups that has one (xCAT's getNodeAttribs).
   const own = [first.node, ...splitList(first.groups)].map((name) => rows.find((r) => r.node === name)).find((r) => r) ?? {};
-  const defaults = rows.find((r) => r.node === 'xcatdefaults') ?? {};
+  const defaults = rows.find((r) => r.node === DEFAULTS_ROW) ?? {};
   const join = (col: 'postscripts' | 'postbootscripts'): string | undefined =>
     [defaults[col], own[col]].filter((v) => v).join(',') || undefined;
   return { postscripts: join('postscripts'), postbootscripts: join('postbootscripts') };

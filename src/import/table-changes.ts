@@ -5,7 +5,7 @@
  */
 import { TableError } from '../core/errors.js';
 import type { Row, Tables } from '../tables/types.js';
-import { TABLES } from '../tables/schema.js';
+import { DEFAULTS_ROW, TABLES } from '../tables/schema.js';
 import { expandNoderange } from '../tables/noderange.js';
 import type { ImportPlan } from './plan.js';
 
@@ -69,7 +69,7 @@ export function applyImportToTables(tables: Tables, plan: ImportPlan, inputs: Ta
     for (const row of inputs.litefileRows) if (row.image === plan.imagename) written.push({ table: 'litefile', row });
   }
   if (inputs.nodes?.length) {
-    const defaults = (tables.postscripts ?? []).find((r) => r.node === 'xcatdefaults');
+    const defaults = (tables.postscripts ?? []).find((r) => r.node === DEFAULTS_ROW);
     const postscripts = withoutDefaults(plan.manifest.postscripts, defaults?.postscripts);
     const postbootscripts = withoutDefaults(plan.manifest.postbootscripts, defaults?.postbootscripts);
     if (postscripts || postbootscripts) {
