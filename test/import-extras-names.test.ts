@@ -145,7 +145,7 @@ t.test('names that are not UTF-8 are refused, in the tar and in the statelite tr
   }
 });
 
-t.test('verify refuses what the import refuses: a file the manifest names missing, a damaged tree inside a good gzip, a stray member', async (t) => {
+t.test('verify refuses what the import refuses: a member twice, a link for a file, a file the manifest names missing, a damaged tree inside a good gzip, a stray member', async (t) => {
   const sandbox = makeSandbox(t);
   const members = await fixtureMembers('netboot.tgz');
   const without = save(sandbox, 'no-kernel.tgz', await packBundle(members.filter((m) => !m.name.endsWith('/kernel'))));
@@ -155,7 +155,12 @@ t.test('verify refuses what the import refuses: a file the manifest names missin
     tree.data = gzipSync(execFileSync('gzip', ['-dc'], { input: tree.data }).subarray(0, 700));
   });
   const truncated = save(sandbox, 'cut-tree.tgz', cut);
+  const kernel = members.find((m) => m.name.endsWith('/kernel'))!;
+  const twice = save(sandbox, 'twice.tgz', await packBundle([...members, kernel]));
+  const linked = save(sandbox, 'linked.tgz', await packBundle(members.map((m) => (m === kernel ? { name: m.name, type: 'symlink' as const, linkname: '/boot/vmlinuz' } : m))));
   for (const [bundle, said] of [
+    [twice, `member ${NETBOOT}/kernel appears twice in the bundle`],
+    [linked, `refusing member ${NETBOOT}/kernel: a link where the manifest expects a file`],
     [without, `bundle lacks ${NETBOOT}/kernel, which the manifest names`],
     [stray, `refusing member ${NETBOOT}/manifest.xml~: the manifest names nothing of that name`],
     [truncated, `${STATELITE}/rootimgtree.gz: cpio archive, offset`],
@@ -176,5 +181,53 @@ t.test('-p takes a noderange: ranges and exclusions', async (t) => {
   t.same(sandbox.tables().postscripts.map((row) => row.node), ['xcatdefaults', 'node1'], 'node2 left out');
   const bad = sandbox.run([sandbox.bundle('statelite.tgz'), '-p', '/node.*']);
   t.equal(bad.code, 1);
-  t.match(bad.stderr, "noderange '/node.*': regular expressions, node files and intersections are not supported");
+  t.match(bad.stderr, "noderange '/node.*': regular expressions, node files, intersections and ':' or '+' ranges are not supported");
+});
+
+t.test('the same extra listed twice is one file to place: the admin\'s file kept as .ORIG, and put back when the import fails', async (t) => {
+  const sandbox = makeSandbox(t);
+  const { data } = await ourBundle('netboot.tgz', (members) =>
+    editManifest(members, (xml) => xml.replace('  <kernel>', extraXml('/install/postscripts', '/install/postscripts/myscript2'))),
+  );
+  const bundle = save(sandbox, 'listed-twice.tgz', data);
+  const script = path.join(sandbox.root, '/install/postscripts/myscript2');
+  fs.mkdirSync(path.dirname(script), { recursive: true });
+  fs.writeFileSync(script, 'ADMIN ORIGINAL\n');
+  const blocker = path.join(path.dirname(sandbox.db), '.tables.json.tmp');
+  fs.mkdirSync(blocker); // the table write fails at the very end
+  const failed = sandbox.run([bundle]);
+  t.equal(failed.code, 1, 'the table write failed');
+  t.equal(fs.readFileSync(script, 'utf8'), 'ADMIN ORIGINAL\n', 'put back');
+  t.notOk(fs.existsSync(`${script}.ORIG`));
+  fs.rmdirSync(blocker);
+  const r = sandbox.run([bundle]);
+  t.equal(r.code, 0, r.stderr);
+  t.equal(fs.readFileSync(`${script}.ORIG`, 'utf8'), 'ADMIN ORIGINAL\n', "the admin's file is the .ORIG");
+});
+
+t.test('an extra over a file the new statelite tree has, on a first import: placed, the tree\'s own kept as .ORIG', async (t) => {
+  const sandbox = makeSandbox(t);
+  const { data } = await ourBundle('statelite.tgz', (members) => {
+    editManifest(members, (xml) => xml.replace('  <kernel>', extraXml(`${TREE}/etc`, '/root/passwd')));
+    members.push({ name: `./${STATELITE}/extra/passwd`, data: Buffer.from('root:x:0:0::/root:/bin/sh\n') });
+  });
+  const r = sandbox.run([save(sandbox, 'over-tree.tgz', data)]);
+  t.equal(r.code, 0, r.stderr);
+  t.equal(fs.readFileSync(path.join(sandbox.root, TREE, 'etc/passwd'), 'utf8'), 'root:x:0:0::/root:/bin/sh\n');
+  t.ok(fs.existsSync(path.join(sandbox.root, TREE, 'etc/passwd.ORIG')), "the tree's passwd kept, as xCAT's import would");
+});
+
+t.test('a file extra named like a path inside a directory extra (-e /install/mydir/a.txt -e /install/mydir): both placed, verify agrees', async (t) => {
+  const sandbox = makeSandbox(t);
+  const { data, members } = await ourBundle('statelite.tgz', (list) => {
+    editManifest(list, (xml) => xml.replace('  <kernel>', extraXml('/install/fileextra', '/install/mydir/a.txt')));
+    list.push({ name: `./${STATELITE}/extra/a.txt`, data: Buffer.from('the file extra\n') });
+  });
+  const bundle = save(sandbox, 'file-in-dir.tgz', data);
+  t.equal(verify(bundle).status, 0, 'verify passes it');
+  const r = sandbox.run([bundle]);
+  t.equal(r.code, 0, r.stderr);
+  t.equal(fs.readFileSync(path.join(sandbox.root, '/install/fileextra/a.txt'), 'utf8'), 'the file extra\n');
+  const inDir = members.find((m) => m.name.endsWith('/extra/install/mydir/a.txt'))!.data!;
+  t.ok(fs.readFileSync(path.join(sandbox.root, '/install/custom/mydir/a.txt')).equals(inDir), 'the directory extra\'s own a.txt');
 });

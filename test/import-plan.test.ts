@@ -121,9 +121,14 @@ t.test('noderange: lists, groups, bracket and dash ranges (zero-padded), exclusi
   t.same(expandNoderange(tables, 'all,-compute'), { nodes: ['login'], unknown: [] });
   t.same(expandNoderange(tables, 'r[1-2]n[1-2]'), { nodes: ['r1n1', 'r1n2', 'r2n1'], unknown: ['r2n2'] });
   t.same(expandNoderange(tables, '-login'), { nodes: [], unknown: [] }, 'only exclusions: nothing');
-  t.throws(() => expandNoderange(tables, '/node.*'), /noderange '\/node\.\*': regular expressions, node files and intersections are not supported/);
+  t.throws(() => expandNoderange(tables, '/node.*'), /noderange '\/node\.\*': regular expressions, node files, intersections and ':' or '\+' ranges are not supported/);
   t.throws(() => expandNoderange(tables, 'compute@all'), /not supported/);
   t.throws(() => expandNoderange(tables, 'node[1-999999999]'), /larger than 100000/);
+  t.same(expandNames('node[01,03-04]'), ['node01', 'node03', 'node04'], 'a list inside brackets');
+  t.same(expandNoderange(tables, 'node[01,03],login'), { nodes: ['node01', 'node03', 'login'], unknown: [] }, 'its commas are not the list\'s');
+  t.same(expandNoderange({ nodelist: [{ node: 'a1-a2' }] }, 'a1-a2'), { nodes: ['a1-a2'], unknown: [] }, 'a node of that name before a range');
+  t.throws(() => expandNoderange(tables, 'node01:node03'), /':' or '\+' ranges are not supported/);
+  t.throws(() => expandNoderange(tables, 'node1+3'), /not supported/);
 });
 
 t.test('-p sets both columns as xCAT does: one left empty by the defaults clears the node\'s own', async (t) => {

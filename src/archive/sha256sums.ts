@@ -1,5 +1,6 @@
 import { createHash, type Hash } from 'node:crypto';
-import { Transform, type TransformCallback } from 'node:stream';
+import { Transform, type Readable, type TransformCallback } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { BundleError } from '../core/errors.js';
 
 /**
@@ -64,6 +65,16 @@ export function parseSha256Sums(text: string, member = CHECKSUMS_MEMBER): Map<st
     sums.set(name, hex.toLowerCase());
   });
   return sums;
+}
+
+/**
+ * `source` read through `tap`. Not source.pipe(tap): a source destroyed half way (the bundle
+ * stopped on a signal) would leave whoever reads the tap waiting for ever; linked this way the
+ * tap fails with it.
+ */
+export function throughTap(source: Readable, tap: DigestTap): DigestTap {
+  pipeline(source, tap).catch(() => undefined); // its error reaches the tap's reader
+  return tap;
 }
 
 /**

@@ -50,6 +50,8 @@ export function reportError(err: unknown, usage: string): number {
 let signalsInstalled = false;
 /** Set once a signal's handler runs: from then on it alone says what happened and exits. */
 let interrupted = false;
+/** How long an interrupted command's cleanups may take (removing a staged tree of GBs takes seconds). */
+const CLEANUP_LIMIT_S = 60;
 /** SIGINT, SIGTERM, SIGHUP (the terminal or ssh session closed): run the cleanups, say so, exit 1. */
 function installSignalHandlers(): void {
   if (signalsInstalled) return;
@@ -57,6 +59,12 @@ function installSignalHandlers(): void {
   for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
     process.once(signal, () => {
       interrupted = true;
+      // A running timer keeps the event loop alive until the cleanups end: a cleanup waiting for a
+      // stream that will never settle must not let the process end quietly with status 0.
+      setTimeout(() => {
+        process.stderr.write(`Error: ${new InterruptedError(signal).message}; its cleanup did not end within ${CLEANUP_LIMIT_S} s: the next run removes what is left (imgport recover, for an import)\n`);
+        process.exit(1);
+      }, CLEANUP_LIMIT_S * 1000);
       void runCleanups().finally(() => {
         const outcome = isCommitted() ? 'after its result was complete and in place' : 'nothing was changed';
         process.stderr.write(`Error: ${new InterruptedError(signal).message}; ${outcome}\n`);

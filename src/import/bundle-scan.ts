@@ -6,11 +6,11 @@ import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { BundleError, ChecksumError, ImgportError } from '../core/errors.js';
 import { createGunzip } from '../pipeline/decompress.js';
-import { CHECKSUMS_MEMBER, DigestTap, parseSha256Sums } from '../archive/sha256sums.js';
+import { CHECKSUMS_MEMBER, DigestTap, parseSha256Sums, throughTap } from '../archive/sha256sums.js';
 import { MANIFEST_MEMBER, TREE_MEMBER, TREE_PREFIX, type Manifest } from '../xcat/manifest.js';
 import { checkCpioTree } from '../archive/tree-extract.js';
 import { DEFAULT_INSTALLDIR, xcatrootFrom } from '../core/locations.js';
-import { lackingMember, memberOf, planImport, routeMember, unplacedMember } from './plan.js';
+import { lackingMember, memberOf, memberRefusal, planImport, routeMember, unplacedMember } from './plan.js';
 import { parseManifest } from '../xcat/manifest-reader.js';
 import { readBundleMembers, type BundleMember, type Compression, type ReaderState } from './bundle-reader.js';
 import { ImageDirectory } from './member-names.js';
@@ -19,6 +19,8 @@ export interface ScannedMember {
   name: string;
   /** The path inside the image directory ('' for the directory itself); undefined for the bundle's root. */
   rel?: string;
+  /** A link's target as the tar header has it. */
+  linkTarget?: string;
   type: string;
   size: number;
   /** sha256 of a regular file's bytes. */
@@ -93,11 +95,11 @@ export async function scanBundle(source: Readable, label: string): Promise<Bundl
 async function scanMembers(scan: BundleScan, imageDir: ImageDirectory, members: AsyncIterable<BundleMember>): Promise<void> {
   for await (const { header, body } of members) {
     const place = imageDir.place(header.name);
-    const member: ScannedMember = { name: header.name.replace(/^\.\//, ''), rel: place?.rel, type: header.type ?? 'file', size: header.size ?? 0 };
+    const member: ScannedMember = { name: header.name.replace(/^\.\//, ''), rel: place?.rel, type: header.type ?? 'file', size: header.size ?? 0, linkTarget: header.linkname ?? undefined };
     scan.members.push(member);
     if (header.type !== 'file' && header.type !== 'contiguous-file') continue;
     const tap = new DigestTap();
-    const tapped = body.pipe(tap);
+    const tapped = throughTap(body, tap);
     if (place?.rel === MANIFEST_MEMBER) scan.manifest = await parseManifest(tapped, member.name);
     else if (place?.rel === CHECKSUMS_MEMBER) {
       const chunks: Buffer[] = [];
@@ -127,12 +129,26 @@ export function checkPlacement(scan: BundleScan, manifest: Manifest): void {
   const image = scan.image!;
   const plan = planImport(manifest, image, { installdir: DEFAULT_INSTALLDIR, xcatroot: xcatrootFrom() });
   const seen = new Set<string>();
-  for (const member of scan.members) {
-    if (member.rel === undefined) continue;
-    if (routeMember(plan, member.rel, member.type === 'directory').kind === 'unknown') throw unplacedMember(plan, member.rel, member.name.replace(/\/+$/, ''));
-    seen.add(member.rel);
+  const dirs = new Set<string>();
+  const files = new Set<string>();
+  const links: string[] = [];
+  for (const { rel, type, name: raw, linkTarget } of scan.members) {
+    if (rel === undefined) continue;
+    const name = raw.replace(/\/+$/, '');
+    if (seen.has(rel)) throw memberRefusal.twice(name);
+    const link = links.find((l) => rel.startsWith(l + '/'));
+    if (link !== undefined) throw memberRefusal.belowLink(name, `${image}/${link}`);
+    const route = routeMember(plan, rel, type === 'directory');
+    if (route.kind === 'unknown') throw unplacedMember(plan, rel, name);
+    const isLink = type === 'symlink' || type === 'link';
+    if (isLink && (route.kind === 'file' || route.kind === 'tree')) throw memberRefusal.linkForFile(name);
+    if (type === 'link' && !files.has((linkTarget ?? '').replace(/^\.\//, '').slice(image.length + 1))) throw memberRefusal.hardLink(name, linkTarget ?? '');
+    seen.add(rel);
+    if (type === 'directory') dirs.add(rel);
+    if (type === 'symlink') links.push(rel);
+    if (type === 'file' || type === 'contiguous-file' || type === 'link') files.add(rel);
   }
-  const lacking = lackingMember(plan, seen, (rel) => `${image}/${rel}`);
+  const lacking = lackingMember(plan, seen, dirs, (rel) => `${image}/${rel}`);
   if (lacking) throw lacking;
 }
 

@@ -76,7 +76,8 @@ export function pathsToInspect(units: Unit[]): string[] {
 export function planCommit(units: Unit[], existing: Map<string, EntryKind>): CommitOp[] {
   const ops: CommitOp[] = [];
   const problems: string[] = [];
-  const made = new Set<string>();
+  // A tree's own directory is made by placing the tree: no mkdir for it as the parent of what goes inside.
+  const made = new Set<string>(units.filter((u) => u.type === 'tree').map((u) => u.dest));
   const bundleLinks = new Set(units.filter((u) => u.type === 'symlink').map((u) => u.dest));
   const needDir = (dir: string, mode: number) => {
     if (made.has(dir)) return;
@@ -222,6 +223,9 @@ async function identity(real: string): Promise<string | undefined> {
 
 /** The journal's form of the operations, computed (in parallel) before any of them runs. */
 export async function commitSteps(sandbox: Sandbox, ops: CommitOp[], trash: CommitHooks['trash']): Promise<CommitStep[]> {
+  const units = ops.flatMap((op) => (op.op === 'place' ? [op.unit] : []));
+  // What a rename will move: inside a tree being replaced, the new tree's entry (its inode moves with the tree).
+  const moved = (path: string): string => whereToLook(sandbox, units, path) ?? sandbox.real(path);
   /** `what` says which of dest's paths is meant (it or its staged copy). */
   const known = async (real: string, dest: string, what: string) => {
     const id = await identity(real).catch((err: NodeJS.ErrnoException) => {
@@ -235,12 +239,12 @@ export async function commitSteps(sandbox: Sandbox, ops: CommitOp[], trash: Comm
       if (op.op === 'mkdir') return { op: 'mkdir', path: op.path };
       if (op.op === 'backup') {
         const real = sandbox.real(op.path);
-        const id = await known(real, op.path, op.path);
+        const id = await known(moved(op.path), op.path, op.path);
         return op.dropOldBackup ? { op: 'backup', path: op.path, id, trash: await trash(real + '.ORIG') } : { op: 'backup', path: op.path, id };
       }
       if (op.op === 'aside') {
         const real = sandbox.real(op.path);
-        return { op: 'aside', path: op.path, id: await known(real, op.path, op.path), trash: await trash(real) };
+        return { op: 'aside', path: op.path, id: await known(moved(op.path), op.path, op.path), trash: await trash(real) };
       }
       return { op: 'place', path: op.unit.dest, staged: op.unit.staged!, id: await known(op.unit.staged!, op.unit.dest, `the staged copy of ${op.unit.dest}`) };
     }),

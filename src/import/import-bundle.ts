@@ -14,7 +14,7 @@ import { BundleError, ImageError, ImgportError, PathError } from '../core/errors
 import { markCommitted, onCleanup } from '../core/cleanup.js';
 import type { Locations } from '../core/locations.js';
 import type { Sandbox } from '../core/sandbox.js';
-import { CHECKSUMS_MEMBER, DigestTap, parseSha256Sums } from '../archive/sha256sums.js';
+import { CHECKSUMS_MEMBER, DigestTap, parseSha256Sums, throughTap } from '../archive/sha256sums.js';
 import { checkCpioTree, extractCpioTree } from '../archive/tree-extract.js';
 import { createStagedFile } from '../pipeline/sink.js';
 import type { TableStore } from '../tables/store.js';
@@ -38,6 +38,7 @@ import {
   linkStaysInside,
   manifestDestinations,
   lackingMember,
+  memberRefusal,
   planImport,
   refuseRootReplacement,
   routeMember,
@@ -132,6 +133,8 @@ class ImportSession {
   private readonly sizes = new Map<string, number>();
   private sums: Map<string, string> | undefined;
   private readonly seen = new Set<string>();
+  /** The members of `seen` that are directories. */
+  private readonly seenDirs = new Set<string>();
   /** Symbolic link members: nothing may be written through one, in staging or at its destination. */
   private readonly symlinks = new Set<string>();
   private readonly stagedFiles = new Map<string, string>();
@@ -199,7 +202,7 @@ class ImportSession {
     const { rel } = place;
     if (this.req.verbose) this.req.out(`member ${name} (${kind}${kind === 'file' ? `, ${header.size ?? 0} bytes` : ''})`);
     // Checked first for these two as well: a second manifest would replace the plan half way.
-    if (this.seen.has(rel)) throw new BundleError(`member ${name} appears twice in the bundle`, name);
+    if (this.seen.has(rel)) throw memberRefusal.twice(name);
     if (rel === MANIFEST_MEMBER && kind === 'file') {
       this.seen.add(rel);
       return this.readManifest(body, name);
@@ -211,8 +214,9 @@ class ImportSession {
       return;
     }
     const linkParent = [...this.symlinks].find((link) => rel.startsWith(link + '/'));
-    if (linkParent) throw new BundleError(`refusing member ${name}: its parent ${this.memberName(linkParent)} is a symbolic link`, name);
+    if (linkParent) throw memberRefusal.belowLink(name, this.memberName(linkParent));
     this.seen.add(rel);
+    if (kind === 'dir') this.seenDirs.add(rel);
     if (kind === 'symlink') this.symlinks.add(rel);
     const route = this.plan ? routeMember(this.plan, rel, kind === 'dir') : undefined;
     const staged = await this.stage(rel, name, kind, header, body, route);
@@ -222,7 +226,7 @@ class ImportSession {
 
   private async readManifest(body: Readable, name: string): Promise<void> {
     const tap = new DigestTap();
-    const manifest = await parseManifest(body.pipe(tap), name);
+    const manifest = await parseManifest(throughTap(body, tap), name);
     this.digests.set(MANIFEST_MEMBER, tap.sha256);
     checkManifest(manifest, name);
     const plan = planImport(manifest, this.imageDir.name!, this.locations, this.req.newProfile);
@@ -326,7 +330,7 @@ class ImportSession {
       const keep = this.mayBeLitefile(rel) && size <= KEEP_MEMBER_MAX_BYTES && this.keptBytes + size <= KEEP_TOTAL_MAX_BYTES;
       const chunks: Buffer[] = [];
       if (keep) tap.on('data', (c: Buffer) => chunks.push(c));
-      if (kind === 'tree') await this.unpackTree(body.pipe(tap), real, name);
+      if (kind === 'tree') await this.unpackTree(throughTap(body, tap), real, name);
       else if (real) {
         await pipeline(body, tap, createStagedFile(real, mode, { shownAs: this.req.sandbox.logical(real), highWaterMark: STAGING_WRITE_AHEAD }));
         await chmod(real, mode);
@@ -349,7 +353,7 @@ class ImportSession {
     } else if (kind === 'hardlink') {
       const target = this.imageDir.place(header.linkname ?? '');
       const targetReal = target && this.stagedFiles.get(target.rel);
-      if (!target || (real && !targetReal)) throw new BundleError(`refusing hard link ${name}: its target ${header.linkname} is not an earlier file of the image`, name);
+      if (!target || (real && !targetReal)) throw memberRefusal.hardLink(name, header.linkname ?? '');
       if (real) {
         await link(targetReal!, real);
         this.stagedFiles.set(rel, real);
@@ -370,7 +374,7 @@ class ImportSession {
   private async adopt(staged: Staged, route: Route): Promise<void> {
     const { name, kind, real } = staged;
     const refuseLink = () => {
-      if (kind === 'symlink' || kind === 'hardlink') throw new BundleError(`refusing member ${name}: a link where the manifest expects a file`, name);
+      if (kind === 'symlink' || kind === 'hardlink') throw memberRefusal.linkForFile(name);
     };
     switch (route.kind) {
       case 'file':
@@ -442,7 +446,7 @@ class ImportSession {
     if (!this.imageDir.name) throw new BundleError(`bundle ${this.req.bundle} holds no image`, this.req.bundle);
     if (!plan) throw missingManifest(this.req.bundle, this.memberName(MANIFEST_MEMBER));
     this.verifyChecksums();
-    const lacking = lackingMember(plan, this.seen, (rel) => this.memberName(rel));
+    const lacking = lackingMember(plan, this.seen, this.seenDirs, (rel) => this.memberName(rel));
     if (lacking) throw lacking;
     for (const member of plan.files.keys()) {
       if (!this.seen.has(member)) this.req.warn(`Warning: the manifest names ${member}, which is not in the bundle; skipped.`);

@@ -295,10 +295,15 @@ export function routeMember(plan: ImportPlan, rel: string, isDirectory: boolean)
   if (top === 'extra') {
     if (!rest) return { kind: 'structure' };
     const [first, ...others] = isDirectory ? [] : plan.extras.filter((e) => extraFileMember(e) === rel);
-    if (first) return { kind: 'extra', dest: posix.join(first.dest, rest), root: first.dest, fromDirectory: false, copies: others.map((e) => posix.join(e.dest, rest)) };
+    if (first) {
+      // Each other destination once: the same extra listed twice (-e F -e F) is one file to place.
+      const copies = [...new Set(others.map((e) => posix.join(e.dest, rest)))].filter((dest) => dest !== posix.join(first.dest, rest));
+      return { kind: 'extra', dest: posix.join(first.dest, rest), root: first.dest, fromDirectory: false, copies };
+    }
     for (const extra of plan.extras) {
+      // A file named like a file extra's whole path is not a directory extra's top (-e /x/a.txt -e /x).
       const member = extraDirectoryMember(extra);
-      if (rel === member || rel.startsWith(member + '/')) return { kind: 'extra', dest: posix.join(extra.dest, rel.slice(member.length)), root: extra.dest, fromDirectory: true, copies: [] };
+      if ((rel === member && isDirectory) || rel.startsWith(member + '/')) return { kind: 'extra', dest: posix.join(extra.dest, rel.slice(member.length)), root: extra.dest, fromDirectory: true, copies: [] };
     }
     if (isDirectory && plan.extras.some((e) => extraDirectoryMember(e).startsWith(rel + '/'))) return { kind: 'structure' };
     return { kind: 'unknown' };
@@ -321,12 +326,14 @@ function extraDirectoryMember(extra: ManifestExtra): string {
 /**
  * What the bundle lacks of what its manifest names, as the import's refusal, or undefined: a
  * required image file, an extra (xCAT's import fails on it too), a kit's directory. `seen`: the
- * members read, relative to the image directory; `shown` names one with the image directory.
+ * members read, relative to the image directory, `dirs` those of them that are directories;
+ * `shown` names one with the image directory.
  */
-export function lackingMember(plan: ImportPlan, seen: ReadonlySet<string>, shown: (rel: string) => string): BundleError | undefined {
+export function lackingMember(plan: ImportPlan, seen: ReadonlySet<string>, dirs: ReadonlySet<string>, shown: (rel: string) => string): BundleError | undefined {
   const required = plan.requiredMembers.find((rel) => !seen.has(rel));
   if (required !== undefined) return new BundleError(`bundle lacks ${shown(required)}, which the manifest names`, shown(required));
-  const present = (rel: string): boolean => seen.has(rel) || [...seen].some((s) => s.startsWith(rel + '/'));
+  // A directory is there as its own entry or as something below it (a file of that name is not it).
+  const present = (rel: string): boolean => dirs.has(rel) || [...seen].some((s) => s.startsWith(rel + '/'));
   const extra = plan.extras.find((e) => !seen.has(extraFileMember(e)) && !present(extraDirectoryMember(e)));
   if (extra) {
     const names = [...new Set([extraFileMember(extra), extraDirectoryMember(extra)])].map(shown);
@@ -339,6 +346,14 @@ export function lackingMember(plan: ImportPlan, seen: ReadonlySet<string>, shown
   }
   return undefined;
 }
+
+/** The import's refusals of a member for what came before it in the bundle, shared with imgport verify. */
+export const memberRefusal = {
+  twice: (name: string) => new BundleError(`member ${name} appears twice in the bundle`, name),
+  belowLink: (name: string, link: string) => new BundleError(`refusing member ${name}: its parent ${link} is a symbolic link`, name),
+  linkForFile: (name: string) => new BundleError(`refusing member ${name}: a link where the manifest expects a file`, name),
+  hardLink: (name: string, target: string) => new BundleError(`refusing hard link ${name}: its target ${target} is not an earlier file of the image`, name),
+};
 
 /** The refusal of a member the plan has no place for: never dropped, it may be data the manifest should have named. */
 export function unplacedMember(plan: ImportPlan, rel: string, name: string): BundleError {

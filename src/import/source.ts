@@ -37,6 +37,9 @@ function sshSource(remotehost: string, bundlePath: string): Readable {
     if (stderr.length < 4096) stderr += chunk.toString();
   });
   const fail = (why: string) => out.destroy(new BundleError(`cannot read ${bundlePath} from ${remotehost}: ${why}`, bundlePath));
+  // ssh may fail before anyone reads (the import still preparing): the reader meets the error in
+  // the stream's state; unheard, the 'error' event would end the process with a stack trace.
+  out.on('error', () => undefined);
   child.on('error', (err) => fail(err.message));
   // The bundle is complete only when ssh exits 0 after its last byte.
   child.stdout.pipe(out, { end: false });
