@@ -300,10 +300,14 @@ export function routeMember(plan: ImportPlan, rel: string, isDirectory: boolean)
       const copies = [...new Set(others.map((e) => posix.join(e.dest, rest)))].filter((dest) => dest !== posix.join(first.dest, rest));
       return { kind: 'extra', dest: posix.join(first.dest, rest), root: first.dest, fromDirectory: false, copies };
     }
-    for (const extra of plan.extras) {
-      // A file named like a file extra's whole path is not a directory extra's top (-e /x/a.txt -e /x).
+    // A directory extra's top, or something inside one. What is not a directory goes inside a
+    // directory extra first: named like a file extra's whole path (-e /x/a.txt -e /x), it is /x's a.txt.
+    const top = plan.extras.find((e) => rel === extraDirectoryMember(e));
+    const inside = plan.extras.find((e) => rel.startsWith(extraDirectoryMember(e) + '/'));
+    const extra = isDirectory ? top ?? inside : inside ?? top;
+    if (extra) {
       const member = extraDirectoryMember(extra);
-      if ((rel === member && isDirectory) || rel.startsWith(member + '/')) return { kind: 'extra', dest: posix.join(extra.dest, rel.slice(member.length)), root: extra.dest, fromDirectory: true, copies: [] };
+      return { kind: 'extra', dest: posix.join(extra.dest, rel.slice(member.length)), root: extra.dest, fromDirectory: true, copies: [] };
     }
     if (isDirectory && plan.extras.some((e) => extraDirectoryMember(e).startsWith(rel + '/'))) return { kind: 'structure' };
     return { kind: 'unknown' };
