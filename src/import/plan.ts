@@ -11,7 +11,7 @@ import type { Locations } from '../core/locations.js';
 type Directories = Pick<Locations, 'installdir' | 'xcatroot'>;
 import { CHECKSUMS_MEMBER } from '../archive/sha256sums.js';
 import { MANIFEST_MEMBER, type Manifest, type ManifestExtra } from '../xcat/manifest.js';
-import type { Row, Tables } from '../tables/types.js';
+import { listItems, type Row, type Tables } from '../tables/types.js';
 
 const posix = path.posix;
 
@@ -108,10 +108,6 @@ export function relocateListFile(file: string, ctx: { oldProfile: string; newPro
   return posix.join(ctx.locations.installdir, 'custom', kind, platform, name);
 }
 
-function splitList(value: string | undefined): string[] {
-  return (value ?? '').split(',').map((s) => s.trim()).filter(Boolean);
-}
-
 /**
  * The whole import plan. `manifest` has passed checkManifest; media is checked by the caller
  * (it needs the disk). Throws UsageError for a bad -f, BundleError for unusable names.
@@ -151,7 +147,7 @@ export function planImport(manifest: Manifest, bundleImage: string, locations: D
     for (const [row, columns] of [[linuximage, LINUXIMAGE_LIST_COLUMNS], [osimage, OSIMAGE_LIST_COLUMNS]] as const) {
       for (const column of columns) {
         if (!row[column]) continue;
-        const moved = splitList(row[column]).map((file) => {
+        const moved = listItems(row[column]).map((file) => {
           addFile(memberOf(file), relocateListFile(file, ctx));
           return relocateListFile(file, ctx);
         });
@@ -160,7 +156,7 @@ export function planImport(manifest: Manifest, bundleImage: string, locations: D
     }
   } else {
     for (const [row, columns] of [[linuximage, LINUXIMAGE_LIST_COLUMNS], [osimage, OSIMAGE_LIST_COLUMNS]] as const) {
-      for (const column of columns) for (const file of splitList(row[column])) addFile(memberOf(file), posix.normalize(file));
+      for (const column of columns) for (const file of listItems(row[column])) addFile(memberOf(file), posix.normalize(file));
     }
   }
   osimage.imagename = imagename;
@@ -177,7 +173,7 @@ export function planImport(manifest: Manifest, bundleImage: string, locations: D
   for (const file of manifest.rawimagefiles) addFile(memberOf(file), posix.join(rawImageDir, rawImageName(memberOf(file))));
 
   const requiredMembers = (REQUIRED_FILE_KEYS[provmethod] ?? []).flatMap((key) => {
-    if (key === 'template') return splitList(manifest.linuximage.template).map(memberOf);
+    if (key === 'template') return listItems(manifest.linuximage.template).map(memberOf);
     const value = manifest[key as (typeof IMAGE_FILE_KEYS)[number]];
     return value ? [memberOf(value)] : [];
   });
@@ -270,7 +266,7 @@ export function kitRepositoryLinks(plan: ImportPlan, tables: Tables): { dest: st
   if (!otherpkgdir) return [];
   const find = (rows: Row[], key: string, value: string): Row | undefined => rows.find((row) => row[key] === value);
   const links = new Map<string, string>();
-  for (const component of (plan.osimage.kitcomponents ?? '').split(',').map((c) => c.trim()).filter(Boolean)) {
+  for (const component of listItems(plan.osimage.kitcomponents)) {
     const row = find(plan.manifest.kitcomp, 'kitcompname', component) ?? find(tables.kitcomponent ?? [], 'kitcompname', component);
     const repo = row?.kitreponame;
     if (!repo) continue;

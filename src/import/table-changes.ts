@@ -4,7 +4,7 @@
  * a copy for --dry-run.
  */
 import { TableError } from '../core/errors.js';
-import type { Row, Tables } from '../tables/types.js';
+import { listItems, type Row, type Tables } from '../tables/types.js';
 import { DEFAULTS_ROW, TABLES } from '../tables/schema.js';
 import { expandNoderange } from '../tables/noderange.js';
 import type { ImportPlan } from './plan.js';
@@ -19,8 +19,8 @@ export function postscriptNodes(tables: Tables, noderange: string, warn: (line: 
 
 /** A comma list without the entries the xcatdefaults row already runs. */
 export function withoutDefaults(list: string | undefined, defaults: string | undefined): string {
-  const skip = new Set((defaults ?? '').split(',').map((s) => s.trim()));
-  return (list ?? '').split(',').map((s) => s.trim()).filter((s) => s && !skip.has(s)).join(',');
+  const skip = new Set(listItems(defaults));
+  return listItems(list).filter((s) => !skip.has(s)).join(',');
 }
 
 /** Only the table's columns, empty values dropped: a manifest cannot invent columns. */

@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { PathError } from '../core/errors.js';
 import type { Sandbox } from '../core/sandbox.js';
+import { listItems } from '../tables/types.js';
 
 /**
  * xCAT's exclusion rules for packimage. Each non-comment line of an exlist is a `find -path`
@@ -90,7 +91,7 @@ export function parseRuleLines(text: string): PackRules {
 export async function loadPackRules(exlistColumn: string | undefined, sandbox: Sandbox, warn: Warn): Promise<PackRules> {
   const rules: PackRules = { excludes: [...ALWAYS_EXCLUDED], includes: [] };
   const read: ListReader = (logicalPath) => readFile(sandbox.real(logicalPath), 'utf8').catch(() => undefined);
-  for (const exlist of (exlistColumn ?? '').split(',').map((s) => s.trim()).filter(Boolean)) {
+  for (const exlist of listItems(exlistColumn)) {
     const text = await read(exlist);
     if (text === undefined) throw new PathError(`cannot read the exlist file ${exlist}`, exlist);
     const expanded = await expandIncludes(text, path.posix.dirname(exlist), read, warn, [exlist]);

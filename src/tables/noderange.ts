@@ -6,7 +6,7 @@
  * (`a@b`), `a:b` and `a+N` ranges are refused by name rather than read as node names.
  */
 import { UsageError } from '../core/errors.js';
-import type { Tables } from './types.js';
+import { listItems, type Tables } from './types.js';
 
 /** Names one range may make: a typo (`node[1-100000000]`) fails instead of filling memory. */
 const MAX_RANGE = 100_000;
@@ -14,7 +14,7 @@ const MAX_RANGE = 100_000;
 /** The nodes a noderange names, in nodelist order, and the names that are neither node nor group. */
 export function expandNoderange(tables: Tables, noderange: string): { nodes: string[]; unknown: string[] } {
   const nodelist = tables.nodelist ?? [];
-  const groupsOf = new Map(nodelist.map((row) => [row.node, splitList(row.groups)]));
+  const groupsOf = new Map(nodelist.map((row) => [row.node, listItems(row.groups)]));
   const known = new Set([...groupsOf.keys(), ...[...groupsOf.values()].flat()]);
   const chosen = new Set<string>();
   const left = new Set<string>();
@@ -63,8 +63,4 @@ function numbered(from: string, to: string, element: string): string[] {
   if (high < low || high - low >= MAX_RANGE) throw new UsageError(`noderange '${element}': the range ${from}-${to} is empty or larger than ${MAX_RANGE}`);
   const width = from.startsWith('0') ? from.length : 0;
   return Array.from({ length: high - low + 1 }, (_, i) => String(low + i).padStart(width, '0'));
-}
-
-function splitList(value: string | undefined): string[] {
-  return (value ?? '').split(',').map((s) => s.trim()).filter(Boolean);
 }

@@ -1,5 +1,5 @@
 import { BundleError, TableError } from '../core/errors.js';
-import type { Row, Tables } from '../tables/types.js';
+import { listItems, type Row, type Tables } from '../tables/types.js';
 
 /**
  * A statelite image's litefile.csv (xcat-bundle-format.md section 3): written on export from the
@@ -28,7 +28,7 @@ function imageOf(row: Row): string {
 export function litefileRowsForImage(tables: Tables, imagename: string): Row[] {
   const litefile = tables.litefile ?? [];
   const groups = (tables.osimage ?? []).find((row) => row.imagename === imagename)?.groups;
-  const shared = groups ? groups.split(',').map((g) => g.trim()).filter(Boolean) : ['ALL'];
+  const shared = groups ? listItems(groups) : ['ALL'];
   const rowsFor = (image: string) => litefile.filter((row) => imageOf(row) === image);
   return [...rowsFor(''), ...shared.flatMap(rowsFor), ...rowsFor(imagename)];
 }
