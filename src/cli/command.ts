@@ -48,26 +48,38 @@ export function reportError(err: unknown, usage: string): number {
 }
 
 let signalsInstalled = false;
-/** Set once a signal's handler runs: from then on it alone says what happened and exits. */
-let interrupted = false;
+/**
+ * Set once a signal's handler, or a failure of standard output, runs the cleanups and exits: from
+ * then on it alone says what happened, and the work failing on its way out waits for that exit.
+ */
+let exitTakenOver = false;
 /** How long an interrupted command's cleanups may take (removing a staged tree of GBs takes seconds). */
 const CLEANUP_LIMIT_S = 60;
+
+/**
+ * Takes the exit over from the work (see exitTakenOver): runs the cleanups, then `finish`, which
+ * says what happened and exits 1. A running timer keeps the event loop alive until then: a cleanup
+ * waiting for a stream that will never settle must not let the process end quietly with status 0.
+ */
+function exitAfterCleanups(why: string, finish: () => void): void {
+  exitTakenOver = true;
+  setTimeout(() => {
+    process.stderr.write(`Error: ${why}; its cleanup did not end within ${CLEANUP_LIMIT_S} s: the next run removes what is left (imgport recover, for an import)\n`);
+    process.exit(1);
+  }, CLEANUP_LIMIT_S * 1000);
+  void runCleanups().finally(finish);
+}
+
 /** SIGINT, SIGTERM, SIGHUP (the terminal or ssh session closed): run the cleanups, say so, exit 1. */
 function installSignalHandlers(): void {
   if (signalsInstalled) return;
   signalsInstalled = true;
   for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
     process.once(signal, () => {
-      interrupted = true;
-      // A running timer keeps the event loop alive until the cleanups end: a cleanup waiting for a
-      // stream that will never settle must not let the process end quietly with status 0.
-      setTimeout(() => {
-        process.stderr.write(`Error: ${new InterruptedError(signal).message}; its cleanup did not end within ${CLEANUP_LIMIT_S} s: the next run removes what is left (imgport recover, for an import)\n`);
-        process.exit(1);
-      }, CLEANUP_LIMIT_S * 1000);
-      void runCleanups().finally(() => {
+      const why = new InterruptedError(signal).message;
+      exitAfterCleanups(why, () => {
         const outcome = isCommitted() ? 'after its result was complete and in place' : 'nothing was changed';
-        process.stderr.write(`Error: ${new InterruptedError(signal).message}; ${outcome}\n`);
+        process.stderr.write(`Error: ${why}; ${outcome}\n`);
         process.exit(1);
       });
     });
@@ -84,7 +96,7 @@ export async function runCommand(spec: CommandSpec, argv: string[] = process.arg
   process.stdout.on('error', (err: NodeJS.ErrnoException) => {
     if (err.code !== 'EPIPE' && !stdoutFailed) process.stderr.write(`Error: cannot write standard output: ${describeFsError(err)}\n`);
     stdoutFailed = true;
-    void runCleanups().finally(() => process.exit(1));
+    exitAfterCleanups('cannot write standard output', () => process.exit(1));
   });
   let code: number;
   try {
@@ -98,7 +110,7 @@ export async function runCommand(spec: CommandSpec, argv: string[] = process.arg
   } catch (err) {
     // The cleanups of an interrupt (the compressor threads stopped, the output removed) make the
     // work fail on its way out: that failure is the interrupt's, which its handler reports.
-    if (interrupted) return new Promise<never>(() => undefined);
+    if (exitTakenOver) return new Promise<never>(() => undefined);
     await runCleanups();
     code = reportError(err, spec.usage);
   }

@@ -148,8 +148,6 @@ class ImportSession {
   private readonly roots: string[];
   private committing: Promise<void> | undefined;
   private aborted = false;
-  /** Set when a signal's cleanup (not our own failure) rolled the import back. */
-  private interrupted = false;
   private unregisterCleanup: (() => void) | undefined;
   private beginning: Promise<ImportTransaction> | undefined;
   private closing: Promise<void> | undefined;
@@ -185,10 +183,7 @@ class ImportSession {
     if (!this.beginning) {
       // Registered before the lock is taken: a signal while taking it still releases it.
       this.beginning = ImportTransaction.begin(this.req.sandbox, key, this.roots, this.req.warn, () => this.req.store.read());
-      this.unregisterCleanup = onCleanup(() => {
-        this.interrupted = true;
-        return this.rollback();
-      });
+      this.unregisterCleanup = onCleanup(() => this.rollback());
       this.tx = await this.beginning;
     } else await this.tx?.rekey(key);
     return this.tx;
@@ -597,11 +592,6 @@ class ImportSession {
     return this.closing;
   }
 
-  /** Whether a signal's cleanup rolled the import back: it reports the interruption and exits. */
-  wasInterrupted(): boolean {
-    return this.interrupted;
-  }
-
   /** On failure or signal: a running commit undoes itself when it sees the abort; then the staging goes. */
   async rollback(): Promise<void> {
     this.aborted = true;
@@ -659,8 +649,6 @@ export async function importBundle(req: ImportRequest): Promise<string> {
   } catch (caught) {
     const err = asPathError(caught, req.sandbox);
     await session.rollback();
-    // The signal's handler exits once its cleanup is done; an error of ours would only race its message.
-    if (session.wasInterrupted()) await new Promise<never>(() => undefined);
     // Our own refusals stand; a stream error means the bundle itself failed upstream.
     throw isUpstreamFailure(err) ? reader.failure ?? err : err;
   }
