@@ -4,7 +4,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { cpioChunks } from '../src/archive/cpio-writer.js';
-import { extractCpioTree } from '../src/archive/tree-extract.js';
+import { checkCpioTree, extractCpioTree } from '../src/archive/tree-extract.js';
 import { BundleError, PathError } from '../src/core/errors.js';
 import { TreeWalk } from '../src/pipeline/walk.js';
 import { craftNewc, DIR, FILE, inPieces, makeSampleTree, snapshotTree, SYMLINK, type CraftEntry } from './helpers/cpio-craft.js';
@@ -135,6 +135,27 @@ t.test('entries before their directory get it made; a later entry for it sets it
   t.equal(x.mode & 0o7777, 0o750);
   t.equal(x.uid, 7);
   t.equal(Math.floor(x.mtimeMs / 1000), 1_234_567_890);
+});
+
+t.test('a socket entry is left out with a warning naming it, by the extraction and the check alike', async (t) => {
+  const archive = craftNewc([
+    { name: 'rootimg', mode: DIR },
+    { name: 'rootimg/run', mode: DIR },
+    { name: 'rootimg/run/agent.sock', mode: 0o140755 },
+    { name: 'rootimg/run/pid', mode: FILE, body: '42\n' },
+  ]);
+  const expected = [`Warning: ${MEMBER}: skipped socket "rootimg/run/agent.sock" (a program makes its socket when it starts).`];
+  const dest = path.join(tmp, 'socket', 'rootimg');
+  const warnings: string[] = [];
+  const opts = { stripPrefix: 'rootimg', member: MEMBER, warn: (line: string) => warnings.push(line) };
+  const extracted = await extractCpioTree(inPieces(archive), dest, opts);
+  t.same(warnings, expected);
+  t.same(fs.readdirSync(path.join(dest, 'run')), ['pid']);
+  t.equal(fs.readFileSync(path.join(dest, 'run/pid'), 'utf8'), '42\n');
+  t.equal(extracted.entries, 3, 'the socket is not counted as unpacked');
+  warnings.length = 0;
+  t.same(await checkCpioTree(inPieces(archive), opts), extracted, 'the check counts as the extraction does');
+  t.same(warnings, expected);
 });
 
 t.test('a truncated stream is refused naming the member, and the partial tree is removed', async (t) => {

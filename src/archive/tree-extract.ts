@@ -10,6 +10,8 @@ export interface ExtractOptions {
   stripPrefix: string;
   /** the bundle member being unpacked, named in errors */
   member?: string;
+  /** told of entries that are left out (sockets) */
+  warn?: (line: string) => void;
 }
 
 /** A symlink target longer than PATH_MAX is not one. */
@@ -52,6 +54,10 @@ export async function checkCpioTree(source: AsyncIterable<Buffer>, opts: Extract
   try {
     for await (const { entry, body } of readCpio(source)) {
       relativeName(entry, prefixParts, opts);
+      if ((entry.mode & S_IFMT) === S_IFSOCK) {
+        warnOfSocket(entry, opts);
+        continue;
+      }
       if ((entry.mode & S_IFMT) === S_IFLNK) await linkTarget(entry, body, opts);
       else for await (const chunk of body) bytes += chunk.length;
       entries++;
@@ -68,6 +74,12 @@ function inMember(err: unknown, opts: ExtractOptions): unknown {
     return new BundleError(`${opts.member}: ${err.message}`, opts.member);
   }
   return err;
+}
+
+/** A socket is made by the program that listens on it: one in an image is left out, saying so. */
+function warnOfSocket(entry: CpioEntry, opts: ExtractOptions): void {
+  const where = opts.member ? `${opts.member}: ` : '';
+  opts.warn?.(`Warning: ${where}skipped socket "${entry.name}" (a program makes its socket when it starts).`);
 }
 
 function refusal(entry: CpioEntry, reason: string, opts: ExtractOptions): BundleError {
@@ -166,7 +178,7 @@ class TreeWriter {
         await this.makeNode(entry, abs, type);
         break;
       case S_IFSOCK:
-        return; // meaningless in an image (and the walker never archives them)
+        return warnOfSocket(entry, this.opts);
       default:
         throw this.refuse(entry, `unknown file type ${(type >> 12).toString(8)}`);
     }

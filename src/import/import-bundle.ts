@@ -360,7 +360,7 @@ class ImportSession {
   private async unpackTree(compressed: Readable, real: string | undefined, name: string): Promise<void> {
     this.req.out(`Extracting ${TREE_MEMBER} as it streams.`);
     // --dry-run reads the tree through as the extraction would, writing nothing.
-    const opts = { stripPrefix: TREE_PREFIX, member: name };
+    const opts = { stripPrefix: TREE_PREFIX, member: name, warn: this.req.warn };
     const result = await readTreeMember(compressed, name, (cpio) => (real ? extractCpioTree(cpio, real, opts) : checkCpioTree(cpio, opts)));
     this.req.out(`${result.entries} entries, ${result.bytes} bytes`);
   }
