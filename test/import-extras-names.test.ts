@@ -92,13 +92,16 @@ t.test('an extra inside the statelite tree: a second import puts it into the new
   t.notOk(fs.existsSync(path.join(sandbox.root, TREE, 'etc/hosts.ORIG')), 'the new tree had no hosts to keep');
 });
 
-t.test('a directory extra keeps owners and times as cp -a does; a setuid helper stays its owner\'s', { skip: process.getuid?.() !== 0 && 'needs root to chown' }, async (t) => {
+t.test('a directory extra keeps owners and times as cp -a does, subdirectories too; a setuid helper stays its owner\'s', { skip: process.getuid?.() !== 0 && 'needs root to chown' }, async (t) => {
   const sandbox = makeSandbox(t);
   const mtime = new Date('2012-02-02T00:00:00Z');
   const { data } = await ourBundle('statelite.tgz', (members) => {
     const file = members.find((m) => m.name.endsWith('/extra/install/mydir/a.txt'))!;
     Object.assign(file, { uid: 4242, gid: 4343, mode: 0o4750, mtime });
     members.push({ name: `./${STATELITE}/extra/install/mydir/link`, type: 'symlink', linkname: 'a.txt', uid: 4242, gid: 4343, mtime });
+    // A subdirectory a service owns (setgid, so its files take its group), with a file in it.
+    members.push({ name: `./${STATELITE}/extra/install/mydir/spool/`, type: 'directory', mode: 0o2770, uid: 4242, gid: 4343, mtime });
+    members.push({ name: `./${STATELITE}/extra/install/mydir/spool/job`, data: Buffer.from('queued\n'), mode: 0o640, uid: 4242, gid: 4343, mtime });
   });
   const r = sandbox.run([save(sandbox, 'owners.tgz', data)]);
   t.equal(r.code, 0, r.stderr);
@@ -106,6 +109,9 @@ t.test('a directory extra keeps owners and times as cp -a does; a setuid helper 
   t.same([file.uid, file.gid, file.mode & 0o7777, file.mtimeMs], [4242, 4343, 0o4750, mtime.getTime()]);
   const link = fs.lstatSync(path.join(sandbox.root, '/install/custom/mydir/link'));
   t.same([link.uid, link.gid, link.mtimeMs], [4242, 4343, mtime.getTime()]);
+  const spool = fs.statSync(path.join(sandbox.root, '/install/custom/mydir/spool'));
+  t.same([spool.uid, spool.gid, spool.mode & 0o7777, spool.mtimeMs], [4242, 4343, 0o2770, mtime.getTime()], 'a subdirectory made keeps its owner, mode and mtime');
+  t.equal(fs.readFileSync(path.join(sandbox.root, '/install/custom/mydir/spool/job'), 'utf8'), 'queued\n');
 });
 
 t.test('names that are not UTF-8 are refused, in the tar and in the statelite tree; never written under another name', async (t) => {

@@ -5,7 +5,7 @@
  * execution, journaled first, with a rollback that reads the filesystem so that a failure half
  * way, or a SIGKILL followed by the next import, puts everything back.
  */
-import { lstat, mkdir, realpath, rename, rmdir, chmod, stat } from 'node:fs/promises';
+import { lchown, lstat, mkdir, realpath, rename, rmdir, chmod, stat, utimes } from 'node:fs/promises';
 import path from 'node:path';
 import { ImgportError, PathError } from '../core/errors.js';
 import type { Sandbox } from '../core/sandbox.js';
@@ -23,6 +23,8 @@ export interface Unit {
   staged?: string;
   /** Mode for a dir unit. */
   mode?: number;
+  /** A dir unit of a directory extra: its owner and mtime (seconds), as `cp -a` keeps them, when it is made. */
+  kept?: KeptAttributes;
   /** The bundle member it came from. */
   member: string;
   size?: number;
@@ -34,6 +36,13 @@ export interface Unit {
   overwrite?: boolean;
 }
 
+/** Owner and mtime (seconds) that a directory made by the commit takes from the bundle. */
+export interface KeptAttributes {
+  uid: number;
+  gid: number;
+  mtime: number;
+}
+
 /**
  * `dirlink`: a symbolic link that leads to a directory (an admin's link to another filesystem,
  * say). `farlink`: one inside an allowed root that leads out of every root (physically): it may
@@ -42,7 +51,7 @@ export interface Unit {
 export type EntryKind = 'dir' | 'dirlink' | 'farlink' | 'file' | 'symlink' | 'other';
 
 export type CommitOp =
-  | { op: 'mkdir'; path: string; mode: number }
+  | { op: 'mkdir'; path: string; mode: number; kept?: KeptAttributes }
   /** Moves an existing PATH to PATH.ORIG (a PATH.ORIG already there goes to the trash first, back on undo). */
   | { op: 'backup'; path: string; dropOldBackup: boolean }
   /** Moves an existing PATH to the trash, to be overwritten (back on undo; gone with the staging). */
@@ -79,12 +88,12 @@ export function planCommit(units: Unit[], existing: Map<string, EntryKind>): Com
   // A tree's own directory is made by placing the tree: no mkdir for it as the parent of what goes inside.
   const made = new Set<string>(units.filter((u) => u.type === 'tree').map((u) => u.dest));
   const bundleLinks = new Set(units.filter((u) => u.type === 'symlink').map((u) => u.dest));
-  const needDir = (dir: string, mode: number) => {
+  const needDir = (dir: string, mode: number, kept?: KeptAttributes) => {
     if (made.has(dir)) return;
     made.add(dir);
     const kind = existing.get(dir);
     if (bundleLinks.has(dir)) problems.push(`${dir} would be written through a symbolic link of the bundle`);
-    else if (kind === undefined) ops.push({ op: 'mkdir', path: dir, mode });
+    else if (kind === undefined) ops.push(kept ? { op: 'mkdir', path: dir, mode, kept } : { op: 'mkdir', path: dir, mode });
     else if (kind === 'symlink') problems.push(`${dir} is a symbolic link that does not lead to a directory`);
     else if (kind === 'farlink') {
       problems.push(`${dir} is a symbolic link that leads out of the allowed destinations (if it is yours, allow where it leads with --allow-dest)`);
@@ -96,7 +105,7 @@ export function planCommit(units: Unit[], existing: Map<string, EntryKind>): Com
     for (const dir of ancestorsOf(unit.dest)) needDir(dir, 0o755);
     const kind = existing.get(unit.dest);
     if (unit.type === 'dir') {
-      needDir(unit.dest, unit.mode ?? 0o755);
+      needDir(unit.dest, unit.mode ?? 0o755, unit.kept);
       continue;
     }
     if (kind === 'dir' && unit.type !== 'tree') {
@@ -317,6 +326,18 @@ async function madeDirectory(real: string, mode: number): Promise<boolean> {
 }
 
 /**
+ * A directory extra's directory as `cp -a` leaves it: the bundle's owner (when we may set one; the
+ * mode again after it, as a change of owner clears setgid) and mtime.
+ */
+async function keepDirectoryAttributes(real: string, mode: number, kept: KeptAttributes): Promise<void> {
+  if (process.getuid?.() === 0) {
+    await lchown(real, kept.uid, kept.gid);
+    await chmod(real, mode);
+  }
+  await utimes(real, kept.mtime, kept.mtime);
+}
+
+/**
  * Runs the operations, journaling them first (hooks.record); on any failure (or when `aborted()`
  * turns true) undoes what was done and rethrows. `undo` undoes the whole commit (when the table
  * write fails).
@@ -356,6 +377,10 @@ export async function executeCommit(sandbox: Sandbox, ops: CommitOp[], hooks: Co
       }
       hooks.progress(op);
       await hooks.afterOp?.(index + 1);
+    }
+    // Last, once nothing more goes into them: adding an entry would change a directory's mtime.
+    for (const [index, op] of ops.entries()) {
+      if (op.op === 'mkdir' && op.kept && reached.includes(steps[index])) await keepDirectoryAttributes(sandbox.real(op.path), op.mode, op.kept);
     }
   } catch (err) {
     const reason = hooks.aborted() ? 'interrupted' : (err as NodeJS.ErrnoException).code ?? (err as Error).message;

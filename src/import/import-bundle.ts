@@ -386,7 +386,8 @@ class ImportSession {
       case 'extra':
         this.refuseEscapingLink(staged, route.dest, route.root);
         if (kind === 'dir') {
-          this.units.push({ dest: route.dest, type: 'dir', mode: staged.mode, member: name });
+          const { uid, gid, mtime } = staged;
+          this.units.push({ dest: route.dest, type: 'dir', mode: staged.mode, kept: { uid, gid, mtime }, member: name });
           return;
         }
         if (kind === 'symlink' && route.copies.length) throw new BundleError(`refusing member ${name}: a symbolic link where ${route.copies.length + 1} extras expect a file`, name);
