@@ -124,6 +124,9 @@ t.test('noderange: lists, groups, bracket and dash ranges (zero-padded), exclusi
   t.throws(() => expandNoderange(tables, '/node.*'), /noderange '\/node\.\*': regular expressions, node files, intersections and ':' or '\+' ranges are not supported/);
   t.throws(() => expandNoderange(tables, 'compute@all'), /not supported/);
   t.throws(() => expandNoderange(tables, 'node[1-999999999]'), /larger than 100000/);
+  t.throws(() => expandNoderange(tables, 'rack[1-1000]n[1-1000]'), /noderange 'rack\[1-1000\]n\[1-1000\]' names more than 100000 nodes/, 'ranges multiply');
+  t.throws(() => expandNoderange(tables, 'n[1-60000,1-60000]'), /names more than 100000 nodes/, 'list items add up');
+  t.equal(expandNames('r[1-2]n[1-50000]').length, 100_000, 'up to the limit');
   t.same(expandNames('node[01,03-04]'), ['node01', 'node03', 'node04'], 'a list inside brackets');
   t.same(expandNoderange(tables, 'node[01,03],login'), { nodes: ['node01', 'node03', 'login'], unknown: [] }, 'its commas are not the list\'s');
   t.same(expandNoderange({ nodelist: [{ node: 'a1-a2' }] }, 'a1-a2'), { nodes: ['a1-a2'], unknown: [] }, 'a node of that name before a range');

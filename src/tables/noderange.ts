@@ -8,7 +8,7 @@
 import { UsageError } from '../core/errors.js';
 import { listItems, type Tables } from './types.js';
 
-/** Names one range may make: a typo (`node[1-100000000]`) fails instead of filling memory. */
+/** Names one element may make: a typo (`node[1-100000000]`) fails instead of filling memory. */
 const MAX_RANGE = 100_000;
 
 /** The nodes a noderange names, in nodelist order, and the names that are neither node nor group. */
@@ -40,12 +40,17 @@ export function expandNames(text: string): string[] {
   const bracket = /^(.*?)\[([\d,-]+)\](.*)$/.exec(text);
   if (bracket) {
     const [, before, list, after] = bracket;
-    const numbers = list.split(',').flatMap((item) => {
+    const names: string[] = [];
+    for (const item of list.split(',')) {
       const [from, to = from] = item.split('-');
       if (!/^\d+$/.test(from) || !/^\d+$/.test(to)) throw new UsageError(`noderange '${text}': '${item}' is not a number or a range of numbers`);
-      return numbered(from, to, text);
-    });
-    return numbers.flatMap((n) => expandNames(`${before}${n}${after}`));
+      for (const n of numbered(from, to, text)) {
+        names.push(...expandNames(`${before}${n}${after}`));
+        // Counted as they come: several ranges multiply (rack[1-1000]n[1-1000]).
+        if (names.length > MAX_RANGE) throw new UsageError(`noderange '${text}' names more than ${MAX_RANGE} nodes`);
+      }
+    }
+    return names;
   }
   const dash = /^(.*?)(\d+)-\1(\d+)$/.exec(text);
   if (dash) return numbered(dash[2], dash[3], text).map((n) => `${dash[1]}${n}`);
