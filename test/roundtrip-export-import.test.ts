@@ -96,3 +96,32 @@ for (const provmethod of ['netboot', 'statelite'] as SampleProvmethod[]) {
     }
   });
 }
+
+t.test("a directory extra's owners above 262143 and times outside 1970-2038 survive the round trip (pax records)", { skip: process.getuid?.() !== 0 && 'needs root to chown' }, async (t) => {
+  const work = tempDir(t, 'imgport-roundtrip-pax-');
+  const source = path.join(work, 'source');
+  const target = path.join(work, 'target');
+  const sample = await buildSampleImage({ root: source, provmethod: 'netboot' });
+  writeTables(source, { osimage: [sample.osimage], linuximage: [sample.linuximage] });
+  writeTables(target, {});
+  const shared = path.join(source, 'install/shared');
+  fs.mkdirSync(shared, { recursive: true });
+  const put = (name: string, touchDate: string, owner?: number) => {
+    fs.writeFileSync(path.join(shared, name), `${name}\n`);
+    if (owner !== undefined) fs.chownSync(path.join(shared, name), owner, owner + 1);
+    // touch: fs.utimes takes a time before 1970 as now
+    t.equal(spawnSync('touch', ['-d', touchDate, path.join(shared, name)]).status, 0);
+  };
+  put('ldap-user', '2020-01-01T00:00:00Z', 3_000_000);
+  put('future', '2040-05-05T00:00:00Z');
+  put('past', '1960-05-05T00:00:00Z');
+  const bundle = path.join(work, 'pax.tgz');
+  const exported = await runImgexport([sample.imagename, bundle, '--root', source, '-e', '/install/shared', '--no-progress']);
+  t.equal(exported.code, 0, exported.stderr);
+  const imported = spawnSync(process.execPath, [IMGIMPORT, bundle, '--root', target], { encoding: 'utf8' });
+  t.equal(imported.status, 0, imported.stderr);
+  const stat = (name: string) => fs.statSync(path.join(target, 'install/shared', name));
+  t.same([stat('ldap-user').uid, stat('ldap-user').gid], [3_000_000, 3_000_001], 'owner and group from the pax record');
+  t.equal(stat('future').mtime.toISOString(), '2040-05-05T00:00:00.000Z');
+  t.equal(stat('past').mtime.toISOString(), '1960-05-05T00:00:00.000Z');
+});

@@ -54,22 +54,40 @@ export interface ReaderState {
   failure?: Error;
 }
 
+/** The largest user or group id (32 bits). */
+const MAX_ID = 0xffff_ffff;
+/** Seconds a JavaScript Date can hold either side of 1970. */
+const MAX_PAX_SECONDS = 8.64e12;
+
 /**
- * A header with its name and link target as text, refused when not UTF-8: decoded, a Latin-1
- * name from an old system would be written under another name (U+FFFD for each odd byte), and
- * two of them could collide. Names from pax records (always UTF-8) are decoded by tar-stream.
+ * A header as the member is: its name and link target as text, and the owner and mtime its pax
+ * records give (ustar's fields cannot hold an id above 262143 or a time outside 1970-2242: GNU tar
+ * and our export put those in pax records). Names that are not UTF-8 are refused: decoded, a
+ * Latin-1 name from an old system would be written under another name (U+FFFD for each odd byte),
+ * and two of them could collide. Names from pax records (always UTF-8) are decoded by tar-stream.
  */
-function textNames(header: tar.Header): tar.Header {
+function memberHeader(header: tar.Header): tar.Header {
   const text = (value: string, fromPax: boolean, what: (shown: string) => string): string => {
     const raw = Buffer.from(value, fromPax ? 'utf8' : 'latin1');
     if (fromPax ? !value.includes('\uFFFD') : isUtf8(raw)) return raw.toString('utf8');
     const shown = fromPax ? value : escapedBytes(raw);
     throw new BundleError(`refusing member ${what(shown)} is not valid UTF-8 (rename it where the bundle was made)`, shown);
   };
-  const pax = header.pax as { path?: string; linkpath?: string } | undefined; // typed unknown by tar-stream
-  const name = text(header.name, pax?.path !== undefined, (shown) => `${shown}: its name`);
-  const linkname = header.linkname && text(header.linkname, pax?.linkpath !== undefined, (shown) => `${name}: its link target ${shown}`);
-  return { ...header, name, linkname };
+  const pax = (header.pax ?? {}) as Record<string, string | undefined>; // typed unknown by tar-stream
+  const name = text(header.name, pax.path !== undefined, (shown) => `${shown}: its name`);
+  const linkname = header.linkname && text(header.linkname, pax.linkpath !== undefined, (shown) => `${name}: its link target ${shown}`);
+  const number = (key: string, valid: RegExp, max: number): number | undefined => {
+    const value = pax[key];
+    if (value === undefined) return undefined;
+    if (!valid.test(value) || Math.abs(Number(value)) > max) {
+      throw new BundleError(`refusing member ${name}: its pax record ${key}=${JSON.stringify(value)} is not a valid ${key}`, name);
+    }
+    return Number(value);
+  };
+  const uid = number('uid', /^\d+$/, MAX_ID) ?? header.uid;
+  const gid = number('gid', /^\d+$/, MAX_ID) ?? header.gid;
+  const mtime = number('mtime', /^-?\d+(\.\d+)?$/, MAX_PAX_SECONDS);
+  return { ...header, name, linkname, uid, gid, mtime: mtime === undefined ? header.mtime : new Date(mtime * 1000) };
 }
 
 /**
@@ -87,7 +105,7 @@ export async function* readBundleMembers(
   if (head.length === 0) throw new BundleError(`bundle ${label} is empty`, label);
   const format = detectFormat(head);
   onFormat?.(format);
-  // Latin-1: one character per byte, so that textNames sees a name's bytes as they are.
+  // Latin-1: one character per byte, so that memberHeader sees a name's bytes as they are.
   const extract = tar.extract({ filenameEncoding: 'latin1' } as Parameters<typeof tar.extract>[0]); // an option its types leave out
   const stages = format === 'none' ? [whole, extract] : [whole, createDecompressor(format), extract];
   let failure: Error | undefined;
@@ -98,7 +116,7 @@ export async function* readBundleMembers(
   try {
     for await (const entry of extract) {
       if (failure) throw failure;
-      yield { header: textNames(entry.header), body: entry as unknown as Readable };
+      yield { header: memberHeader(entry.header), body: entry as unknown as Readable };
       entry.resume();
     }
     await flowing;
@@ -106,7 +124,7 @@ export async function* readBundleMembers(
     finished = true;
   } catch (err) {
     await Promise.race([flowing, new Promise((r) => setTimeout(r, 50))]);
-    // A refusal of ours (textNames) stands; the stream it stopped then fails as a premature close.
+    // A refusal of ours (memberHeader) stands; the stream it stopped then fails as a premature close.
     throw err instanceof ImgportError ? err : failure ?? asBundleError(err, label);
   } finally {
     if (!finished) {

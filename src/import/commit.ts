@@ -334,7 +334,8 @@ async function keepDirectoryAttributes(real: string, mode: number, kept: KeptAtt
     await lchown(real, kept.uid, kept.gid);
     await chmod(real, mode);
   }
-  await utimes(real, kept.mtime, kept.mtime);
+  const when = new Date(kept.mtime * 1000); // a Date: Node takes a negative number of seconds as now
+  await utimes(real, when, when);
 }
 
 /**

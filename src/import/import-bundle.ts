@@ -614,7 +614,8 @@ async function keepOwnerAndTime(real: string, staged: Staged): Promise<void> {
     await lchown(real, staged.uid, staged.gid);
     if (staged.kind === 'file') await chmod(real, staged.mode);
   }
-  await lutimes(real, staged.mtime, staged.mtime);
+  const when = new Date(staged.mtime * 1000); // a Date: Node takes a negative number of seconds as now
+  await lutimes(real, when, when);
 }
 
 type Written = { table: string; row: Row }[];

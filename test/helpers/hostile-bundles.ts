@@ -160,6 +160,17 @@ export async function hostileCases(outside: string): Promise<HostileCase[]> {
   await variant('block device member', /block-device has no place in a bundle/, insert({ name: at('sda'), type: 'block-device' as Member['type'] }));
   await variant('fifo member', /fifo has no place in a bundle/, insert({ name: at('initctl'), type: 'fifo' as Member['type'] }));
 
+  // pax records whose values are not numbers of their kind.
+  await variant('pax uid that is not a number', /refusing member .*\/extra\/install\/mydir\/a\.txt: its pax record uid="0x10" is not a valid uid/, (members) => {
+    find(members, 'extra/install/mydir/a.txt').pax = { uid: '0x10' };
+  });
+  await variant('pax gid above 32 bits', /its pax record gid="4294967296" is not a valid gid/, (members) => {
+    find(members, 'extra/install/mydir/a.txt').pax = { gid: '4294967296' };
+  });
+  await variant('pax mtime beyond any date', /its pax record mtime="1e400" is not a valid mtime/, (members) => {
+    find(members, 'extra/install/mydir/a.txt').pax = { mtime: '1e400' };
+  });
+
   // Duplicates.
   await variant('duplicate kernel member', /member .*\/kernel appears twice/, (members) => {
     const kernel = find(members, 'kernel');

@@ -15,6 +15,8 @@ export interface Member {
   uid?: number;
   gid?: number;
   mtime?: Date;
+  /** pax records written before the member's header */
+  pax?: Record<string, string>;
 }
 
 /** The members of a fixture bundle, in order, with their data. */
@@ -44,7 +46,7 @@ export async function packBundle(members: Member[], plain = false): Promise<Buff
   for (const m of members) {
     const type = m.type ?? 'file';
     await new Promise<void>((resolve, reject) =>
-      pack.entry({ name: m.name, type, mode: m.mode ?? (type === 'directory' ? 0o755 : 0o644), linkname: m.linkname, uid: m.uid ?? 0, gid: m.gid ?? 0, mtime: m.mtime ?? new Date(0) }, type === 'file' ? m.data ?? Buffer.alloc(0) : undefined, (err) => (err ? reject(err) : resolve())),
+      pack.entry({ name: m.name, type, mode: m.mode ?? (type === 'directory' ? 0o755 : 0o644), linkname: m.linkname, uid: m.uid ?? 0, gid: m.gid ?? 0, mtime: m.mtime ?? new Date(0), pax: m.pax }, type === 'file' ? m.data ?? Buffer.alloc(0) : undefined, (err) => (err ? reject(err) : resolve())),
     );
   }
   pack.finalize();
