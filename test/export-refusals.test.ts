@@ -104,6 +104,30 @@ const CASES: { title: string; tables: Rows; args?: string[]; image?: string; mes
     args: ['-e', '/install/extras/nest', '-e', '/install/extras/nest/sub'],
     messages: ['/install/extras/nest/sub lies inside /install/extras/nest, which the bundle holds whole: its files would be in it twice'],
   },
+  {
+    title: 'one directory extra for two destinations',
+    tables: good,
+    args: ['-e', '/install/extras/nest', '-e', '/install/extras/nest:/install/elsewhere'],
+    messages: ['-e /install/extras/nest is given for /install/extras/nest and for /install/elsewhere: a directory extra goes to one destination'],
+  },
+  {
+    title: 'a file extra and a directory extra under one member name',
+    tables: good,
+    args: ['-e', '/install/custom/lists/tools', '-e', '/tools/data'],
+    messages: [`/install/custom/lists/tools and /tools/data would share the bundle member ${name}/extra/tools, one as a file and the other as a directory`],
+  },
+  {
+    title: 'a listed file named extra, with an extra',
+    tables: withOsimage({ synclists: '/install/custom/lists/extra' }),
+    args: ['-e', '/install/custom/lists/tools'],
+    messages: [`/install/custom/lists/extra and /install/custom/lists/tools would share the bundle member ${name}/extra, one as a file and the other as a directory`],
+  },
+  { title: 'an extra with a relative DESTDIR', tables: good, args: ['-e', '/install/custom/lists/tools:custom/scripts'], messages: ['-e /install/custom/lists/tools:custom/scripts: DESTDIR custom/scripts is not an absolute directory'] },
+  {
+    title: 'an osimage row that is disabled',
+    tables: { osimage: [{ ...image.osimage, disable: '1' }], linuximage: [image.linuximage] },
+    messages: [`Cannot find image '${name}' from the osimage table.`],
+  },
   { title: 'an extra with no source', tables: good, args: ['-e', ':/usr/x'], messages: ["-e :/usr/x: the extra names no file or directory before ':'"] },
   { title: 'an extra with two colons', tables: good, args: ['-e', '/install/extras/nest:/a:b'], messages: ["-e /install/extras/nest:/a:b: an extra is SRC[:DESTDIR], with one ':' at most"] },
   { title: "an image named '..'", tables: good, image: '..', messages: ["cannot export an image named '..': a bundle's top directory is named after its image"] },
@@ -117,7 +141,9 @@ fs.symlinkSync('/etc/passwd', path.join(extras, 'abslink/l'));
 fs.symlinkSync('../../x', path.join(extras, 'outlink/l'));
 fs.writeFileSync(path.join(extras, 'nest/sub/f'), 'nested\n');
 fs.mkdirSync(path.join(root, 'install/custom/lists'), { recursive: true });
-for (const file of ['manifest.xml', 'SHA256SUMS', 'compute.pkglist']) fs.writeFileSync(path.join(root, 'install/custom/lists', file), 'a list\n');
+fs.mkdirSync(path.join(root, 'tools/data'), { recursive: true });
+fs.writeFileSync(path.join(root, 'tools/data/f'), 'data\n');
+for (const file of ['manifest.xml', 'SHA256SUMS', 'compute.pkglist', 'tools', 'extra']) fs.writeFileSync(path.join(root, 'install/custom/lists', file), 'a list\n');
 
 for (const c of CASES) {
   t.test(c.title, async (t) => {

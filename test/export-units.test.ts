@@ -11,6 +11,7 @@ import { formatBytes, formatDuration, progressLine } from '../src/pipeline/progr
 import { shellQuote } from '../src/core/ssh.js';
 import { tempDir } from './helpers/export-bundle.js';
 import { planExport, postscriptsFor } from '../src/export/plan.js';
+import { activeRows, isDisabled } from '../src/tables/types.js';
 import { Sandbox } from '../src/core/sandbox.js';
 
 /** The small pure parts of the export: stored gzip, destination rules, progress text, quoting. */
@@ -133,4 +134,23 @@ t.test('-p takes a noderange as xCAT does: its first node by name, own row befor
   t.same(postscriptsFor(tables, 'gpu'), postscriptsFor(tables, 'n2'), 'a group of one');
   t.same(postscriptsFor(tables, 'nosuch,n1'), postscriptsFor(tables, 'n1'), 'names that are no node are passed over');
   t.throws(() => postscriptsFor(tables, 'nosuch'), { message: 'Unable to get postscripts, nosuch is not a valide node.' });
+});
+
+t.test("-p inherits each postscript column on its own: the node's row sets one, its group the other (xCAT's getNodeAttribs)", async (t) => {
+  const tables = {
+    nodelist: [{ node: 'n1', groups: 'compute,all' }],
+    postscripts: [
+      { node: 'xcatdefaults', postscripts: 'syslog', postbootscripts: 'otherpkgs' },
+      { node: 'all', postscripts: 'all-setup', postbootscripts: 'all-boot' },
+      { node: 'compute', postbootscripts: 'grpboot' },
+      { node: 'n1', postscripts: 'myscript1' },
+    ],
+  };
+  t.same(postscriptsFor(tables, 'n1'), { postscripts: 'syslog,myscript1', postbootscripts: 'otherpkgs,grpboot' });
+});
+
+t.test('a disabled row is commented out: activeRows leaves it out, whatever the case of yes; 0 and no keep it', async (t) => {
+  const rows = ['1', 'yes', 'YES', 'true', 'x', '0', 'no', 'No', 'nO', '', undefined].map((disable) => (disable === undefined ? { file: 'unset' } : { file: disable, disable }));
+  t.same(activeRows({ litefile: rows }).litefile.map((r) => r.file), ['0', 'no', 'No', 'nO', '', 'unset']);
+  t.same(rows.filter(isDisabled).map((r) => r.file), ['1', 'yes', 'YES', 'true', 'x']);
 });

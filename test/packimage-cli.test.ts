@@ -353,6 +353,10 @@ t.test('images that cannot be packed are refused with xCAT messages', async (t) 
   r = packimage(noLinuximage, [fx.imagename]);
   t.equal(r.code, 1);
   t.equal(r.stderr, `Error: Cannot find ${fx.imagename} from the linuximage table.\n`);
+  const disabled = { root: fx.root, db: path.join(fx.root, 'disabled.json') };
+  fs.writeFileSync(disabled.db, JSON.stringify({ ...rows, osimage: [{ ...rows.osimage[0], provmethod: 'netboot', disable: '1' }] }));
+  r = packimage(disabled, [fx.imagename]);
+  t.equal(r.stderr, `Error: Cannot find image '${fx.imagename}' from the osimage table.\n`, 'a disabled osimage row is no image');
   r = packimage(fx, ['no-such-image']);
   t.equal(r.code, 1);
   t.equal(r.stderr, "Error: Cannot find image 'no-such-image' from the osimage table.\n");

@@ -101,6 +101,16 @@ t.test('once surveyed, a walk that finds another tree fails naming the first ent
   t.throws(() => [...tree], { constructor: PathError, path: one, message: `file changed size while being read: ${one} (100 bytes when the tree was first walked, now 99)` });
   fs.writeFileSync(path.join(dir, 'a/one'), 'x'.repeat(100));
 
+  // A link's target is its body in a cpio archive, whose size the survey announced.
+  const link = path.join(dir, 'b/link');
+  fs.symlinkSync('short', link);
+  t.equal(tree.survey().entries, 6);
+  fs.rmSync(link);
+  fs.symlinkSync('a-longer-target', link);
+  t.throws(() => [...tree], { constructor: PathError, path: link, message: `symbolic link changed target while being read: ${link} (5 bytes when the tree was first walked, now 15)` });
+  fs.rmSync(link);
+  t.equal(tree.survey().entries, 5);
+
   fs.rmSync(path.join(dir, 'b/two'));
   t.throws(() => [...tree], { constructor: PathError, path: dir, message: `tree changed while being read: ${dir} (its first walk found 5 entries, this one 4, the last of them b: names were removed since)` });
 });

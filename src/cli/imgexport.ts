@@ -11,6 +11,7 @@ import { createFileSink, createSshSink, createStdoutSink, remoteIsDirectory, typ
 import { formatBytes } from '../pipeline/progress.js';
 import { refuseInterruptedImage } from '../import/transaction.js';
 import { intOption, listOption, runCommand, stringOption } from './command.js';
+import { activeRows } from '../tables/types.js';
 
 const USAGE = `imgexport: Creates a tarball (bundle) of an existing xCAT image
 Usage:
@@ -46,13 +47,16 @@ await runCommand({
     const threads = intOption(values, 'threads', os.availableParallelism(), 1, 256);
     const level = values.level === undefined ? undefined : intOption(values, 'level', 0, 1, 9);
     const ctx = contextFrom(values);
-    const tables = await ctx.store.read();
+    // Disabled rows are commented out: xCAT's export never sees them.
+    const tables = activeRows(await ctx.store.read());
     const loc = locationsFrom(ctx, tables);
     // `-` never names a remote path: resolveDestination refuses it before anything asks the host.
     const destIsDirectory = remote !== undefined
       ? dest !== undefined && dest !== '-' && !dest.endsWith('/') && (await remoteIsDirectory(remote, dest))
       : isLocalDirectory(dest);
     const destination = resolveDestination(bundleDirName(imagename), dest, stringOption(values, 'format'), remote !== undefined, destIsDirectory);
+    // As tar and zstd refuse: compressed bytes on a terminal help no one.
+    if (destination.kind === 'stdout' && process.stdout.isTTY) throw new UsageError('refusing to write the bundle to a terminal: redirect standard output to a file or a pipe');
     // With the bundle on standard output, everything said goes to standard error.
     const say = (line: string): void => void (destination.kind === 'stdout' ? process.stderr : process.stdout).write(`${line}\n`);
 
@@ -63,7 +67,7 @@ await runCommand({
     if (destination.kind === 'file') refuseDestinationInsideTrees(destination.path, treeSources(plan).map((p) => loc.sandbox.real(p)));
     const sink: Sink = destination.kind === 'stdout' ? createStdoutSink()
       : destination.kind === 'remote' ? createSshSink(remote!, destination.path)
-      : createFileSink(destination.path);
+      : createFileSink(destination.path, { throughLink: true });
     say(`Compressing ${plan.dirName} bundle.  Please be patient.`);
     const started = Date.now();
     try {

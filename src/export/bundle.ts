@@ -60,7 +60,8 @@ async function prepare(plan: ExportPlan, loc: Locations, onWarning: BundleOption
       case 'file':
         return { planned, kind: 'file', entry: await fileEntry(loc.sandbox.real(source.path)) };
       case 'tree': {
-        const tree = new TreeWalk(loc.sandbox.real(source.path), { onWarning });
+        // Extras and kits are copied as xCAT's cp -a and cp -dr copy them: across mount points.
+        const tree = new TreeWalk(loc.sandbox.real(source.path), { oneFileSystem: false, onWarning });
         return { planned, kind: 'tree', tree, survey: tree.survey((entry) => refuseWhatImportRefuses(entry, source.path)) };
       }
       case 'rootimgtree': {

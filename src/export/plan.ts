@@ -129,11 +129,11 @@ export function postscriptsFor(tables: Tables, node: string): { postscripts?: st
   const members = expandNoderange(tables, node).nodes.sort();
   if (members.length === 0) throw new ImageError(`Unable to get postscripts, ${node} is not a valide node.`);
   const first = nodes.find((n) => n.node === members[0]) ?? {};
-  // A node's own row wins; else the first of its groups that has one (xCAT's getNodeAttribs).
-  const own = [first.node, ...splitList(first.groups)].map((name) => rows.find((r) => r.node === name)).find((r) => r) ?? {};
+  // Each column on its own: the node's row, else the first of its groups' rows that sets it (xCAT's getNodeAttribs).
+  const owners = [first.node, ...splitList(first.groups)].flatMap((name) => rows.filter((r) => r.node === name));
   const defaults = rows.find((r) => r.node === DEFAULTS_ROW) ?? {};
   const join = (col: 'postscripts' | 'postbootscripts'): string | undefined =>
-    [defaults[col], own[col]].filter((v) => v).join(',') || undefined;
+    [defaults[col], owners.find((r) => r[col])?.[col]].filter((v) => v).join(',') || undefined;
   return { postscripts: join('postscripts'), postbootscripts: join('postbootscripts') };
 }
 
@@ -170,6 +170,8 @@ export function parseExtra(loc: Locations, arg: string): ManifestExtra {
   } catch {
     throw new ImageError(`Can not find Extra file ${given}.`);
   }
+  // An import places an extra by its absolute destination; a relative one could never be placed.
+  if (dest && !dest.startsWith('/')) throw new ImageError(`-e ${arg}: DESTDIR ${dest} is not an absolute directory`);
   return { src, dest: dest || (stat.isDirectory() ? src : path.posix.dirname(src)) };
 }
 
@@ -238,6 +240,8 @@ export function planExport(tables: Tables, loc: Locations, request: ExportReques
     try {
       manifest.rawimagefiles = fs.readdirSync(loc.sandbox.real(dir)).filter((f) => f.endsWith('.img')).sort()
         .map((f) => `${dir}/${f}`).filter((p) => isFile(loc, p));
+      // xCAT would write a bundle its import refuses ("The 'rawimagefiles' section is not defined").
+      if (!manifest.rawimagefiles.length) errors.push(`No image files (*.img) in directory ${dir}`);
     } catch {
       errors.push(`Could not open image files in directory ${dir}`);
     }
@@ -280,9 +284,18 @@ export function planExport(tables: Tables, loc: Locations, request: ExportReques
   }
 
   manifest.extra = request.extras.map((arg) => parseExtra(loc, arg));
-  for (const extra of manifest.extra) {
+  for (const [index, extra] of manifest.extra.entries()) {
     messages.push(extra.src);
     const isDir = isDirectory(loc, extra.src);
+    // One source named again (for another destination) is one member: the import places it for each extra.
+    const earlier = manifest.extra.findIndex((e) => e.src === extra.src);
+    if (earlier < index) {
+      const { dest } = manifest.extra[earlier];
+      if (isDir && dest !== extra.dest) {
+        throw new ImageError(`-e ${extra.src} is given for ${dest} and for ${extra.dest}: a directory extra goes to one destination (copy it to the other after the import)`, imagename);
+      }
+      continue;
+    }
     members.push(isDir
       ? { name: `extra${path.posix.normalize(extra.src)}`, source: { kind: 'tree', path: extra.src } }
       : { name: `extra/${path.posix.basename(extra.src)}`, source: { kind: 'file', path: extra.src } });
@@ -300,6 +313,17 @@ export function planExport(tables: Tables, loc: Locations, request: ExportReques
       throw new ImageError(`two files would share the bundle member ${dirName}/${member.name}: ${describe(twin.source)} and ${describe(member.source)}`, imagename);
     }
     seen.set(member.name, member);
+  }
+  // A file named like a directory that holds another member (-e /usr/sbin/tools -e /tools/data): a tar
+  // would hold both, and an unpacking keeps one.
+  for (const member of members) {
+    const parts = member.name.split('/');
+    for (let i = 1; i < parts.length; i++) {
+      const holder = seen.get(parts.slice(0, i).join('/'));
+      if (holder && holder.source.kind !== 'tree') {
+        throw new ImageError(`${describe(holder.source)} and ${describe(member.source)} would share the bundle member ${dirName}/${holder.name}, one as a file and the other as a directory`, imagename);
+      }
+    }
   }
   // A directory extra inside another one (-e /opt/x -e /opt/x/sub) would put its files in twice.
   for (const outer of members.filter((m) => m.source.kind === 'tree')) {

@@ -18,7 +18,7 @@ import { CHECKSUMS_MEMBER, DigestTap, parseSha256Sums, throughTap } from '../arc
 import { checkCpioTree, extractCpioTree } from '../archive/tree-extract.js';
 import { createStagedFile } from '../pipeline/sink.js';
 import type { TableStore } from '../tables/store.js';
-import type { Row, Tables } from '../tables/types.js';
+import { activeRows, type Row, type Tables } from '../tables/types.js';
 import { mergeLitefileRows, parseLitefileCsv } from '../xcat/litefile.js';
 import { checkManifest, missingManifest, parseManifest } from '../xcat/manifest-reader.js';
 import { MANIFEST_MEMBER, TREE_MEMBER, TREE_PREFIX } from '../xcat/manifest.js';
@@ -636,8 +636,10 @@ function asPathError(err: unknown, sandbox: Sandbox): unknown {
 /** Imports one bundle; resolves to the imported image's name. */
 export async function importBundle(req: ImportRequest): Promise<string> {
   const tables = await req.store.read();
-  const locations = req.locations(tables);
-  const nodes = req.postscripts !== undefined ? postscriptNodes(tables, req.postscripts, req.warn) : undefined;
+  // Lookups skip disabled rows, as xCAT's do; the table write keeps them.
+  const active = activeRows(tables);
+  const locations = req.locations(active);
+  const nodes = req.postscripts !== undefined ? postscriptNodes(active, req.postscripts, req.warn) : undefined;
   const source = await openBundleSource(req.bundle, req.remotehost);
   const session = new ImportSession(req, locations);
   session.stopReading = () => source.destroy();

@@ -10,6 +10,7 @@ import { checkLevel, ownCompression, parseCompressor, parseMethod } from './form
 import { packTargetOf } from './target.js';
 import { refuseInterruptedImage } from '../import/transaction.js';
 import { packImage, type PackOptions } from './pack.js';
+import { activeRows } from '../tables/types.js';
 
 const USAGE = `Usage:
    packimage [-m| --method=cpio|tar|squashfs] [-c| --compress=gzip|pigz|xz|zstd] [--nosyncfiles] <imagename>
@@ -72,7 +73,7 @@ export const packimageCommand: CommandSpec = {
 /** Finds the image in the tables, packs its tree and reports what was packed. */
 async function pack(values: ParsedValues, imagename: string, how: Pick<PackOptions, 'method' | 'compressor' | 'threads' | 'level'>): Promise<number> {
   const ctx = contextFrom(values);
-  const tables = await ctx.store.read();
+  const tables = activeRows(await ctx.store.read());
   const target = packTargetOf(tables, imagename, locationsFrom(ctx, tables).installdir);
   await refuseInterruptedImage(ctx.sandbox, imagename, 'pack');
   const say = (line: string): void => void process.stdout.write(`${line}\n`);

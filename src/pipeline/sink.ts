@@ -197,7 +197,10 @@ function afterBytes(buffers: Buffer[], count: number): Buffer[] {
  * file made by tar or a shell redirection: a bundle holds host keys and shadow files, and an
  * administrator with umask 077 means to keep them private.
  */
-export function createFileSink(finalPath: string, opts: { mode?: number } = {}): Sink {
+export function createFileSink(givenPath: string, opts: { mode?: number; throughLink?: boolean } = {}): Sink {
+  // throughLink: a link at the name is written through, as tar czf writes a bundle's DEST (a packed
+  // root image replaces its link instead, as xCAT's packimage does).
+  const finalPath = opts.throughLink ? whereLinkLeads(givenPath) : givenPath;
   const tmp = temporaryNameBeside(finalPath);
   let fd: number;
   // The rename at the end replaces whatever has the final name: a device or a fifo there (a DEST
@@ -235,6 +238,21 @@ export function createFileSink(finalPath: string, opts: { mode?: number } = {}):
       unregister();
     },
   };
+}
+
+/** Where open() of `given` lands: itself, or where its symbolic links lead (made if dangling). */
+function whereLinkLeads(given: string): string {
+  let at = given;
+  for (let hops = 0; hops < 40; hops++) {
+    const stat = fs.lstatSync(at, { throwIfNoEntry: false });
+    if (!stat?.isSymbolicLink()) return at;
+    try {
+      at = path.resolve(fs.realpathSync(path.dirname(at)), fs.readlinkSync(at));
+    } catch (err) {
+      throw cannotWrite(given, err);
+    }
+  }
+  throw new PathError(`cannot write ${given}: too many levels of symbolic links`, given);
 }
 
 /** Standard output: nothing to rename; an abort can only stop writing. */

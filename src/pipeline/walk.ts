@@ -238,7 +238,7 @@ class SurveyLog {
       this.#sizes = grown(this.#sizes, new Float64Array(this.length * 2));
     }
     this.#names[this.length] = nameHash(entry);
-    this.#sizes[this.length++] = entry.size;
+    this.#sizes[this.length++] = surveyedSize(entry);
   }
 
   /** Throws unless `entry` is the one the survey found at `index`. */
@@ -246,10 +246,16 @@ class SurveyLog {
     if (index >= this.length || this.#names[index] !== nameHash(entry)) {
       throw new PathError(`tree changed while being read: ${entry.absPath} is not the entry its first walk found here (names added, removed or of another kind since)`, entry.absPath);
     }
-    if (this.#sizes[index] !== entry.size) {
-      throw new PathError(`file changed size while being read: ${entry.absPath} (${this.#sizes[index]} bytes when the tree was first walked, now ${entry.size})`, entry.absPath);
+    if (this.#sizes[index] !== surveyedSize(entry)) {
+      const what = entry.kind === 'symlink' ? 'symbolic link changed target' : 'file changed size';
+      throw new PathError(`${what} while being read: ${entry.absPath} (${this.#sizes[index]} bytes when the tree was first walked, now ${surveyedSize(entry)})`, entry.absPath);
     }
   }
+}
+
+/** The bytes an entry adds to an archive: a file's data, a symbolic link's target (a cpio's body). */
+function surveyedSize(entry: TreeEntry): number {
+  return entry.kind === 'symlink' ? Buffer.byteLength(entry.linkTarget!) : entry.size;
 }
 
 function grown<T extends Uint32Array | Float64Array>(from: T, to: T): T {
