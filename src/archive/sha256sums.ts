@@ -70,10 +70,13 @@ export function parseSha256Sums(text: string, member = CHECKSUMS_MEMBER): Map<st
 /**
  * `source` read through `tap`. Not source.pipe(tap): a source destroyed half way (the bundle
  * stopped on a signal) would leave whoever reads the tap waiting for ever; linked this way the
- * tap fails with it.
+ * tap fails with it. Every member body is read through one.
  */
 export function throughTap(source: Readable, tap: DigestTap): DigestTap {
-  pipeline(source, tap).catch(() => undefined); // its error reaches the tap's reader
+  // Already destroyed (a bundle that ended in the chunk holding this member's header), a tar
+  // entry would leave the pipeline waiting for ever: the tap fails at once instead.
+  if (source.destroyed) tap.destroy(new Error('premature close'));
+  else pipeline(source, tap).catch(() => undefined); // its error reaches the tap's reader
   return tap;
 }
 

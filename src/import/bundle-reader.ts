@@ -2,7 +2,7 @@
  * Bundle bytes -> tar members, as they stream: the compression is recognised from the first
  * bytes, then decompress -> tar-stream extract. Shared by import, verify and inspect.
  */
-import { Readable } from 'node:stream';
+import { Readable, Transform, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import tar from 'tar-stream';
 import { isUtf8 } from 'node:buffer';
@@ -32,6 +32,23 @@ async function peek(source: Readable, bytes: number): Promise<[Buffer, Readable]
     for (let next = await iterator.next(); !next.done; next = await iterator.next()) yield next.value as Buffer;
   }
   return [head, Readable.from(replay(), { objectMode: false })];
+}
+
+const TAR_BLOCK = 512;
+
+/** A member's data as the tar holds it: padded to whole blocks. */
+function blocks(size: number): number {
+  return Math.ceil(size / TAR_BLOCK) * TAR_BLOCK;
+}
+
+/** Passes bytes on, counting them. */
+class ByteCounter extends Transform {
+  bytes = 0;
+
+  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
+    this.bytes += chunk.length;
+    callback(null, chunk);
+  }
 }
 
 export interface BundleMember {
@@ -107,20 +124,32 @@ export async function* readBundleMembers(
   onFormat?.(format);
   // Latin-1: one character per byte, so that memberHeader sees a name's bytes as they are.
   const extract = tar.extract({ filenameEncoding: 'latin1' } as Parameters<typeof tar.extract>[0]); // an option its types leave out
-  const stages = format === 'none' ? [whole, extract] : [whole, createDecompressor(format), extract];
+  const tarBytes = new ByteCounter();
+  const stages = format === 'none' ? [whole, tarBytes, extract] : [whole, createDecompressor(format), tarBytes, extract];
   let failure: Error | undefined;
   const flowing = pipeline(stages as unknown as [NodeJS.ReadableStream, NodeJS.WritableStream]).catch((err: unknown) => {
     failure = state.failure = asBundleError(err, label);
   });
   let finished = false;
+  let last: { name: string; end: number } | undefined;
   try {
     for await (const entry of extract) {
-      if (failure) throw failure;
-      yield { header: memberHeader(entry.header), body: entry as unknown as Readable };
+      const header = memberHeader(entry.header);
+      // Destroyed already: the bundle ended inside this member (in the chunk that held its header).
+      if (failure || (entry as unknown as { destroyed: boolean }).destroyed) {
+        await flowing;
+        throw failure ?? new BundleError(`bundle ${label} is damaged or truncated: it ends inside ${header.name}`, label);
+      }
+      last = { name: header.name, end: (entry.header as { byteOffset?: number }).byteOffset! + blocks(header.size ?? 0) };
+      yield { header, body: entry as unknown as Readable };
       entry.resume();
     }
     await flowing;
     if (failure) throw failure;
+    // A tar cut at a member's boundary reads as a shorter whole: only its end-of-archive block says it is all.
+    if (tarBytes.bytes < (last?.end ?? 0) + TAR_BLOCK) {
+      throw new BundleError(`bundle ${label} is damaged or truncated: it ends without the tar's end-of-archive blocks${last ? `, after ${last.name}` : ''}`, label);
+    }
     finished = true;
   } catch (err) {
     await Promise.race([flowing, new Promise((r) => setTimeout(r, 50))]);

@@ -85,8 +85,8 @@ export async function scanBundle(source: Readable, label: string): Promise<Bundl
   try {
     await scanMembers(scan, imageDir, readBundleMembers(source, label, (f) => (scan.format = f), reader));
   } catch (err) {
-    // Our own refusals stand; a raw stream error means the bundle itself failed upstream.
-    throw err instanceof ImgportError ? err : reader.failure ?? err;
+    // Our own refusals stand; a stream error (or the decompressor's, naming no member) means the bundle failed upstream.
+    throw isUpstreamFailure(err) ? reader.failure ?? err : err;
   }
   scan.image = imageDir.name;
   return scan;

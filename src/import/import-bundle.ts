@@ -327,10 +327,10 @@ class ImportSession {
       if (keep) tap.on('data', (c: Buffer) => chunks.push(c));
       if (kind === 'tree') await this.unpackTree(throughTap(body, tap), real, name);
       else if (real) {
-        await pipeline(body, tap, createStagedFile(real, mode, { shownAs: this.req.sandbox.logical(real), highWaterMark: STAGING_WRITE_AHEAD }));
+        await pipeline(throughTap(body, tap), createStagedFile(real, mode, { shownAs: this.req.sandbox.logical(real), highWaterMark: STAGING_WRITE_AHEAD }));
         await chmod(real, mode);
         this.stagedFiles.set(rel, real);
-      } else await pipeline(body, tap, async (source: AsyncIterable<Buffer>) => {
+      } else await pipeline(throughTap(body, tap), async (source: AsyncIterable<Buffer>) => {
         for await (const chunk of source) void chunk;
       });
       this.digests.set(rel, tap.sha256);

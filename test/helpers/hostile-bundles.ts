@@ -230,10 +230,10 @@ export async function hostileCases(outside: string): Promise<HostileCase[]> {
 
   // The stream itself.
   for (const fraction of [0.001, 0.2, 0.5, 0.8, 0.999]) {
-    cases.push({ name: `truncated at ${fraction * 100}%`, refusal: /is damaged or truncated/, bundle: good.data.subarray(0, Math.floor(good.data.length * fraction)) });
+    cases.push({ name: `truncated at ${fraction * 100}%`, refusal: /bundle \S+ is damaged or truncated/, verify: true, bundle: good.data.subarray(0, Math.floor(good.data.length * fraction)) });
   }
   for (const fraction of [0.1, 0.45, 0.9]) {
-    cases.push({ name: `bit flip at ${fraction * 100}% of the gzip stream`, refusal: DAMAGED, bundle: flipBit(good.data, fraction) });
+    cases.push({ name: `bit flip at ${fraction * 100}% of the gzip stream`, refusal: DAMAGED, verify: true, bundle: flipBit(good.data, fraction) });
   }
   cases.push({ name: 'gzip with trailing garbage', refusal: /is damaged or truncated: trailing data after the compressed stream/, bundle: Buffer.concat([good.data, Buffer.from('GARBAGE-after-the-end')]) });
   const zstd = execFileSync('zstd', ['-q', '-c', '-3'], { input: goodTar });
@@ -242,5 +242,33 @@ export async function hostileCases(outside: string): Promise<HostileCase[]> {
   cases.push({ name: 'zstd bit flip', refusal: DAMAGED, bundle: flipBit(zstd, 0.5) });
   cases.push({ name: 'tar header with a bad checksum', refusal: /damaged or truncated/, bundle: gzipSync(badHeaderChecksum(goodTar)) });
   cases.push({ name: 'plain tar cut inside a member', refusal: /is damaged or truncated/, bundle: goodTar.subarray(0, 100_000) });
+  // Cut where a member's header starts, the tar reads as a shorter whole; a stream cut right after a
+  // header ends that member before anyone reads it.
+  const kernelHeader = headerOffset(goodTar, at('kernel'));
+  cases.push({
+    name: 'plain tar cut at a member boundary (no SHA256SUMS, no end-of-archive blocks)',
+    refusal: new RegExp(`is damaged or truncated: it ends without the tar's end-of-archive blocks, after \\./${HOSTILE_IMAGE}/initrd-statelite\\.gz`),
+    verify: true,
+    bundle: goodTar.subarray(0, kernelHeader),
+  });
+  for (const [format, compress] of [['zstd', (data: Buffer) => execFileSync('zstd', ['-q', '-c'], { input: data })], ['gzip', gzipSync]] as const) {
+    cases.push({
+      name: `${format} stream that ends right after a member's header`,
+      refusal: /is damaged or truncated: Unexpected end of data/,
+      verify: true,
+      bundle: compress(goodTar.subarray(0, kernelHeader + 512)),
+    });
+  }
   return cases;
+}
+
+/** Where the header of the member `name` starts in a plain tar (ustar names only). */
+function headerOffset(tarData: Buffer, name: string): number {
+  for (let at = 0; at + 512 <= tarData.length;) {
+    const header = tarData.subarray(at, at + 512);
+    if (header.subarray(0, name.length + 1).equals(Buffer.from(`${name}\0`))) return at;
+    const size = parseInt(header.subarray(124, 136).toString('latin1').replace(/\0.*$/, '').trim() || '0', 8);
+    at += 512 + Math.ceil(size / 512) * 512;
+  }
+  throw new Error(`no member ${name} in the tar`);
 }
