@@ -570,3 +570,57 @@ t.test("run through its #! line, the command gets glibc malloc settings and the 
   const listed = spawnSync('sh', ['-c', 'xz -dc "$1" | cpio -it --quiet', 'sh', path.join(fx.dir, 'rootimg.cpio.xz')], { encoding: 'utf8' });
   t.ok(listed.stdout.split('\n').includes('./etc/init.d/network'), 'and the archive is whole');
 });
+
+t.test('squashfs: files that share their first block are packed readable, pack after pack (mksquashfs tar mode without -no-duplicates corrupted them)', async (t) => {
+  const fx = await makeFixture(t);
+  // Logs of one repeated line, 128-186 KiB: the same first 128 KiB block, different lengths.
+  fs.mkdirSync(path.join(fx.tree, 'var/log/app'), { recursive: true });
+  for (let i = 0; i < 60; i++) {
+    const line = `2026-11-26 12:00:00 node${i % 5} service started ok\n`;
+    fs.writeFileSync(path.join(fx.tree, 'var/log/app', `log${String(i).padStart(3, '0')}`), line.repeat(5000).slice(0, 131_073 + 997 * i));
+  }
+  const sfs = path.join(fx.dir, 'rootimg.sfs');
+  for (let pack = 1; pack <= 8; pack++) {
+    const r = packimage(fx, ['-m', 'squashfs', fx.imagename]);
+    t.equal(r.code, 0, r.stderr);
+    const into = path.join(fx.root, `unpacked-${pack}`);
+    const check = spawnSync('unsquashfs', ['-no-progress', '-quiet', '-d', into, sfs], { encoding: 'utf8' });
+    t.equal(check.status, 0, `pack ${pack}: unsquashfs reads every file (${check.stderr.trim()})`);
+    t.equal(fs.readFileSync(path.join(into, 'var/log/app/log059')).length, 131_073 + 997 * 59);
+    fs.rmSync(into, { recursive: true, force: true });
+  }
+});
+
+t.test('squashfs: a fifo or a directory where rootimg.sfs goes is refused before packing, as the other methods refuse it', async (t) => {
+  const fx = await makeFixture(t);
+  const sfs = path.join(fx.dir, 'rootimg.sfs');
+  execFileSync('mkfifo', [sfs]);
+  let r = packimage(fx, ['-m', 'squashfs', fx.imagename]);
+  t.equal(r.code, 1);
+  t.match(r.stderr, `\nError: cannot write ${sfs}: it exists and is not a regular file\n`);
+  t.ok(fs.lstatSync(sfs).isFIFO(), 'the fifo is left as it was');
+  fs.rmSync(sfs);
+  fs.mkdirSync(sfs);
+  r = packimage(fx, ['-m', 'squashfs', fx.imagename]);
+  t.match(r.stderr, `\nError: cannot write ${sfs}: it exists and is not a regular file\n`);
+  t.ok(fs.statSync(sfs).isDirectory());
+});
+
+t.test('a relative rootimgdir or exlist, and a level or thread count that is not plain digits, are refused naming them', async (t) => {
+  const fx = await makeFixture(t);
+  const rows = JSON.parse(fs.readFileSync(fx.db, 'utf8'));
+  const edited = { root: fx.root, db: path.join(fx.root, 'relative.json') };
+  for (const [column, value] of [['rootimgdir', 'install/netboot/rhels8.5.0/x86_64/compute'], ['exlist', '/install/custom/a.exlist,custom/x.exlist']]) {
+    fs.writeFileSync(edited.db, JSON.stringify({ ...rows, linuximage: [{ ...rows.linuximage[0], [column]: value }] }));
+    const r = packimage(edited, [fx.imagename]);
+    t.equal(r.code, 1);
+    t.equal(r.stderr, `Error: linuximage.${column} of ${fx.imagename} names '${value.split(',').pop()}', which is not an absolute path\n`);
+  }
+  const before = fs.readdirSync(fx.dir).map((name) => [name, fs.statSync(path.join(fx.dir, name)).mtimeMs]);
+  for (const [option, value, range] of [['--level', '', '0 to 22'], ['--level', '0x3', '0 to 22'], ['--level', '9e0', '0 to 22'], ['--threads', ' 2', '1 to 256']]) {
+    const r = packimage(fx, [`${option}=${value}`, fx.imagename]);
+    t.equal(r.code, 1, `${option}=${value}`);
+    t.match(r.stderr, `${option} must be an integer from ${range}, not '${value}'`);
+  }
+  t.same(fs.readdirSync(fx.dir).map((name) => [name, fs.statSync(path.join(fx.dir, name)).mtimeMs]), before, 'nothing packed');
+});

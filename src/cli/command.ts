@@ -137,7 +137,8 @@ export function listOption(values: ParsedValues, name: string): string[] {
 export function intOption(values: ParsedValues, name: string, fallback: number, min = 1, max = Number.MAX_SAFE_INTEGER): number {
   const raw = stringOption(values, name);
   if (raw === undefined) return fallback;
-  const n = Number(raw);
+  // Decimal digits only: Number() would read '' as 0 and take '0x3', '9e0' or ' 3'.
+  const n = /^\d+$/.test(raw) ? Number(raw) : NaN;
   if (!Number.isInteger(n) || n < min || n > max) throw new UsageError(`--${name} must be an integer from ${min} to ${max}, not '${raw}'`);
   return n;
 }

@@ -1,4 +1,5 @@
 import path from 'node:path';
+import { PathError } from './errors.js';
 
 /**
  * The sandbox prefix (`--root DIR` / IMGPORT_ROOT). Tables and manifests always hold the paths a
@@ -17,7 +18,7 @@ export class Sandbox {
   /** The real path on disk of an absolute logical path. */
   real(logicalPath: string): string {
     const normal = path.posix.normalize(logicalPath);
-    if (!path.posix.isAbsolute(normal)) throw new Error(`not an absolute path: ${logicalPath}`);
+    if (!path.posix.isAbsolute(normal)) throw new PathError(`not an absolute path: ${logicalPath}`, logicalPath);
     return this.root ? path.join(this.root, normal) : normal;
   }
 

@@ -3,14 +3,14 @@ import path from 'node:path';
 import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { PathError } from '../core/errors.js';
-import { onCleanup } from '../core/cleanup.js';
+import { markCommitted, onCleanup } from '../core/cleanup.js';
 import type { Sandbox } from '../core/sandbox.js';
 import { TreeWalk, type TreeEntry } from '../pipeline/walk.js';
 import { readFile, type FileDataSource } from '../pipeline/file-reader.js';
 import { cpioChunks } from '../archive/cpio-writer.js';
 import { treeTarChunks } from '../archive/tar-writer.js';
 import { createCompressor, tagged, type TaggedChunk } from '../pipeline/compress/index.js';
-import { createFileSink, removeStaleTemporaries, temporaryNameBeside } from '../pipeline/sink.js';
+import { createFileSink, refuseReplacingSpecialFile, removeStaleTemporaries, temporaryNameBeside } from '../pipeline/sink.js';
 import { createProgress } from '../pipeline/progress.js';
 import { exclusionTest, loadPackRules } from './exlist.js';
 import { requireProgram, runFilter } from './external.js';
@@ -167,11 +167,14 @@ async function writeSquashfs(
       }
     },
   };
+  refuseReplacingSpecialFile(finalReal);
   const tmp = temporaryNameBeside(finalReal);
   const removeTmp = (): Promise<void> => fs.rm(tmp, { force: true });
   const unregister = onCleanup(removeTmp);
   const args = [
-    '-', tmp, '-tar', '-noappend', '-quiet', '-no-progress', '-processors', String(threads),
+    // -no-duplicates: mksquashfs 4.5.1 reading a tar now and then writes unreadable fragments for
+    // files that share their first block (seen on half the packs of a tree of such logs).
+    '-', tmp, '-tar', '-no-duplicates', '-noappend', '-quiet', '-no-progress', '-processors', String(threads),
     ...(compressor ? ['-comp', compressor === 'pigz' ? 'gzip' : compressor] : []),
     ...(root ? ['-root-mode', (root.mode & 0o7777).toString(8), '-root-uid', String(root.uid), '-root-gid', String(root.gid), '-root-time', String(root.mtime)] : []),
   ];
@@ -181,6 +184,7 @@ async function writeSquashfs(
     await fs.chmod(tmp, PACKED_MODE);
     await fs.rename(tmp, finalReal);
     unregister();
+    markCommitted();
   } catch (err) {
     await removeTmp();
     unregister();

@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { ImageError } from '../core/errors.js';
-import type { Tables } from '../tables/types.js';
+import { listItems, type Tables } from '../tables/types.js';
 
 /** What packimage needs to know about an image, from its osimage and linuximage rows. */
 export interface PackTarget {
@@ -33,6 +33,10 @@ export function packTargetOf(tables: Tables, imagename: string, installdir: stri
   }
   if (provmethod !== 'netboot') {
     throw new ImageError(`'${imagename}' cannot be used to build diskless image. Make sure osimage.provmethod is 'netboot'.`, imagename);
+  }
+  // Paths in the tables are absolute; a relative one (a typo, a hand-edited table) would mean wherever packimage runs.
+  for (const [column, value] of [['rootimgdir', linuximage.rootimgdir], ...listItems(linuximage.exlist).map((file) => ['exlist', file])]) {
+    if (value && !value.startsWith('/')) throw new ImageError(`linuximage.${column} of ${imagename} names '${value}', which is not an absolute path`, imagename);
   }
   return {
     imagename,

@@ -203,12 +203,7 @@ export function createFileSink(givenPath: string, opts: { mode?: number; through
   const finalPath = opts.throughLink ? whereLinkLeads(givenPath) : givenPath;
   const tmp = temporaryNameBeside(finalPath);
   let fd: number;
-  // The rename at the end replaces whatever has the final name: a device or a fifo there (a DEST
-  // of /dev/null, say) is refused before anything is written, where tar would write into it.
-  const existing = fs.lstatSync(finalPath, { throwIfNoEntry: false });
-  if (existing && !existing.isFile() && !existing.isSymbolicLink()) {
-    throw new PathError(`cannot write ${finalPath}: it exists and is not a regular file`, finalPath);
-  }
+  refuseReplacingSpecialFile(finalPath);
   try {
     removeStaleTemporaries(path.dirname(finalPath), [path.basename(finalPath)]);
     fd = fs.openSync(tmp, 'wx', opts.mode ?? 0o666);
@@ -238,6 +233,18 @@ export function createFileSink(givenPath: string, opts: { mode?: number; through
       unregister();
     },
   };
+}
+
+/**
+ * The rename at the end of a write replaces whatever has the final name: a directory, a device or
+ * a fifo there (a DEST of /dev/null, say) is refused before anything is written, where tar would
+ * write into it.
+ */
+export function refuseReplacingSpecialFile(finalPath: string): void {
+  const existing = fs.lstatSync(finalPath, { throwIfNoEntry: false });
+  if (existing && !existing.isFile() && !existing.isSymbolicLink()) {
+    throw new PathError(`cannot write ${finalPath}: it exists and is not a regular file`, finalPath);
+  }
 }
 
 /** Where open() of `given` lands: itself, or where its symbolic links lead (made if dangling). */
