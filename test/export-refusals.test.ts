@@ -122,6 +122,17 @@ const CASES: { title: string; tables: Rows; args?: string[]; image?: string; mes
     args: ['-e', '/install/custom/lists/tools'],
     messages: [`/install/custom/lists/extra and /install/custom/lists/tools would share the bundle member ${name}/extra, one as a file and the other as a directory`],
   },
+  {
+    title: 'a control character in a name inside a directory extra',
+    tables: good,
+    args: ['-e', '/install/extras/ctl'],
+    messages: [`cannot export ${JSON.stringify(`${root}/install/extras/ctl/a\nb`)}: a control character in its name, which imgimport refuses in a bundle member`],
+  },
+  {
+    title: 'a kit named extra',
+    tables: { ...withOsimage({ kitcomponents: 'comp1' }), kitcomponent: [{ kitcompname: 'comp1', kitname: 'extra' }], kit: [{ kitname: 'extra', kitdir: '/install/extras/nest' }] },
+    messages: [`kit extra: its directory in the bundle would be taken for the extras' (${name}/extra/); rename the kit`],
+  },
   { title: 'an extra with a relative DESTDIR', tables: good, args: ['-e', '/install/custom/lists/tools:custom/scripts'], messages: ['-e /install/custom/lists/tools:custom/scripts: DESTDIR custom/scripts is not an absolute directory'] },
   {
     title: 'an osimage row that is disabled',
@@ -141,6 +152,8 @@ fs.symlinkSync('/etc/passwd', path.join(extras, 'abslink/l'));
 fs.symlinkSync('../../x', path.join(extras, 'outlink/l'));
 fs.writeFileSync(path.join(extras, 'nest/sub/f'), 'nested\n');
 fs.mkdirSync(path.join(root, 'install/custom/lists'), { recursive: true });
+fs.mkdirSync(path.join(extras, 'ctl'));
+fs.writeFileSync(path.join(extras, 'ctl/a\nb'), 'newline in the name\n');
 fs.mkdirSync(path.join(root, 'tools/data'), { recursive: true });
 fs.writeFileSync(path.join(root, 'tools/data/f'), 'data\n');
 for (const file of ['manifest.xml', 'SHA256SUMS', 'compute.pkglist', 'tools', 'extra']) fs.writeFileSync(path.join(root, 'install/custom/lists', file), 'a list\n');

@@ -348,3 +348,29 @@ t.test('a missing XCATROOT/share is made before staging goes there, and removed 
   t.equal(fs.statSync(path.join(sandbox.root, 'opt/xcat/share')).mode & 0o7777, 0o755);
   t.ok(exists(sandbox, '/opt/xcat/share/xcat/netboot/rh/service.rhels8.5.0.x86_64.pkglist'));
 });
+
+t.test("a kit's postscripts: a link among them is copied as a link (as cp -rf copies it), one leading out of postscripts is refused; .ENV and .EXLIST in any case stay in the kit", async (t) => {
+  const sandbox = makeSandbox(t);
+  const other = (rel: string) => `./${KIT_IMAGE}/mykit-1.0-1/other_files/${rel}`;
+  const bundle = (extra: Member[]) => ourBundle('kit.tgz', (members) => members.splice(members.findIndex((m) => m.name === other('mykit-post.sh')) + 1, 0, ...extra));
+  const good = save(sandbox, 'kit-links.tgz', (await bundle([
+    { name: other('KIT_compute.sh'), type: 'symlink', linkname: 'mykit-post.sh' },
+    { name: other('site.ENV'), data: Buffer.from('LICENSE_KEY=secret\n') },
+    { name: other('compute.EXLIST'), data: Buffer.from('./usr/share/doc*\n') },
+  ])).data);
+  const r = sandbox.run([good]);
+  t.equal(r.code, 0, r.stderr);
+  const postscripts = path.join(sandbox.root, 'install/postscripts');
+  t.equal(fs.readlinkSync(path.join(postscripts, 'KIT_compute.sh')), 'mykit-post.sh', 'the link, as a link');
+  t.equal(fs.readFileSync(path.join(postscripts, 'KIT_compute.sh'), 'utf8'), fs.readFileSync(path.join(postscripts, 'mykit-post.sh'), 'utf8'), 'leading to the copied postscript');
+  t.same(fs.readdirSync(postscripts).filter((n) => /env|exlist/i.test(n)), [], '.ENV and .EXLIST not published');
+  const kitOther = path.join(sandbox.root, 'install/kits/mykit-1.0-1/other_files');
+  t.equal(fs.statSync(path.join(kitOther, 'site.ENV')).mode & 0o777, 0o644, 'not made executable');
+
+  const escaping = save(sandbox, 'kit-link-out.tgz', (await bundle([{ name: other('steal.sh'), type: 'symlink', linkname: '../repos/secret' }])).data);
+  const before = sandbox.files();
+  const e = sandbox.run([escaping]);
+  t.equal(e.code, 1);
+  t.match(e.stderr, `refusing symbolic link ${other('steal.sh').slice(2)} -> ../repos/secret: it points outside /install/postscripts`);
+  t.same(sandbox.files(), before, 'nothing changed');
+});

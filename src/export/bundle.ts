@@ -9,6 +9,7 @@ import { storedGzipChunks, storedGzipSize } from '../archive/stored-gzip.js';
 import { CHECKSUMS_MEMBER, formatSha256Sums } from '../archive/sha256sums.js';
 import { MANIFEST_MEMBER } from '../xcat/manifest.js';
 import { linkStaysInside } from '../import/plan.js';
+import { hasControlCharacter } from '../import/member-names.js';
 import { TreeWalk, type TreeEntry, type TreeSurvey } from '../pipeline/walk.js';
 import { ImgportError, PathError, describeFsError } from '../core/errors.js';
 import { readFile } from '../pipeline/file-reader.js';
@@ -81,6 +82,9 @@ async function prepare(plan: ExportPlan, loc: Locations, onWarning: BundleOption
  * the export refuses it first, naming it, rather than write a bundle no one can import.
  */
 function refuseWhatImportRefuses(entry: TreeEntry, treePath: string): void {
+  if (hasControlCharacter(entry.relPath)) {
+    throw new PathError(`cannot export ${JSON.stringify(entry.absPath)}: a control character in its name, which imgimport refuses in a bundle member (only the statelite root image may hold one)`, entry.absPath);
+  }
   if (entry.kind === 'chardev' || entry.kind === 'blockdev' || entry.kind === 'fifo') {
     const what = entry.kind === 'fifo' ? 'a fifo' : 'a device file';
     throw new PathError(`cannot export ${entry.absPath}: ${what} in ${treePath}, which imgimport refuses to install (only the statelite root image may hold one)`, entry.absPath);

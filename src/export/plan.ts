@@ -11,6 +11,7 @@ import { findProfileFile } from '../xcat/search.js';
 import { formatLitefileCsv, litefileRowsForImage } from '../xcat/litefile.js';
 import { PACKED_FORMS } from '../pack/formats.js';
 import { isPlainName } from '../import/plan.js';
+import { hasControlCharacter } from '../import/member-names.js';
 
 /** Where one bundle member's content comes from. Paths are logical (see Sandbox). */
 export type MemberSource =
@@ -276,6 +277,8 @@ export function planExport(tables: Tables, loc: Locations, request: ExportReques
     if (!isDirectory(loc, kit.kitdir)) throw new ImageError(`Couldn't find file ${kit.kitdir} for ${imagename}.`, imagename);
     // Named after the kit, which is where xCAT's import looks for it (xCAT's export uses the
     // kitdir's last part, the same name unless an administrator moved the kit).
+    // imgimport reads everything under extra/ as extras (xCAT's import too).
+    if (kit.kitname === 'extra') throw new ImageError(`kit ${kit.kitname}: its directory in the bundle would be taken for the extras' (${dirName}/extra/); rename the kit`, imagename);
     members.push({ name: kit.kitname, source: { kind: 'tree', path: kit.kitdir } });
   }
   for (const file of manifest.rawimagefiles) {
@@ -308,6 +311,9 @@ export function planExport(tables: Tables, loc: Locations, request: ExportReques
     [MANIFEST_MEMBER, CHECKSUMS_MEMBER].map((name) => [name, { name, source: { kind: 'text', text: '' } }]),
   );
   for (const member of members) {
+    if (hasControlCharacter(member.name)) {
+      throw new ImageError(`cannot export ${JSON.stringify(describe(member.source))}: a control character in its name, which imgimport refuses in a bundle member`, imagename);
+    }
     const twin = seen.get(member.name);
     if (twin) {
       throw new ImageError(`two files would share the bundle member ${dirName}/${member.name}: ${describe(twin.source)} and ${describe(member.source)}`, imagename);

@@ -144,7 +144,8 @@ class ImportSession {
   private readonly kitRoots = new Map<string, string | undefined>();
   /** The name each kit's directory has in this bundle (KITNAME or basename(kitdir)). */
   private readonly kitDirNames = new Map<string, string>();
-  private readonly copies: { from?: string; dest: string; mode: number; member: string; size: number; overwrite?: boolean }[] = [];
+  /** Further places for a staged file (`from`), or for a symbolic link to `linkTarget`. */
+  private readonly copies: { from?: string; linkTarget?: string; dest: string; mode: number; member: string; size: number; overwrite?: boolean }[] = [];
   private readonly roots: string[];
   private committing: Promise<void> | undefined;
   private aborted = false;
@@ -411,6 +412,8 @@ class ImportSession {
           const heldRoot = real && (route.sub ? real.slice(0, real.length - route.sub.length - 1) : real);
           this.kitRoots.set(route.kit.name, heldRoot);
         }
+        // A link among a kit's postscripts is copied as a link, as xCAT's cp -rf copies it.
+        if (kind === 'symlink') return this.copyKitLink(staged, route.copies);
         if (kind !== 'file' && kind !== 'hardlink') return;
         const mode = kitFileMode(route.sub, staged.mode);
         if (real && mode !== staged.mode) await chmod(real, mode);
@@ -421,6 +424,13 @@ class ImportSession {
         throw unplacedMember(this.plan!, staged.rel, name);
       default:
         return;
+    }
+  }
+
+  private copyKitLink(staged: Staged, dests: string[]): void {
+    for (const dest of dests) {
+      this.refuseEscapingLink(staged, dest, path.posix.dirname(dest));
+      this.copies.push({ linkTarget: staged.linkTarget, dest, mode: 0o777, member: staged.name, size: 0, overwrite: true });
     }
   }
 
@@ -456,13 +466,17 @@ class ImportSession {
     await this.stageKitRepositoryLinks(plan, tables);
     for (const copy of this.copies) {
       let staged: string | undefined;
-      if (this.tx && copy.from) {
+      if (this.tx && copy.linkTarget !== undefined) {
+        staged = await this.tx.unitPath(copy.dest, path.posix.basename(copy.dest));
+        await symlink(copy.linkTarget, staged);
+      } else if (this.tx && copy.from) {
         staged = await this.tx.unitPath(copy.dest, path.posix.basename(copy.dest));
         await this.tx.ensureRoom(staged, copy.size);
         await copyFile(copy.from, staged);
         await chmod(staged, copy.mode);
       }
-      this.units.push({ dest: copy.dest, type: 'file', staged, member: copy.member, size: copy.size, overwrite: copy.overwrite });
+      const type = copy.linkTarget !== undefined ? 'symlink' : 'file';
+      this.units.push({ dest: copy.dest, type, staged, member: copy.member, size: copy.size, overwrite: copy.overwrite });
     }
     const refusal = destinationRefusal(this.units.map((u) => u.dest), this.roots, plan.pluginDir);
     if (refusal && !this.req.dryRun) throw refusal;

@@ -13,6 +13,7 @@ export interface MemberName {
  */
 export function parseMemberName(raw: string): MemberName | undefined {
   if (raw.includes('\0')) throw new BundleError(`refusing member with a NUL byte in its name: ${JSON.stringify(raw)}`, raw);
+  if (hasControlCharacter(raw)) throw new BundleError(`refusing member with a control character in its name: ${JSON.stringify(raw)}`, JSON.stringify(raw));
   if (raw.startsWith('/')) throw new BundleError(`refusing member with an absolute name: ${raw}`, raw);
   const trimmed = raw.replace(/^\.\//, '').replace(/\/+$/, '');
   if (trimmed === '' || trimmed === '.') return undefined;
@@ -22,6 +23,14 @@ export function parseMemberName(raw: string): MemberName | undefined {
     if (part === '' || part === '.') throw new BundleError(`refusing member with a malformed name: ${raw}`, raw);
   }
   return { image: parts[0], rel: parts.slice(1).join('/') };
+}
+
+/**
+ * A control character (C0, DEL, C1) in a name: it becomes a file name and a line of output, where
+ * a newline or an escape sequence could forge what the administrator reads.
+ */
+export function hasControlCharacter(name: string): boolean {
+  return /[\u0001-\u001f\u007f-\u009f]/.test(name);
 }
 
 /** Remembers the bundle's one image directory and refuses members of any other. */

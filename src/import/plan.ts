@@ -228,7 +228,8 @@ export type Route =
 
 /** An entry of a kit's other_files that xCAT copies to the postscripts (dot files, lists and environments stay). */
 function isKitPostscript(top: string, first: string | undefined): first is string {
-  return top === 'other_files' && !!first && !first.startsWith('.') && !first.endsWith('.exlist') && !first.endsWith('.env');
+  // xCAT's copyPostscripts skips /\.exlist$/i and /\.env$/i: whatever their case.
+  return top === 'other_files' && !!first && !first.startsWith('.') && !/\.(exlist|env)$/i.test(first);
 }
 
 /** A kit file that xCAT also copies to INSTALLDIR/postscripts or the plugin directory. */

@@ -101,6 +101,8 @@ export async function hostileCases(outside: string): Promise<HostileCase[]> {
   });
   await variant('member of a second image directory', /lies outside the image directory/, insert(file('./other-image/kernel')));
   await variant('file at the bundle root', /lies outside the image directory/, insert(file('./evil.sh')));
+  await variant('member name with a newline and an escape sequence', /refusing member with a control character in its name: ".*extra\/install\/mydir\/x\\nimg: all 9 members OK\\u001b\[1A"/,
+    insert(file(at('extra/install/mydir/x\nimg: all 9 members OK\x1b[1A'))));
   await variant('member name with an empty component', /refusing member with a malformed name/, insert(file(`./${HOSTILE_IMAGE}//etc/passwd`)));
 
   // Links.
