@@ -237,3 +237,22 @@ t.test('a file extra named like a path inside a directory extra (-e /install/myd
   const inDir = members.find((m) => m.name.endsWith('/extra/install/mydir/a.txt'))!.data!;
   t.ok(fs.readFileSync(path.join(sandbox.root, '/install/custom/mydir/a.txt')).equals(inDir), 'the directory extra\'s own a.txt');
 });
+
+t.test('what the manifest holds that no table has a place for is named in warnings, by the import, verify and inspect', async (t) => {
+  const sandbox = makeSandbox(t);
+  const { data } = await ourBundle('netboot.tgz', (members) => editManifest(members, (xml) =>
+    xml.replace('<osname>', '<futurecolumn>important</futurecolumn>\n    <osname>').replace('</xcatimage>', '  <kitcomponent><name>x</name></kitcomponent>\n</xcatimage>')));
+  const bundle = save(sandbox, 'unknown.tgz', data);
+  const expected = [
+    `Warning: ${NETBOOT}/manifest.xml: <osimage><futurecolumn> is not a known column; ignored`,
+    `Warning: ${NETBOOT}/manifest.xml: <kitcomponent> is unknown; ignored`,
+  ];
+  const r = sandbox.run([bundle]);
+  t.equal(r.code, 0, r.stderr);
+  for (const line of expected) t.match(r.stderr, line, `import: ${line}`);
+  const v = verify(bundle);
+  t.equal(v.status, 0, v.stderr);
+  for (const line of expected) t.match(v.stderr, line, `verify: ${line}`);
+  const i = spawnSync(process.execPath, [IMGPORT, 'inspect', bundle], { encoding: 'utf8' });
+  for (const line of expected) t.match(i.stderr, line, `inspect: ${line}`);
+});

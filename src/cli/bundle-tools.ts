@@ -1,6 +1,6 @@
 /** `imgport verify BUNDLE` and `imgport inspect BUNDLE`: read a bundle through without importing it. */
 import { UsageError } from '../core/errors.js';
-import { checkManifest, missingManifest } from '../xcat/manifest-reader.js';
+import { checkManifest, manifestWarnings, missingManifest } from '../xcat/manifest-reader.js';
 import { checkPlacement, compareChecksums, fileDigests, scanBundle, type BundleScan } from '../import/bundle-scan.js';
 import { openBundleSource } from '../import/source.js';
 import { stringOption, type CommandSpec, type ParsedValues } from './command.js';
@@ -15,6 +15,7 @@ async function scanFrom(values: ParsedValues, positionals: string[]): Promise<Bu
 }
 
 const say = (line: string) => void process.stdout.write(`${line}\n`);
+const warn = (line: string) => void process.stderr.write(`${line}\n`);
 
 export const verifyCommand: CommandSpec = {
   usage: `Usage: imgport verify BUNDLE [-R USER@HOST]
@@ -32,6 +33,7 @@ export const verifyCommand: CommandSpec = {
     // What the import would refuse is not a good bundle either.
     checkManifest(scan.manifest, member);
     checkPlacement(scan, scan.manifest);
+    manifestWarnings(scan.manifest, member).forEach(warn);
     if (!scan.sums) {
       say(`${scan.image}: readable, manifest OK; no SHA256SUMS, so the members' contents are not verified`);
       return 0;
@@ -55,6 +57,7 @@ export const inspectCommand: CommandSpec = {
     say(`Image: ${scan.image ?? '(none)'}`);
     const m = scan.manifest;
     if (m) {
+      manifestWarnings(m, `${scan.image}/manifest.xml`).forEach(warn);
       for (const table of ['osimage', 'linuximage'] as const) {
         say(`${table}:`);
         for (const [k, v] of Object.entries(m[table]).sort()) say(`    ${k}=${v}`);

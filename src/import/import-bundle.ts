@@ -20,7 +20,7 @@ import { createStagedFile } from '../pipeline/sink.js';
 import type { TableStore } from '../tables/store.js';
 import { activeRows, type Row, type Tables } from '../tables/types.js';
 import { mergeLitefileRows, parseLitefileCsv } from '../xcat/litefile.js';
-import { checkManifest, missingManifest, parseManifest } from '../xcat/manifest-reader.js';
+import { checkManifest, manifestWarnings, missingManifest, parseManifest } from '../xcat/manifest-reader.js';
 import { MANIFEST_MEMBER, TREE_MEMBER, TREE_PREFIX } from '../xcat/manifest.js';
 import { readBundleMembers, type ReaderState } from './bundle-reader.js';
 import { compareChecksums, isUpstreamFailure, readTreeMember } from './bundle-scan.js';
@@ -225,6 +225,7 @@ class ImportSession {
     const manifest = await parseManifest(throughTap(body, tap), name);
     this.digests.set(MANIFEST_MEMBER, tap.sha256);
     checkManifest(manifest, name);
+    manifestWarnings(manifest, name).forEach(this.req.warn);
     const plan = planImport(manifest, this.imageDir.name!, this.locations, this.req.newProfile);
     if ((manifest.media ?? '').trim() === 'required') {
       const media = path.posix.join(this.locations.installdir, plan.osimage.osvers, plan.osimage.osarch);

@@ -316,6 +316,11 @@ function missingFiles(m: Manifest): string[] {
   return problems;
 }
 
+/** What the manifest held that no table has a place for (a newer xCAT's columns, say), as warning lines. */
+export function manifestWarnings(m: Manifest, member = MANIFEST_MEMBER): string[] {
+  return (m.warnings ?? []).map((warning) => `Warning: ${member}: ${warning}`);
+}
+
 /**
  * Import step 2 (xcat-bundle-format.md section 5): the osimage fields and the per-provmethod
  * files must be present, and names used in paths must be plain. Throws one ManifestError listing
