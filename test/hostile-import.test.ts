@@ -44,6 +44,9 @@ for (const [index, hostile] of cases.entries()) {
       const verify = spawnSync(process.execPath, [IMGPORT, 'verify', bundle], { encoding: 'utf8' });
       t.equal(verify.status, 1, 'imgport verify: exit code 1');
       t.match(verify.stderr, hostile.refusal, 'imgport verify says the same');
+      const dryRun = sandbox.run([bundle, '--dry-run']);
+      t.equal(dryRun.code, 1, 'imgimport --dry-run: exit code 1');
+      t.match(dryRun.stderr, hostile.refusal, 'imgimport --dry-run says the same');
     }
   });
 }

@@ -256,3 +256,17 @@ t.test('what the manifest holds that no table has a place for is named in warnin
   const i = spawnSync(process.execPath, [IMGPORT, 'inspect', bundle], { encoding: 'utf8' });
   for (const line of expected) t.match(i.stderr, line, `inspect: ${line}`);
 });
+
+t.test("verify reads an xCAT bundle's litefile.csv as the import does: broken quoting is refused by both", async (t) => {
+  const sandbox = makeSandbox(t);
+  const members = await fixtureMembers('statelite.tgz');
+  members.find((m) => m.name.endsWith('/litefile.csv'))!.data = Buffer.from('"img","/etc/x\n');
+  const bundle = save(sandbox, 'bad-litefile.tgz', await packBundle(members));
+  const said = new RegExp(`${STATELITE}/litefile\\.csv: line 1`);
+  const r = sandbox.run([bundle]);
+  t.equal(r.code, 1);
+  t.match(r.stderr, said);
+  const v = verify(bundle);
+  t.equal(v.status, 1, 'verify refuses it too');
+  t.match(v.stderr, said);
+});

@@ -6,7 +6,7 @@ import type { Row, Tables } from '../tables/types.js';
 import { expandNoderange } from '../tables/noderange.js';
 import { DEFAULTS_ROW } from '../tables/schema.js';
 import { CHECKSUMS_MEMBER } from '../archive/sha256sums.js';
-import { emptyManifest, MANIFEST_MEMBER, type Manifest, type ManifestExtra } from '../xcat/manifest.js';
+import { emptyManifest, LITEFILE_MEMBER, MANIFEST_MEMBER, type Manifest, type ManifestExtra } from '../xcat/manifest.js';
 import { findProfileFile } from '../xcat/search.js';
 import { formatLitefileCsv, litefileRowsForImage } from '../xcat/litefile.js';
 import { PACKED_FORMS } from '../pack/formats.js';
@@ -267,7 +267,7 @@ export function planExport(tables: Tables, loc: Locations, request: ExportReques
     messages.push('Packing root image. It will take a while');
     members.push({ name: 'rootimgtree.gz', source: { kind: 'rootimgtree', path: `${lin.rootimgdir}/rootimg` } });
     messages.push('Getting litefile settings');
-    members.push({ name: 'litefile.csv', source: { kind: 'text', text: formatLitefileCsv(dirName, litefileRowsForImage(tables, imagename)) } });
+    members.push({ name: LITEFILE_MEMBER, source: { kind: 'text', text: formatLitefileCsv(dirName, litefileRowsForImage(tables, imagename)) } });
   }
   for (const column of LIST_COLUMNS) splitList(lin[column]).forEach(addFile);
   splitList(os.synclists).forEach(addFile);

@@ -7,10 +7,11 @@ import { pipeline } from 'node:stream/promises';
 import { BundleError, ChecksumError, ImgportError } from '../core/errors.js';
 import { createGunzip } from '../pipeline/decompress.js';
 import { CHECKSUMS_MEMBER, DigestTap, parseSha256Sums, throughTap } from '../archive/sha256sums.js';
-import { MANIFEST_MEMBER, TREE_MEMBER, TREE_PREFIX, type Manifest } from '../xcat/manifest.js';
+import { LITEFILE_MEMBER, MANIFEST_MEMBER, TREE_MEMBER, TREE_PREFIX, type Manifest } from '../xcat/manifest.js';
+import { parseLitefileCsv } from '../xcat/litefile.js';
 import { checkCpioTree } from '../archive/tree-extract.js';
 import { DEFAULT_INSTALLDIR, xcatrootFrom } from '../core/locations.js';
-import { lackingMember, memberOf, memberRefusal, planImport, routeMember, unplacedMember } from './plan.js';
+import { escapingLinkRefusal, lackingMember, memberKind, memberOf, memberRefusal, planImport, routeMember, unplacedMember } from './plan.js';
 import { parseManifest } from '../xcat/manifest-reader.js';
 import { readBundleMembers, type BundleMember, type Compression, type ReaderState } from './bundle-reader.js';
 import { ImageDirectory } from './member-names.js';
@@ -33,6 +34,8 @@ export interface BundleScan {
   members: ScannedMember[];
   manifest?: Manifest;
   sums?: Map<string, string>;
+  /** The text of litefile.csv, which the import reads into the litefile table (statelite). */
+  litefile?: string;
 }
 
 const SUMS_MAX_BYTES = 16 << 20;
@@ -101,19 +104,24 @@ async function scanMembers(scan: BundleScan, imageDir: ImageDirectory, members: 
     const tap = new DigestTap();
     const tapped = throughTap(body, tap);
     if (place?.rel === MANIFEST_MEMBER) scan.manifest = await parseManifest(tapped, member.name);
-    else if (place?.rel === CHECKSUMS_MEMBER) {
-      const chunks: Buffer[] = [];
-      let length = 0;
-      for await (const chunk of tapped) {
-        length += (chunk as Buffer).length;
-        if (length <= SUMS_MAX_BYTES) chunks.push(chunk as Buffer);
-      }
-      scan.sums = parseSha256Sums(Buffer.concat(chunks).toString('utf8'), member.name);
-    } else if (place?.rel === treeMemberOf(scan.manifest)) {
+    else if (place?.rel === CHECKSUMS_MEMBER) scan.sums = parseSha256Sums(await readText(tapped), member.name);
+    else if (place?.rel === LITEFILE_MEMBER) scan.litefile = await readText(tapped);
+    else if (place?.rel === treeMemberOf(scan.manifest)) {
       await readTreeMember(tapped, member.name, (cpio) => checkCpioTree(cpio, { stripPrefix: TREE_PREFIX, member: member.name }));
     } else for await (const chunk of tapped) void chunk;
     member.sha256 = tap.sha256;
   }
+}
+
+/** A small member's text (what passes SUMS_MAX_BYTES is read through, not kept: the check it feeds then fails). */
+async function readText(source: AsyncIterable<Buffer>): Promise<string> {
+  const chunks: Buffer[] = [];
+  let length = 0;
+  for await (const chunk of source) {
+    length += chunk.length;
+    if (length <= SUMS_MAX_BYTES) chunks.push(chunk);
+  }
+  return Buffer.concat(chunks).toString('utf8');
 }
 
 /** The statelite tree's member, as the import finds it: by the manifest once read, else by its usual name. */
@@ -130,26 +138,38 @@ export function checkPlacement(scan: BundleScan, manifest: Manifest): void {
   const plan = planImport(manifest, image, { installdir: DEFAULT_INSTALLDIR, xcatroot: xcatrootFrom() });
   const seen = new Set<string>();
   const dirs = new Set<string>();
+  // What a hard link may join: files the import stages (not the manifest or SHA256SUMS, which it only reads).
   const files = new Set<string>();
   const links: string[] = [];
+  const kitDirNames = new Map<string, string>();
   for (const { rel, type, name: raw, linkTarget } of scan.members) {
     if (rel === undefined) continue;
     const name = raw.replace(/\/+$/, '');
+    const kind = memberKind(type, name);
     if (seen.has(rel)) throw memberRefusal.twice(name);
     const link = links.find((l) => rel.startsWith(l + '/'));
     if (link !== undefined) throw memberRefusal.belowLink(name, `${image}/${link}`);
-    const route = routeMember(plan, rel, type === 'directory');
+    const route = routeMember(plan, rel, kind === 'dir');
     if (route.kind === 'unknown') throw unplacedMember(plan, rel, name);
-    const isLink = type === 'symlink' || type === 'link';
+    const isLink = kind === 'symlink' || kind === 'hardlink';
     if (isLink && (route.kind === 'file' || route.kind === 'tree')) throw memberRefusal.linkForFile(name);
-    if (type === 'link' && !files.has((linkTarget ?? '').replace(/^\.\//, '').slice(image.length + 1))) throw memberRefusal.hardLink(name, linkTarget ?? '');
+    if (kind === 'hardlink' && !files.has((linkTarget ?? '').replace(/^\.\//, '').slice(image.length + 1))) throw memberRefusal.hardLink(name, linkTarget ?? '');
+    const escaping = kind === 'symlink' ? escapingLinkRefusal(route, name, linkTarget ?? '') : undefined;
+    if (escaping) throw escaping;
+    if (route.kind === 'kit') {
+      const dirName = rel.split('/')[0];
+      const known = kitDirNames.get(route.kit.name) ?? dirName;
+      if (known !== dirName) throw memberRefusal.kitTwice(name, route.kit.name, `${image}/${known}`);
+      kitDirNames.set(route.kit.name, dirName);
+    }
     seen.add(rel);
-    if (type === 'directory') dirs.add(rel);
-    if (type === 'symlink') links.push(rel);
-    if (type === 'file' || type === 'contiguous-file' || type === 'link') files.add(rel);
+    if (kind === 'dir') dirs.add(rel);
+    if (kind === 'symlink') links.push(rel);
+    if ((kind === 'file' || kind === 'hardlink') && route.kind !== 'manifest' && route.kind !== 'checksums') files.add(rel);
   }
   const lacking = lackingMember(plan, seen, dirs, (rel) => `${image}/${rel}`);
   if (lacking) throw lacking;
+  if (plan.litefileMember === LITEFILE_MEMBER && scan.litefile !== undefined) parseLitefileCsv(scan.litefile, `${image}/${LITEFILE_MEMBER}`);
 }
 
 /** The image's file digests by relative name (what SHA256SUMS covers: every file but itself). */

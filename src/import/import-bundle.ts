@@ -30,14 +30,15 @@ import {
   allowedRoots,
   assertDestinationsAllowed,
   destinationRefusal,
+  escapingLinkRefusal,
   isUnder,
   isUnderAny,
   kitFileMode,
   kitRepositoryLinks,
   plainCopyMode,
-  linkStaysInside,
   manifestDestinations,
   lackingMember,
+  memberKind,
   memberRefusal,
   planImport,
   refuseRootReplacement,
@@ -96,22 +97,6 @@ interface Staged {
   mtime: number;
 }
 
-function kindOf(header: tar.Header, name: string): Kind {
-  switch (header.type) {
-    case 'file':
-    case 'contiguous-file':
-      return 'file';
-    case 'directory':
-      return 'dir';
-    case 'symlink':
-      return 'symlink';
-    case 'link':
-      return 'hardlink';
-    default:
-      throw new BundleError(`refusing member ${name}: a ${header.type ?? 'special file'} has no place in a bundle`, name);
-  }
-}
-
 async function readWhole(body: Readable, limit: number, name: string): Promise<Buffer> {
   const chunks: Buffer[] = [];
   let length = 0;
@@ -137,7 +122,8 @@ class ImportSession {
   private readonly seenDirs = new Set<string>();
   /** Symbolic link members: nothing may be written through one, in staging or at its destination. */
   private readonly symlinks = new Set<string>();
-  private readonly stagedFiles = new Map<string, string>();
+  /** Regular files staged (or, in --dry-run, read), by rel: what a hard link may join. */
+  private readonly stagedFiles = new Map<string, string | undefined>();
   private readonly kept = new Map<string, Buffer>();
   private keptBytes = 0;
   private readonly units: Unit[] = [];
@@ -194,7 +180,7 @@ class ImportSession {
     const place = this.imageDir.place(header.name);
     if (!place) return;
     const name = header.name.replace(/^\.\//, '').replace(/\/+$/, '');
-    const kind = kindOf(header, name);
+    const kind = memberKind(header.type, name);
     const { rel } = place;
     if (this.req.verbose) this.req.out(`member ${name} (${kind}${kind === 'file' ? `, ${header.size ?? 0} bytes` : ''})`);
     // Checked first for these two as well: a second manifest would replace the plan half way.
@@ -332,9 +318,12 @@ class ImportSession {
         await pipeline(throughTap(body, tap), createStagedFile(real, mode, { shownAs: this.req.sandbox.logical(real), highWaterMark: STAGING_WRITE_AHEAD }));
         await chmod(real, mode);
         this.stagedFiles.set(rel, real);
-      } else await pipeline(throughTap(body, tap), async (source: AsyncIterable<Buffer>) => {
-        for await (const chunk of source) void chunk;
-      });
+      } else {
+        await pipeline(throughTap(body, tap), async (source: AsyncIterable<Buffer>) => {
+          for await (const chunk of source) void chunk;
+        });
+        this.stagedFiles.set(rel, undefined);
+      }
       this.digests.set(rel, tap.sha256);
       this.sizes.set(rel, size);
       if (keep) {
@@ -349,12 +338,10 @@ class ImportSession {
       await symlink(header.linkname ?? '', real);
     } else if (kind === 'hardlink') {
       const target = this.imageDir.place(header.linkname ?? '');
-      const targetReal = target && this.stagedFiles.get(target.rel);
-      if (!target || (real && !targetReal)) throw memberRefusal.hardLink(name, header.linkname ?? '');
-      if (real) {
-        await link(targetReal!, real);
-        this.stagedFiles.set(rel, real);
-      }
+      if (!target || !this.stagedFiles.has(target.rel)) throw memberRefusal.hardLink(name, header.linkname ?? '');
+      if (real) await link(this.stagedFiles.get(target.rel)!, real);
+      this.stagedFiles.set(rel, real);
+      staged.size = this.sizes.get(target.rel) ?? 0; // its data's, for the room its copies need
     }
     return staged;
   }
@@ -370,6 +357,8 @@ class ImportSession {
   /** Turns a staged member into what the commit needs, by its route. */
   private async adopt(staged: Staged, route: Route): Promise<void> {
     const { name, kind, real } = staged;
+    const escaping = kind === 'symlink' ? escapingLinkRefusal(route, name, staged.linkTarget ?? '') : undefined;
+    if (escaping) throw escaping;
     const refuseLink = () => {
       if (kind === 'symlink' || kind === 'hardlink') throw memberRefusal.linkForFile(name);
     };
@@ -386,7 +375,6 @@ class ImportSession {
         this.units.push({ dest: path.posix.join(route.dir, 'rootimg'), type: 'tree', staged: real, member: name, size: staged.size });
         return;
       case 'extra':
-        this.refuseEscapingLink(staged, route.dest, route.root);
         if (kind === 'dir') {
           const { uid, gid, mtime } = staged;
           this.units.push({ dest: route.dest, type: 'dir', mode: staged.mode, kept: { uid, gid, mtime }, member: name });
@@ -400,12 +388,9 @@ class ImportSession {
         for (const dest of route.copies) this.copies.push({ from: real, dest, mode: plainCopyMode(staged.mode), member: name, size: staged.size });
         return;
       case 'kit': {
-        this.refuseEscapingLink(staged, path.posix.join(route.kit.dest, route.sub), route.kit.dest);
         const dirName = staged.rel.split('/')[0];
         const known = this.kitDirNames.get(route.kit.name) ?? dirName;
-        if (known !== dirName) {
-          throw new BundleError(`refusing member ${name}: kit ${route.kit.name} is already in the bundle as ${this.memberName(known)}/`, name);
-        }
+        if (known !== dirName) throw memberRefusal.kitTwice(name, route.kit.name, this.memberName(known));
         this.kitDirNames.set(route.kit.name, dirName);
         if (!this.req.dryRun) assertDestinationsAllowed(route.copies, this.roots, this.plan!.pluginDir);
         // Held kit members already form the kit tree under the held directory.
@@ -429,16 +414,7 @@ class ImportSession {
   }
 
   private copyKitLink(staged: Staged, dests: string[]): void {
-    for (const dest of dests) {
-      this.refuseEscapingLink(staged, dest, path.posix.dirname(dest));
-      this.copies.push({ linkTarget: staged.linkTarget, dest, mode: 0o777, member: staged.name, size: 0, overwrite: true });
-    }
-  }
-
-  private refuseEscapingLink(staged: Staged, dest: string, root: string): void {
-    if (staged.kind === 'symlink' && !linkStaysInside(dest, staged.linkTarget ?? '', root)) {
-      throw new BundleError(`refusing symbolic link ${staged.name} -> ${staged.linkTarget}: it points outside ${root}, where a later import could write through it`, staged.name);
-    }
+    for (const dest of dests) this.copies.push({ linkTarget: staged.linkTarget, dest, mode: 0o777, member: staged.name, size: 0, overwrite: true });
   }
 
   /** After the last member: checks, then the commit plan (and its execution unless --dry-run). */

@@ -354,7 +354,39 @@ export const memberRefusal = {
   belowLink: (name: string, link: string) => new BundleError(`refusing member ${name}: its parent ${link} is a symbolic link`, name),
   linkForFile: (name: string) => new BundleError(`refusing member ${name}: a link where the manifest expects a file`, name),
   hardLink: (name: string, target: string) => new BundleError(`refusing hard link ${name}: its target ${target} is not an earlier file of the image`, name),
+  escapingLink: (name: string, target: string, root: string) =>
+    new BundleError(`refusing symbolic link ${name} -> ${target}: it points outside ${root}, where a later import could write through it`, name),
+  kitTwice: (name: string, kit: string, shownDir: string) => new BundleError(`refusing member ${name}: kit ${kit} is already in the bundle as ${shownDir}/`, name),
 };
+
+/** A tar member's kind as the import takes it: a device file or fifo has no place outside the statelite tree. */
+export function memberKind(type: string | null | undefined, name: string): 'file' | 'dir' | 'symlink' | 'hardlink' {
+  switch (type) {
+    case 'file':
+    case 'contiguous-file':
+      return 'file';
+    case 'directory':
+      return 'dir';
+    case 'symlink':
+      return 'symlink';
+    case 'link':
+      return 'hardlink';
+    default:
+      throw new BundleError(`refusing member ${name}: a ${type ?? 'special file'} has no place in a bundle`, name);
+  }
+}
+
+/**
+ * The refusal of a symbolic link routed so, when it would lead out of where it lies: its extra's
+ * or kit's directory, and for a kit's postscript also the postscripts directory it is copied to.
+ */
+export function escapingLinkRefusal(route: Route, name: string, target: string): BundleError | undefined {
+  const places = route.kind === 'extra' ? [{ dest: route.dest, root: route.root }]
+    : route.kind === 'kit' ? [{ dest: posix.join(route.kit.dest, route.sub), root: route.kit.dest }, ...route.copies.map((dest) => ({ dest, root: posix.dirname(dest) }))]
+    : [];
+  const out = places.find((place) => !linkStaysInside(place.dest, target, place.root));
+  return out && memberRefusal.escapingLink(name, target, out.root);
+}
 
 /** The refusal of a member the plan has no place for: never dropped, it may be data the manifest should have named. */
 export function unplacedMember(plan: ImportPlan, rel: string, name: string): BundleError {

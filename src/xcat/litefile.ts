@@ -1,5 +1,6 @@
 import { BundleError, TableError } from '../core/errors.js';
 import { listItems, type Row, type Tables } from '../tables/types.js';
+import { LITEFILE_MEMBER } from './manifest.js';
 
 /**
  * A statelite image's litefile.csv (xcat-bundle-format.md section 3): written on export from the
@@ -11,7 +12,6 @@ export interface LitefileEntry {
   options: string;
 }
 
-const DEFAULT_MEMBER = 'litefile.csv';
 const DEFAULT_OPTIONS = 'tmpfs';
 
 /** Characters a quoted CSV field as xCAT writes it cannot carry. */
@@ -74,7 +74,7 @@ function splitCsvLine(line: string): string[] | undefined {
  * replaces it); blank lines are skipped; a line without a file, or with broken quoting or control
  * characters, is refused with BundleError naming `member` and the line.
  */
-export function parseLitefileCsv(text: string, member = DEFAULT_MEMBER): LitefileEntry[] {
+export function parseLitefileCsv(text: string, member = LITEFILE_MEMBER): LitefileEntry[] {
   const entries: LitefileEntry[] = [];
   text.split(/\r?\n/).forEach((line, index) => {
     if (line.trim() === '') return;

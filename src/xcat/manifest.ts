@@ -7,6 +7,9 @@ export const MANIFEST_MEMBER = 'manifest.xml';
 export const TREE_MEMBER = 'rootimgtree.gz';
 export const TREE_PREFIX = 'rootimg';
 
+/** A statelite bundle's litefile rows, as xCAT's export names them. */
+export const LITEFILE_MEMBER = 'litefile.csv';
+
 /** One `-e SRC[:DESTDIR]` extra: absolute source path and destination directory. */
 export interface ManifestExtra {
   src: string;

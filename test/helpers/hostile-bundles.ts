@@ -85,8 +85,8 @@ const DAMAGED = /is damaged or truncated|checksum mismatch/;
 /** Every hostile case; `outside` is an absolute directory outside the sandbox that links aim at. */
 export async function hostileCases(outside: string): Promise<HostileCase[]> {
   const cases: HostileCase[] = [];
-  const variant = async (name: string, refusal: RegExp, change: (members: Member[]) => void) => {
-    cases.push({ name, refusal, bundle: (await ourBundle('statelite.tgz', change)).data });
+  const variant = async (name: string, refusal: RegExp, change: (members: Member[]) => void, verify = false) => {
+    cases.push({ name, refusal, verify, bundle: (await ourBundle('statelite.tgz', change)).data });
   };
   const good = await ourBundle('statelite.tgz');
   const goodTar = await packBundle([...good.members, { name: at('SHA256SUMS'), data: Buffer.from(sha256sums(good.members, HOSTILE_IMAGE)) }], true);
@@ -158,9 +158,9 @@ export async function hostileCases(outside: string): Promise<HostileCase[]> {
   ]));
 
   // Special files outside the statelite tree.
-  await variant('character device member', /character-device has no place in a bundle/, insert({ name: at('extra/myscript1'), type: 'character-device' as Member['type'] }));
-  await variant('block device member', /block-device has no place in a bundle/, insert({ name: at('sda'), type: 'block-device' as Member['type'] }));
-  await variant('fifo member', /fifo has no place in a bundle/, insert({ name: at('initctl'), type: 'fifo' as Member['type'] }));
+  await variant('character device member', /character-device has no place in a bundle/, insert({ name: at('extra/myscript1'), type: 'character-device' as Member['type'] }), true);
+  await variant('block device member', /block-device has no place in a bundle/, insert({ name: at('sda'), type: 'block-device' as Member['type'] }), true);
+  await variant('fifo member', /fifo has no place in a bundle/, insert({ name: at('initctl'), type: 'fifo' as Member['type'] }), true);
 
   // pax records whose values are not numbers of their kind.
   await variant('pax uid that is not a number', /refusing member .*\/extra\/install\/mydir\/a\.txt: its pax record uid="0x10" is not a valid uid/, (members) => {
@@ -172,6 +172,12 @@ export async function hostileCases(outside: string): Promise<HostileCase[]> {
   await variant('pax mtime beyond any date', /its pax record mtime="1e400" is not a valid mtime/, (members) => {
     find(members, 'extra/install/mydir/a.txt').pax = { mtime: '1e400' };
   });
+
+  // Links the import refuses before writing, and verify with it.
+  await variant('symlink in a directory extra leading out of it', /refusing symbolic link .*\/extra\/install\/mydir\/evil -> \/etc: it points outside \/install\/custom\/mydir/,
+    insert({ name: at('extra/install/mydir/evil'), type: 'symlink', linkname: '/etc' }), true);
+  await variant('hard link to manifest.xml (read, never staged)', /refusing hard link .*\/extra\/install\/mydir\/m\.xml: its target .*manifest\.xml is not an earlier file/,
+    insert({ name: at('extra/install/mydir/m.xml'), type: 'link', linkname: at('manifest.xml') }), true);
 
   // Duplicates.
   await variant('duplicate kernel member', /member .*\/kernel appears twice/, (members) => {
