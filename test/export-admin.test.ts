@@ -121,6 +121,42 @@ t.test("a DEST that is a symbolic link is written through, as tar czf writes it;
   t.same(fs.readdirSync(path.join(dir, 'store')).sort(), ['new.tgz', 'real.tgz'], 'no temporary file left');
 });
 
+t.test('a DEST link is followed as the kernel follows it: refused when it leads into the tree being exported; t/../x through a link t', async (t) => {
+  writeTables(root, images);
+  const dir = tempDir(t);
+  const tree = path.join(root, statelite.linuximage.rootimgdir, 'rootimg');
+  fs.symlinkSync(path.join(tree, 'inside.tgz'), path.join(dir, 'inside.tgz'));
+  const run = await runImgexport([statelite.imagename, path.join(dir, 'inside.tgz'), '--root', root, '--no-progress']);
+  t.equal(run.code, 1);
+  t.match(run.stderr, `cannot write the bundle to ${path.join(tree, 'inside.tgz')}: it would be inside`);
+  t.same(fs.readdirSync(tree).filter((name) => name.includes('inside')), [], 'nothing written in the tree');
+
+  // s/t -> ../other/sub, s/rel -> t/../out.tgz: the kernel resolves t first, so the bundle lands in other/.
+  fs.mkdirSync(path.join(dir, 's'));
+  fs.mkdirSync(path.join(dir, 'other/sub'), { recursive: true });
+  fs.symlinkSync('../other/sub', path.join(dir, 's/t'));
+  fs.symlinkSync('t/../out.tgz', path.join(dir, 's/rel'));
+  const through = await runImgexport([netboot.imagename, path.join(dir, 's/rel'), '--root', root, '--no-progress']);
+  t.equal(through.code, 0, through.stderr);
+  t.ok(fs.statSync(path.join(dir, 'other/out.tgz')).size > 0, 'where cat > s/rel would write');
+  t.notOk(fs.existsSync(path.join(dir, 's/out.tgz')));
+});
+
+t.test('a name with a tab inside a directory extra is exported and imported (a tab forges no line)', async (t) => {
+  writeTables(root, images);
+  const tabbed = path.join(root, 'install/tabbed');
+  fs.mkdirSync(tabbed, { recursive: true });
+  fs.writeFileSync(path.join(tabbed, 'a\tb.txt'), 'tab\n');
+  const dest = path.join(tempDir(t), 'tab.tgz');
+  const run = await runImgexport([netboot.imagename, dest, '--root', root, '--no-progress', '-e', '/install/tabbed']);
+  t.equal(run.code, 0, run.stderr);
+  const target = tempDir(t);
+  writeTables(target, {});
+  const imported = spawnSync(process.execPath, [IMGIMPORT, dest, '--root', target], { encoding: 'utf8' });
+  t.equal(imported.status, 0, imported.stderr);
+  t.equal(fs.readFileSync(path.join(target, 'install/tabbed/a\tb.txt'), 'utf8'), 'tab\n');
+});
+
 t.test('standard output that is a terminal is refused before anything is read, as tar and zstd refuse it', async (t) => {
   writeTables(root, images);
   // A pseudo-terminal for the command's standard output (python's pty module, argument list only).

@@ -270,3 +270,30 @@ t.test("verify reads an xCAT bundle's litefile.csv as the import does: broken qu
   t.equal(v.status, 1, 'verify refuses it too');
   t.match(v.stderr, said);
 });
+
+t.test('a tar whose last member is a directory header with a size (POSIX lets it carry one, no data follows) reads whole', async (t) => {
+  const sandbox = makeSandbox(t);
+  const members = await fixtureMembers('statelite.tgz');
+  const plain = await packBundle(members, true);
+  // A ustar directory header whose size field says 1024, then the end-of-archive blocks.
+  const header = Buffer.alloc(512);
+  const put = (at: number, text: string) => header.write(text, at, 'latin1');
+  put(0, `./${STATELITE}/extra/install/mydir/sized/`);
+  put(100, '0000755\0');
+  put(108, '0000000\0');
+  put(116, '0000000\0');
+  put(124, '00000002000\0');
+  put(136, '14000000000\0');
+  put(148, '        ');
+  put(156, '5');
+  put(257, 'ustar\u000000');
+  const sum = header.reduce((total, byte) => total + byte, 0);
+  put(148, `${sum.toString(8).padStart(6, '0')}\0 `);
+  const bundle = save(sandbox, 'dir-size.tgz', gzipSync(Buffer.concat([plain.subarray(0, plain.length - 1024), header, Buffer.alloc(1024)])));
+  t.equal(spawnSync('tar', ['tzf', bundle]).status, 0, 'GNU tar reads it');
+  const v = verify(bundle);
+  t.equal(v.status, 0, v.stderr);
+  const r = sandbox.run([bundle]);
+  t.equal(r.code, 0, r.stderr);
+  t.ok(fs.statSync(path.join(sandbox.root, 'install/custom/mydir/sized')).isDirectory());
+});

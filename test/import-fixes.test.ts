@@ -357,6 +357,9 @@ t.test("a kit's postscripts: a link among them is copied as a link (as cp -rf co
     { name: other('KIT_compute.sh'), type: 'symlink', linkname: 'mykit-post.sh' },
     { name: other('site.ENV'), data: Buffer.from('LICENSE_KEY=secret\n') },
     { name: other('compute.EXLIST'), data: Buffer.from('./usr/share/doc*\n') },
+    // A link in a subdirectory leading to a sibling directory: inside postscripts all the same.
+    { name: other('lib/common.sh'), data: Buffer.from('common() { :; }\n') },
+    { name: other('tools/common.sh'), type: 'symlink', linkname: '../lib/common.sh' },
   ])).data);
   const r = sandbox.run([good]);
   t.equal(r.code, 0, r.stderr);
@@ -364,6 +367,8 @@ t.test("a kit's postscripts: a link among them is copied as a link (as cp -rf co
   t.equal(fs.readlinkSync(path.join(postscripts, 'KIT_compute.sh')), 'mykit-post.sh', 'the link, as a link');
   t.equal(fs.readFileSync(path.join(postscripts, 'KIT_compute.sh'), 'utf8'), fs.readFileSync(path.join(postscripts, 'mykit-post.sh'), 'utf8'), 'leading to the copied postscript');
   t.same(fs.readdirSync(postscripts).filter((n) => /env|exlist/i.test(n)), [], '.ENV and .EXLIST not published');
+  t.equal(fs.readlinkSync(path.join(postscripts, 'tools/common.sh')), '../lib/common.sh', 'a nested link, as a link');
+  t.equal(fs.readFileSync(path.join(postscripts, 'tools/common.sh'), 'utf8'), 'common() { :; }\n');
   const kitOther = path.join(sandbox.root, 'install/kits/mykit-1.0-1/other_files');
   t.equal(fs.statSync(path.join(kitOther, 'site.ENV')).mode & 0o777, 0o644, 'not made executable');
 

@@ -107,3 +107,10 @@ t.test('import: existing rows of the image are updated in place', async (t) => {
     { image: 'img', file: '/none' },
   ], 'an ALL row with other options does not hide the entry');
 });
+
+t.test('merging ignores a disabled ALL row: the bundle\'s entry is added for the image', async (t) => {
+  const tables = { litefile: [{ image: 'ALL', file: '/etc/adjtime', options: 'tmpfs', disable: '1' }, { image: 'ALL', file: '/var/log/', options: 'persistent' }] };
+  const rows = mergeLitefileRows(tables, 'img', [{ file: '/etc/adjtime', options: 'tmpfs' }, { file: '/var/log/', options: 'persistent' }]);
+  t.same(rows.filter((row) => row.image === 'img'), [{ image: 'img', file: '/etc/adjtime', options: 'tmpfs' }], 'added; /var/log/ stays covered by the enabled ALL row');
+  t.same(tables.litefile[0].disable, '1', 'the disabled row is left as it was');
+});

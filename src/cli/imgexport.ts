@@ -7,7 +7,7 @@ import { contextFrom, locationsFrom } from '../core/context.js';
 import { bundleDirName, planExport, treeSources } from '../export/plan.js';
 import { generatedMtime, writeBundle } from '../export/bundle.js';
 import { isLocalDirectory, refuseDestinationInsideTrees, resolveDestination } from '../export/destination.js';
-import { createFileSink, createSshSink, createStdoutSink, remoteIsDirectory, type Sink } from '../pipeline/sink.js';
+import { createFileSink, createSshSink, createStdoutSink, remoteIsDirectory, whereLinkLeads, type Sink } from '../pipeline/sink.js';
 import { formatBytes } from '../pipeline/progress.js';
 import { refuseInterruptedImage } from '../import/transaction.js';
 import { intOption, listOption, runCommand, stringOption } from './command.js';
@@ -64,10 +64,12 @@ await runCommand({
     await refuseInterruptedImage(ctx.sandbox, imagename, 'export');
     const plan = planExport(tables, loc, { imagename, extras: listOption(values, 'extra'), postscriptsNode: stringOption(values, 'postscripts') });
     plan.messages.forEach(say);
-    if (destination.kind === 'file') refuseDestinationInsideTrees(destination.path, treeSources(plan).map((p) => loc.sandbox.real(p)));
+    // A DEST that is a link is written through, as tar czf writes it (packimage replaces its link, as xCAT's does).
+    const bundleFile = destination.kind === 'file' ? whereLinkLeads(destination.path) : undefined;
+    if (bundleFile) refuseDestinationInsideTrees(bundleFile, treeSources(plan).map((p) => loc.sandbox.real(p)));
     const sink: Sink = destination.kind === 'stdout' ? createStdoutSink()
       : destination.kind === 'remote' ? createSshSink(remote!, destination.path)
-      : createFileSink(destination.path, { throughLink: true });
+      : createFileSink(bundleFile!);
     say(`Compressing ${plan.dirName} bundle.  Please be patient.`);
     const started = Date.now();
     try {

@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { PathError, UsageError } from '../core/errors.js';
+import { PathError, UsageError, describeFsError } from '../core/errors.js';
 import { compressionFormatOfName, type CompressionFormat } from '../pipeline/compress/format.js';
 import { isUnder } from '../import/plan.js';
 
@@ -42,7 +42,12 @@ export function resolveDestination(dirName: string, dest: string | undefined, fo
 
 /** Whether DEST names an existing local directory. */
 export function isLocalDirectory(dest: string | undefined): boolean {
-  return dest !== undefined && dest !== '-' && fs.statSync(dest, { throwIfNoEntry: false })?.isDirectory() === true;
+  if (dest === undefined || dest === '-') return false;
+  try {
+    return fs.statSync(dest, { throwIfNoEntry: false })?.isDirectory() === true;
+  } catch (err) {
+    throw new PathError(`cannot use ${dest}: ${describeFsError(err)}`, dest); // a loop of links, say
+  }
 }
 
 /**

@@ -41,13 +41,24 @@ function blocks(size: number): number {
   return Math.ceil(size / TAR_BLOCK) * TAR_BLOCK;
 }
 
-/** Passes bytes on, counting them. */
-class ByteCounter extends Transform {
+/** Passes a tar's bytes on, counting them and keeping its last block. */
+class TarTail extends Transform {
   bytes = 0;
+  private tail: Buffer = Buffer.alloc(0);
 
   override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
     this.bytes += chunk.length;
+    this.tail = chunk.length >= TAR_BLOCK ? chunk.subarray(chunk.length - TAR_BLOCK) : Buffer.concat([this.tail, chunk]).subarray(-TAR_BLOCK);
     callback(null, chunk);
+  }
+
+  /**
+   * Whether the tar went on past `end` (where its last member's data ends) and ended with a zero
+   * block: its end-of-archive. Cut at a member's boundary it would read as a smaller whole, and cut
+   * after a pax or long-name header (which tar-stream holds for the next member) it ends on text.
+   */
+  endsWhole(end: number): boolean {
+    return this.bytes >= end + TAR_BLOCK && this.tail.length === TAR_BLOCK && this.tail.every((byte) => byte === 0);
   }
 }
 
@@ -124,7 +135,7 @@ export async function* readBundleMembers(
   onFormat?.(format);
   // Latin-1: one character per byte, so that memberHeader sees a name's bytes as they are.
   const extract = tar.extract({ filenameEncoding: 'latin1' } as Parameters<typeof tar.extract>[0]); // an option its types leave out
-  const tarBytes = new ByteCounter();
+  const tarBytes = new TarTail();
   const stages = format === 'none' ? [whole, tarBytes, extract] : [whole, createDecompressor(format), tarBytes, extract];
   let failure: Error | undefined;
   const flowing = pipeline(stages as unknown as [NodeJS.ReadableStream, NodeJS.WritableStream]).catch((err: unknown) => {
@@ -140,14 +151,15 @@ export async function* readBundleMembers(
         await flowing;
         throw failure ?? new BundleError(`bundle ${label} is damaged or truncated: it ends inside ${header.name}`, label);
       }
-      last = { name: header.name, end: (entry.header as { byteOffset?: number }).byteOffset! + blocks(header.size ?? 0) };
+      // A directory's size, if any, is no data (tar-stream reads none either).
+      const dataSize = header.type === 'directory' ? 0 : header.size ?? 0;
+      last = { name: header.name, end: (entry.header as { byteOffset?: number }).byteOffset! + blocks(dataSize) };
       yield { header, body: entry as unknown as Readable };
       entry.resume();
     }
     await flowing;
     if (failure) throw failure;
-    // A tar cut at a member's boundary reads as a shorter whole: only its end-of-archive block says it is all.
-    if (tarBytes.bytes < (last?.end ?? 0) + TAR_BLOCK) {
+    if (!tarBytes.endsWhole(last?.end ?? 0)) {
       throw new BundleError(`bundle ${label} is damaged or truncated: it ends without the tar's end-of-archive blocks${last ? `, after ${last.name}` : ''}`, label);
     }
     finished = true;

@@ -11,7 +11,7 @@ import { LITEFILE_MEMBER, MANIFEST_MEMBER, TREE_MEMBER, TREE_PREFIX, type Manife
 import { parseLitefileCsv } from '../xcat/litefile.js';
 import { checkCpioTree } from '../archive/tree-extract.js';
 import { DEFAULT_INSTALLDIR, xcatrootFrom } from '../core/locations.js';
-import { escapingLinkRefusal, lackingMember, memberKind, memberOf, memberRefusal, planImport, routeMember, unplacedMember } from './plan.js';
+import { escapingLinkRefusal, lackingMember, memberKind, memberOf, memberRefusal, planImport, routeMember, stagesFile, unplacedMember } from './plan.js';
 import { parseManifest } from '../xcat/manifest-reader.js';
 import { readBundleMembers, type BundleMember, type Compression, type ReaderState } from './bundle-reader.js';
 import { ImageDirectory } from './member-names.js';
@@ -149,11 +149,12 @@ export function checkPlacement(scan: BundleScan, manifest: Manifest): void {
     if (seen.has(rel)) throw memberRefusal.twice(name);
     const link = links.find((l) => rel.startsWith(l + '/'));
     if (link !== undefined) throw memberRefusal.belowLink(name, `${image}/${link}`);
+    // In the import's order: a hard link is joined as it is staged, before its route is taken.
+    if (kind === 'hardlink' && !files.has((linkTarget ?? '').replace(/^\.\//, '').slice(image.length + 1))) throw memberRefusal.hardLink(name, linkTarget ?? '');
     const route = routeMember(plan, rel, kind === 'dir');
     if (route.kind === 'unknown') throw unplacedMember(plan, rel, name);
     const isLink = kind === 'symlink' || kind === 'hardlink';
     if (isLink && (route.kind === 'file' || route.kind === 'tree')) throw memberRefusal.linkForFile(name);
-    if (kind === 'hardlink' && !files.has((linkTarget ?? '').replace(/^\.\//, '').slice(image.length + 1))) throw memberRefusal.hardLink(name, linkTarget ?? '');
     const escaping = kind === 'symlink' ? escapingLinkRefusal(route, name, linkTarget ?? '') : undefined;
     if (escaping) throw escaping;
     if (route.kind === 'kit') {
@@ -165,7 +166,7 @@ export function checkPlacement(scan: BundleScan, manifest: Manifest): void {
     seen.add(rel);
     if (kind === 'dir') dirs.add(rel);
     if (kind === 'symlink') links.push(rel);
-    if ((kind === 'file' || kind === 'hardlink') && route.kind !== 'manifest' && route.kind !== 'checksums') files.add(rel);
+    if ((kind === 'file' || kind === 'hardlink') && stagesFile(route)) files.add(rel);
   }
   const lacking = lackingMember(plan, seen, dirs, (rel) => `${image}/${rel}`);
   if (lacking) throw lacking;

@@ -43,6 +43,7 @@ import {
   planImport,
   refuseRootReplacement,
   routeMember,
+  stagesFile,
   unplacedMember,
   type ImportPlan,
   type Route,
@@ -322,7 +323,7 @@ class ImportSession {
         await pipeline(throughTap(body, tap), async (source: AsyncIterable<Buffer>) => {
           for await (const chunk of source) void chunk;
         });
-        this.stagedFiles.set(rel, undefined);
+        if (!route || stagesFile(route)) this.stagedFiles.set(rel, undefined);
       }
       this.digests.set(rel, tap.sha256);
       this.sizes.set(rel, size);
@@ -338,8 +339,9 @@ class ImportSession {
       await symlink(header.linkname ?? '', real);
     } else if (kind === 'hardlink') {
       const target = this.imageDir.place(header.linkname ?? '');
-      if (!target || !this.stagedFiles.has(target.rel)) throw memberRefusal.hardLink(name, header.linkname ?? '');
-      if (real) await link(this.stagedFiles.get(target.rel)!, real);
+      const targetReal = target && this.stagedFiles.get(target.rel);
+      if (!target || !this.stagedFiles.has(target.rel) || (real && !targetReal)) throw memberRefusal.hardLink(name, header.linkname ?? '');
+      if (real) await link(targetReal!, real);
       this.stagedFiles.set(rel, real);
       staged.size = this.sizes.get(target.rel) ?? 0; // its data's, for the room its copies need
     }
@@ -440,7 +442,7 @@ class ImportSession {
       const dirName = this.kitDirNames.get(kit.name)!; // lackingMember saw a member of it, which adopt named
       this.units.push({ dest: kit.dest, type: 'tree', staged: this.kitRoots.get(kit.name), member: `${this.memberName(dirName)}/` });
     }
-    await this.stageKitRepositoryLinks(plan, tables);
+    await this.stageKitRepositoryLinks(plan, activeRows(tables));
     for (const copy of this.copies) {
       let staged: string | undefined;
       if (this.tx && copy.linkTarget !== undefined) {

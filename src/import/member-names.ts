@@ -26,11 +26,11 @@ export function parseMemberName(raw: string): MemberName | undefined {
 }
 
 /**
- * A control character (C0, DEL, C1) in a name: it becomes a file name and a line of output, where
- * a newline or an escape sequence could forge what the administrator reads.
+ * A control character (C0 but tab, DEL, C1) in a name: it becomes a file name and a line of
+ * output, where a newline or an escape sequence could forge what the administrator reads.
  */
 export function hasControlCharacter(name: string): boolean {
-  return /[\u0001-\u001f\u007f-\u009f]/.test(name);
+  return /[\u0001-\u0008\u000a-\u001f\u007f-\u009f]/.test(name);
 }
 
 /** Remembers the bundle's one image directory and refuses members of any other. */

@@ -359,6 +359,11 @@ export const memberRefusal = {
   kitTwice: (name: string, kit: string, shownDir: string) => new BundleError(`refusing member ${name}: kit ${kit} is already in the bundle as ${shownDir}/`, name),
 };
 
+/** Whether a regular file routed so is staged (and may be the target of a hard link): not one that is only read. */
+export function stagesFile(route: Route): boolean {
+  return route.kind === 'file' || route.kind === 'extra' || route.kind === 'kit';
+}
+
 /** A tar member's kind as the import takes it: a device file or fifo has no place outside the statelite tree. */
 export function memberKind(type: string | null | undefined, name: string): 'file' | 'dir' | 'symlink' | 'hardlink' {
   switch (type) {
@@ -381,8 +386,10 @@ export function memberKind(type: string | null | undefined, name: string): 'file
  * or kit's directory, and for a kit's postscript also the postscripts directory it is copied to.
  */
 export function escapingLinkRefusal(route: Route, name: string, target: string): BundleError | undefined {
+  // A kit's copy keeps the path below other_files/ or plugins/: its root is the copy without that path.
+  const below = route.kind === 'kit' ? route.sub.split('/').slice(1).join('/') : '';
   const places = route.kind === 'extra' ? [{ dest: route.dest, root: route.root }]
-    : route.kind === 'kit' ? [{ dest: posix.join(route.kit.dest, route.sub), root: route.kit.dest }, ...route.copies.map((dest) => ({ dest, root: posix.dirname(dest) }))]
+    : route.kind === 'kit' ? [{ dest: posix.join(route.kit.dest, route.sub), root: route.kit.dest }, ...route.copies.map((dest) => ({ dest, root: dest.slice(0, -below.length - 1) }))]
     : [];
   const out = places.find((place) => !linkStaysInside(place.dest, target, place.root));
   return out && memberRefusal.escapingLink(name, target, out.root);

@@ -197,10 +197,7 @@ function afterBytes(buffers: Buffer[], count: number): Buffer[] {
  * file made by tar or a shell redirection: a bundle holds host keys and shadow files, and an
  * administrator with umask 077 means to keep them private.
  */
-export function createFileSink(givenPath: string, opts: { mode?: number; throughLink?: boolean } = {}): Sink {
-  // throughLink: a link at the name is written through, as tar czf writes a bundle's DEST (a packed
-  // root image replaces its link instead, as xCAT's packimage does).
-  const finalPath = opts.throughLink ? whereLinkLeads(givenPath) : givenPath;
+export function createFileSink(finalPath: string, opts: { mode?: number } = {}): Sink {
   const tmp = temporaryNameBeside(finalPath);
   let fd: number;
   refuseReplacingSpecialFile(finalPath);
@@ -247,14 +244,18 @@ export function refuseReplacingSpecialFile(finalPath: string): void {
   }
 }
 
-/** Where open() of `given` lands: itself, or where its symbolic links lead (made if dangling). */
-function whereLinkLeads(given: string): string {
+/**
+ * Where open() of `given` writes: itself, or where its symbolic links lead (even to nothing yet),
+ * each target's directory resolved as the kernel does (`t/../x` through a link `t` is not `x`).
+ */
+export function whereLinkLeads(given: string): string {
   let at = given;
   for (let hops = 0; hops < 40; hops++) {
-    const stat = fs.lstatSync(at, { throwIfNoEntry: false });
-    if (!stat?.isSymbolicLink()) return at;
     try {
-      at = path.resolve(fs.realpathSync(path.dirname(at)), fs.readlinkSync(at));
+      if (!fs.lstatSync(at, { throwIfNoEntry: false })?.isSymbolicLink()) return at;
+      const target = fs.readlinkSync(at);
+      const dir = target.startsWith('/') ? path.dirname(target) : `${path.dirname(at)}/${path.dirname(target)}`;
+      at = path.join(fs.realpathSync.native(dir), path.basename(target));
     } catch (err) {
       throw cannotWrite(given, err);
     }

@@ -1,5 +1,5 @@
 import { BundleError, TableError } from '../core/errors.js';
-import { listItems, type Row, type Tables } from '../tables/types.js';
+import { isDisabled, listItems, type Row, type Tables } from '../tables/types.js';
 import { LITEFILE_MEMBER } from './manifest.js';
 
 /**
@@ -96,7 +96,8 @@ export function parseLitefileCsv(text: string, member = LITEFILE_MEMBER): Litefi
  */
 export function mergeLitefileRows(tables: Tables, imagename: string, entries: LitefileEntry[]): Row[] {
   const rows = (tables.litefile ?? []).map((row) => ({ ...row }));
-  const allRows = rows.filter((row) => row.image === 'ALL');
+  // A disabled ALL row covers nothing (xCAT's lookups skip it).
+  const allRows = rows.filter((row) => row.image === 'ALL' && !isDisabled(row));
   for (const { file, options } of entries) {
     if (allRows.some((row) => row.file === file && (row.options ?? '') === options)) continue;
     const existing = rows.find((row) => row.image === imagename && row.file === file);

@@ -176,6 +176,8 @@ export async function hostileCases(outside: string): Promise<HostileCase[]> {
   // Links the import refuses before writing, and verify with it.
   await variant('symlink in a directory extra leading out of it', /refusing symbolic link .*\/extra\/install\/mydir\/evil -> \/etc: it points outside \/install\/custom\/mydir/,
     insert({ name: at('extra/install/mydir/evil'), type: 'symlink', linkname: '/etc' }), true);
+  await variant('hard link to a file the bundle structure has no place for staging (IMAGE/extra as a file)', /refusing hard link .*\/extra\/myscript9: its target .*\/extra is not an earlier file/,
+    insert(file(at('extra'), '#!/bin/sh\n'), { name: at('extra/myscript9'), type: 'link', linkname: at('extra') }), true);
   await variant('hard link to manifest.xml (read, never staged)', /refusing hard link .*\/extra\/install\/mydir\/m\.xml: its target .*manifest\.xml is not an earlier file/,
     insert({ name: at('extra/install/mydir/m.xml'), type: 'link', linkname: at('manifest.xml') }), true);
 
@@ -259,6 +261,15 @@ export async function hostileCases(outside: string): Promise<HostileCase[]> {
     verify: true,
     bundle: goodTar.subarray(0, kernelHeader),
   });
+  // Cut after a member's pax header (held for the member, never yielded): the tar ends on its text.
+  const longName = at(`extra/install/mydir/${'long-name-'.repeat(12)}.txt`);
+  const withLongName = await packBundle([...good.members, file(longName, 'long\n'), { name: at('SHA256SUMS'), data: Buffer.from(sha256sums([...good.members, file(longName, 'long\n')], HOSTILE_IMAGE)) }], true);
+  cases.push({
+    name: 'plain tar cut after a pax header, before its member',
+    refusal: /is damaged or truncated: it ends without the tar's end-of-archive blocks/,
+    verify: true,
+    bundle: withLongName.subarray(0, afterFirstPaxHeader(withLongName)),
+  });
   for (const [format, compress] of [['zstd', (data: Buffer) => execFileSync('zstd', ['-q', '-c'], { input: data })], ['gzip', gzipSync]] as const) {
     cases.push({
       name: `${format} stream that ends right after a member's header`,
@@ -268,6 +279,16 @@ export async function hostileCases(outside: string): Promise<HostileCase[]> {
     });
   }
   return cases;
+}
+
+/** Where the member after the first pax header starts in a plain tar. */
+function afterFirstPaxHeader(tarData: Buffer): number {
+  for (let at = 0; at + 512 <= tarData.length;) {
+    const size = parseInt(tarData.subarray(at + 124, at + 136).toString('latin1').replace(/\0.*$/, '').trim() || '0', 8);
+    at += 512 + Math.ceil(size / 512) * 512;
+    if (tarData[at - 512 - Math.ceil(size / 512) * 512 + 156] === 0x78) return at; // typeflag 'x'
+  }
+  throw new Error('no pax header in the tar');
 }
 
 /** Where the header of the member `name` starts in a plain tar (ustar names only). */
