@@ -169,7 +169,10 @@ export async function hostileCases(outside: string): Promise<HostileCase[]> {
   await variant('pax gid above 32 bits', /its pax record gid="4294967296" is not a valid gid/, (members) => {
     find(members, 'extra/install/mydir/a.txt').pax = { gid: '4294967296' };
   });
-  await variant('pax mtime beyond any date', /its pax record mtime="1e400" is not a valid mtime/, (members) => {
+  await variant('pax mtime beyond any date', /its pax record mtime="99999999999999999" is not a valid mtime/, (members) => {
+    find(members, 'extra/install/mydir/a.txt').pax = { mtime: '99999999999999999' };
+  });
+  await variant('pax mtime that is not a decimal number', /its pax record mtime="1e400" is not a valid mtime/, (members) => {
     find(members, 'extra/install/mydir/a.txt').pax = { mtime: '1e400' };
   });
 
