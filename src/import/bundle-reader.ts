@@ -2,7 +2,7 @@
  * Bundle bytes -> tar members, as they stream: the compression is recognised from the first
  * bytes, then decompress -> tar-stream extract. Shared by import, verify and inspect.
  */
-import { Readable, Transform, type TransformCallback } from 'node:stream';
+import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import tar from 'tar-stream';
 import { isUtf8 } from 'node:buffer';
@@ -41,15 +41,16 @@ function blocks(size: number): number {
   return Math.ceil(size / TAR_BLOCK) * TAR_BLOCK;
 }
 
-/** Passes a tar's bytes on, counting them and keeping its last block. */
-class TarTail extends Transform {
+/** Counts a tar's bytes as they pass (it listens, adding no stage to the stream) and keeps its last block. */
+class TarTail {
   bytes = 0;
   private tail: Buffer = Buffer.alloc(0);
 
-  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
-    this.bytes += chunk.length;
-    this.tail = chunk.length >= TAR_BLOCK ? chunk.subarray(chunk.length - TAR_BLOCK) : Buffer.concat([this.tail, chunk]).subarray(-TAR_BLOCK);
-    callback(null, chunk);
+  constructor(tarStream: Readable) {
+    tarStream.on('data', (chunk: Buffer) => {
+      this.bytes += chunk.length;
+      this.tail = chunk.length >= TAR_BLOCK ? chunk.subarray(chunk.length - TAR_BLOCK) : Buffer.concat([this.tail, chunk]).subarray(-TAR_BLOCK);
+    });
   }
 
   /**
@@ -135,12 +136,13 @@ export async function* readBundleMembers(
   onFormat?.(format);
   // Latin-1: one character per byte, so that memberHeader sees a name's bytes as they are.
   const extract = tar.extract({ filenameEncoding: 'latin1' } as Parameters<typeof tar.extract>[0]); // an option its types leave out
-  const tarBytes = new TarTail();
-  const stages = format === 'none' ? [whole, tarBytes, extract] : [whole, createDecompressor(format), tarBytes, extract];
+  const tarStream: Readable = format === 'none' ? whole : createDecompressor(format);
+  const stages = format === 'none' ? [whole, extract] : [whole, tarStream, extract];
   let failure: Error | undefined;
   const flowing = pipeline(stages as unknown as [NodeJS.ReadableStream, NodeJS.WritableStream]).catch((err: unknown) => {
     failure = state.failure = asBundleError(err, label);
   });
+  const tarBytes = new TarTail(tarStream);
   let finished = false;
   let last: { name: string; end: number } | undefined;
   try {
