@@ -133,6 +133,12 @@ t.test('a node and a group never share a name: they would share one postscripts 
   refused(['mkdef', '-t', 'group', '-o', 'node1', 'postscripts=evil'], "'node1' is already a node: a node and a group cannot share a name (they would share one postscripts row)");
   refused(['mkdef', '-t', 'node', '-o', 'compute'], "'compute' is already a group: a node and a group cannot share a name (they would share one postscripts row)");
   refused(['chdef', '-t', 'node', '-o', 'node1', 'groups=node2'], "'node2' is a node: it cannot be a group too (they would share one postscripts row)");
+  // chtab's way in to the nodelist is held to the same rule.
+  refused(['chtab', 'node=node1', 'nodelist.groups=compute,node2'], "'node2' is a node: it cannot be a group too (they would share one postscripts row)");
+  refused(['chtab', 'node=node1', 'nodelist.groups+=node1'], "'node1' is a node: it cannot be a group too (they would share one postscripts row)");
+  refused(['chtab', 'node=compute', 'nodelist.groups=all'], "'compute' is already a group: a node and a group cannot share a name (they would share one postscripts row)");
+  t.equal(imgport(['chtab', 'node=node3', 'nodelist.groups=compute']).code, 0, 'a new node in an existing group');
+  t.equal(imgport(['chtab', 'node=node1', 'nodelist.groups=compute,gpu']).code, 0, 'a node joins a new group');
 });
 
 t.test('lsdef -z of nodes and groups loads back into an empty table file, nodes first', async (t) => {

@@ -1,7 +1,7 @@
 import { TableError, UsageError } from '../core/errors.js';
 import { checkColumn, checkTable, LINE_BREAK_OR_CONTROL } from './schema.js';
-import type { Row, Tables } from './types.js';
-import { checkGroupNames, checkObjectName, refuseDefaultsRow } from './objects.js';
+import { listItems, type Row, type Tables } from './types.js';
+import { checkGroupNames, checkObjectName, ObjectTables, refuseDefaultsRow } from './objects.js';
 
 /**
  * xCAT's chtab on the tables: `KEYCOL=KEYVAL... TABLE.COLUMN=VALUE...` sets columns of the row
@@ -81,12 +81,16 @@ export function applyChtab(tables: Tables, change: ChtabChange): boolean {
   const rows = (tables[change.table] ??= []);
   let row = rows.find(selects(change.keys));
   const added = row === undefined;
+  // mkdef's rule: a node and a group never share a name, nor so a postscripts row.
+  const objects = change.table === 'nodelist' ? new ObjectTables(tables) : undefined;
+  if (added) objects?.refuseNodeNamedAsGroup(change.keys.node);
   row ??= rows[rows.push({ ...change.keys }) - 1];
   for (const { column, value, append } of change.assignments) {
     const next = append ? appendToList(row[column], value) : value;
     if (next === '') delete row[column];
     else row[column] = next;
   }
+  if (objects) objects.refuseNodesAsGroups(listItems(row.groups));
   return added;
 }
 

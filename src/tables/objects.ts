@@ -65,6 +65,10 @@ export function refuseDefaultsRow(name: string, what: string): void {
 /** The other type sharing a node's postscripts row: a node and a group of one name would share it. */
 const RIVAL: Partial<Record<ObjectType, ObjectType>> = { node: 'group', group: 'node' };
 
+function alreadyOfType(name: string, type: ObjectType): TableError {
+  return new TableError(`'${name}' is already a ${type}: a node and a group cannot share a name (they would share one postscripts row)`, 'nodelist');
+}
+
 function missing(type: ObjectType, name: string): TableError {
   return new TableError(`could not find an object named '${name}' of type '${type}'`, OBJECT_SCHEMAS[type].definingTables[0]);
 }
@@ -129,7 +133,7 @@ export class ObjectTables {
     if (rival) {
       refuseDefaultsRow(name, `a ${type}`);
       if (this.exists(rival, name)) {
-        throw new TableError(`'${name}' is already a ${rival}: a node and a group cannot share a name (they would share one postscripts row)`, 'nodelist');
+        throw alreadyOfType(name, rival);
       }
     }
     if (this.isDefined(type, name)) {
@@ -192,9 +196,15 @@ export class ObjectTables {
     this.dropKeyOnlyRows(type, name);
   }
 
-  private refuseNodesAsGroups(groups: string[]): void {
+  /** Refuses groups that name a node: they would share its postscripts row. */
+  refuseNodesAsGroups(groups: string[]): void {
     const clash = groups.find((group) => this.row('nodelist', group));
     if (clash) throw new TableError(`'${clash}' is a node: it cannot be a group too (they would share one postscripts row)`, 'nodelist');
+  }
+
+  /** Refuses a new node named like a group its nodes list (chtab's way in; mkdef's is create). */
+  refuseNodeNamedAsGroup(node: string): void {
+    if (this.memberCounts.has(node)) throw alreadyOfType(node, 'group');
   }
 
   /** Rows of optional tables (a node's postscripts row) that were emptied go away. */
