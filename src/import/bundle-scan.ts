@@ -38,7 +38,20 @@ export interface BundleScan {
   litefile?: string;
 }
 
-const SUMS_MAX_BYTES = 16 << 20;
+/** The small members read whole (SHA256SUMS, litefile.csv), within this bound. */
+export const CHECKSUMS_MAX_BYTES = 16 << 20;
+
+/** A small member's bytes; one larger than `limit` is refused, naming it. */
+export async function readWhole(body: AsyncIterable<Buffer>, limit: number, name: string): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let length = 0;
+  for await (const chunk of body) {
+    length += chunk.length;
+    if (length > limit) throw new BundleError(`member ${name} is larger than ${limit} bytes`, name);
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks);
+}
 
 /**
  * Compares the digests of the image's files (relative name -> hex) with SHA256SUMS: a mismatch,
@@ -104,24 +117,13 @@ async function scanMembers(scan: BundleScan, imageDir: ImageDirectory, members: 
     const tap = new DigestTap();
     const tapped = throughTap(body, tap);
     if (place?.rel === MANIFEST_MEMBER) scan.manifest = await parseManifest(tapped, member.name);
-    else if (place?.rel === CHECKSUMS_MEMBER) scan.sums = parseSha256Sums(await readText(tapped), member.name);
-    else if (place?.rel === LITEFILE_MEMBER) scan.litefile = await readText(tapped);
+    else if (place?.rel === CHECKSUMS_MEMBER) scan.sums = parseSha256Sums((await readWhole(tapped, CHECKSUMS_MAX_BYTES, member.name)).toString('utf8'), member.name);
+    else if (place?.rel === LITEFILE_MEMBER) scan.litefile = (await readWhole(tapped, CHECKSUMS_MAX_BYTES, member.name)).toString('utf8');
     else if (place?.rel === treeMemberOf(scan.manifest)) {
       await readTreeMember(tapped, member.name, (cpio) => checkCpioTree(cpio, { stripPrefix: TREE_PREFIX, member: member.name }));
     } else for await (const chunk of tapped) void chunk;
     member.sha256 = tap.sha256;
   }
-}
-
-/** A small member's text (what passes SUMS_MAX_BYTES is read through, not kept: the check it feeds then fails). */
-async function readText(source: AsyncIterable<Buffer>): Promise<string> {
-  const chunks: Buffer[] = [];
-  let length = 0;
-  for await (const chunk of source) {
-    length += chunk.length;
-    if (length <= SUMS_MAX_BYTES) chunks.push(chunk);
-  }
-  return Buffer.concat(chunks).toString('utf8');
 }
 
 /** The statelite tree's member, as the import finds it: by the manifest once read, else by its usual name. */

@@ -23,7 +23,7 @@ import { mergeLitefileRows, parseLitefileCsv } from '../xcat/litefile.js';
 import { checkManifest, manifestWarnings, missingManifest, parseManifest } from '../xcat/manifest-reader.js';
 import { MANIFEST_MEMBER, TREE_MEMBER, TREE_PREFIX } from '../xcat/manifest.js';
 import { readBundleMembers, type ReaderState } from './bundle-reader.js';
-import { compareChecksums, isUpstreamFailure, readTreeMember } from './bundle-scan.js';
+import { CHECKSUMS_MAX_BYTES, compareChecksums, isUpstreamFailure, readTreeMember, readWhole } from './bundle-scan.js';
 import { describeOp, enclosingTree, executeCommit, inspectPaths, pathsToInspect, pauseForTests, planCommit, type CommitOp, type Unit } from './commit.js';
 import { ImageDirectory } from './member-names.js';
 import {
@@ -73,8 +73,6 @@ export interface ImportRequest {
   warn: (line: string) => void;
 }
 
-/** The (small) SHA256SUMS member is read whole, within this bound. */
-const CHECKSUMS_MAX_BYTES = 16 << 20;
 /** litefile.csv is read from memory: members that may be it are kept, within these bounds. */
 const KEEP_MEMBER_MAX_BYTES = 1 << 20;
 const KEEP_TOTAL_MAX_BYTES = 16 << 20;
@@ -96,17 +94,6 @@ interface Staged {
   uid: number;
   gid: number;
   mtime: number;
-}
-
-async function readWhole(body: Readable, limit: number, name: string): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  let length = 0;
-  for await (const chunk of body) {
-    length += (chunk as Buffer).length;
-    if (length > limit) throw new BundleError(`member ${name} is larger than ${limit} bytes`, name);
-    chunks.push(chunk as Buffer);
-  }
-  return Buffer.concat(chunks);
 }
 
 /** The state of one import while its bundle streams by. */
