@@ -5,7 +5,7 @@
  * execution, journaled first, with a rollback that reads the filesystem so that a failure half
  * way, or a SIGKILL followed by the next import, puts everything back.
  */
-import { lchown, lstat, mkdir, realpath, rename, rmdir, chmod, stat, utimes } from 'node:fs/promises';
+import { lchown, lstat, lutimes, mkdir, realpath, rename, rmdir, chmod, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { ImgportError, PathError } from '../core/errors.js';
 import type { Sandbox } from '../core/sandbox.js';
@@ -326,16 +326,17 @@ async function madeDirectory(real: string, mode: number): Promise<boolean> {
 }
 
 /**
- * A directory extra's directory as `cp -a` leaves it: the bundle's owner (when we may set one; the
- * mode again after it, as a change of owner clears setgid) and mtime.
+ * A directory extra's entry as `cp -a` leaves it: the bundle's owner (when we may set one), then
+ * the mode again (a change of owner clears setuid and setgid: a service's setuid helper stays its
+ * owner's, not root's; a symbolic link has no mode, `mode` undefined) and the mtime.
  */
-async function keepDirectoryAttributes(real: string, mode: number, kept: KeptAttributes): Promise<void> {
+export async function keepAttributes(real: string, kept: KeptAttributes, mode?: number): Promise<void> {
   if (process.getuid?.() === 0) {
     await lchown(real, kept.uid, kept.gid);
-    await chmod(real, mode);
+    if (mode !== undefined) await chmod(real, mode);
   }
   const when = new Date(kept.mtime * 1000); // a Date: Node takes a negative number of seconds as now
-  await utimes(real, when, when);
+  await lutimes(real, when, when);
 }
 
 /**
@@ -353,6 +354,8 @@ export async function executeCommit(sandbox: Sandbox, ops: CommitOp[], hooks: Co
     await rollBackCommit(sandbox, reached);
     hooks.undone?.();
   };
+  /** Directories this run made that take the bundle's owner and mtime once the renames are done. */
+  const madeWithAttributes: { real: string; mode: number; kept: KeptAttributes }[] = [];
   let current = '';
   try {
     for (const [index, op] of ops.entries()) {
@@ -364,6 +367,7 @@ export async function executeCommit(sandbox: Sandbox, ops: CommitOp[], hooks: Co
         if (await madeDirectory(real, op.mode)) {
           reached.push(step);
           await chmod(real, op.mode); // whatever the umask
+          if (op.kept) madeWithAttributes.push({ real, mode: op.mode, kept: op.kept });
         }
       } else if (step.op === 'backup') {
         reached.push(step);
@@ -380,9 +384,7 @@ export async function executeCommit(sandbox: Sandbox, ops: CommitOp[], hooks: Co
       await hooks.afterOp?.(index + 1);
     }
     // Last, once nothing more goes into them: adding an entry would change a directory's mtime.
-    for (const [index, op] of ops.entries()) {
-      if (op.op === 'mkdir' && op.kept && reached.includes(steps[index])) await keepDirectoryAttributes(sandbox.real(op.path), op.mode, op.kept);
-    }
+    for (const dir of madeWithAttributes) await keepAttributes(dir.real, dir.kept, dir.mode);
   } catch (err) {
     const reason = hooks.aborted() ? 'interrupted' : (err as NodeJS.ErrnoException).code ?? (err as Error).message;
     try {

@@ -5,7 +5,7 @@
  * are held in a staging directory on INSTALLDIR's filesystem and renamed into place later
  * (copied first when their destination turns out to be on another filesystem).
  */
-import { chmod, copyFile, lchown, link, lutimes, mkdir, readlink, rmdir, stat, symlink } from 'node:fs/promises';
+import { chmod, copyFile, link, mkdir, readlink, rmdir, stat, symlink } from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -24,7 +24,7 @@ import { checkManifest, manifestWarnings, missingManifest, parseManifest } from 
 import { MANIFEST_MEMBER, TREE_MEMBER, TREE_PREFIX } from '../xcat/manifest.js';
 import { readBundleMembers, type ReaderState } from './bundle-reader.js';
 import { CHECKSUMS_MAX_BYTES, compareChecksums, isUpstreamFailure, readTreeMember, readWhole } from './bundle-scan.js';
-import { describeOp, enclosingTree, executeCommit, inspectPaths, pathsToInspect, pauseForTests, planCommit, type CommitOp, type Unit } from './commit.js';
+import { describeOp, enclosingTree, executeCommit, inspectPaths, keepAttributes, pathsToInspect, pauseForTests, planCommit, type CommitOp, type Unit } from './commit.js';
 import { ImageDirectory } from './member-names.js';
 import {
   allowedRoots,
@@ -372,7 +372,7 @@ class ImportSession {
         if (kind === 'symlink' && route.copies.length) throw new BundleError(`refusing member ${name}: a symbolic link where ${route.copies.length + 1} extras expect a file`, name);
         // A file extra is copied with plain cp by xCAT (a directory extra's files with cp -a, modes kept).
         if (real && kind === 'file' && !route.fromDirectory) await chmod(real, plainCopyMode(staged.mode));
-        if (real && route.fromDirectory && (kind === 'file' || kind === 'symlink')) await keepOwnerAndTime(real, staged);
+        if (real && route.fromDirectory && (kind === 'file' || kind === 'symlink')) await keepAttributes(real, staged, kind === 'file' ? staged.mode : undefined);
         this.units.push({ dest: route.dest, type: kind === 'symlink' ? 'symlink' : 'file', staged: real, member: name, size: staged.size, overwrite: route.fromDirectory });
         for (const dest of route.copies) this.copies.push({ from: real, dest, mode: plainCopyMode(staged.mode), member: name, size: staged.size });
         return;
@@ -582,20 +582,6 @@ class ImportSession {
     await this.close();
     for (const dir of this.createdRoots) await rmdir(this.req.sandbox.real(dir)).catch(() => undefined);
   }
-}
-
-/**
- * A directory extra's file or link as `cp -a` leaves it: the bundle's owner (when we may set one)
- * and mtime. The mode goes on again after the owner, whose change clears setuid and setgid: a
- * service's setuid helper stays its owner's, not root's.
- */
-async function keepOwnerAndTime(real: string, staged: Staged): Promise<void> {
-  if (process.getuid?.() === 0) {
-    await lchown(real, staged.uid, staged.gid);
-    if (staged.kind === 'file') await chmod(real, staged.mode);
-  }
-  const when = new Date(staged.mtime * 1000); // a Date: Node takes a negative number of seconds as now
-  await lutimes(real, when, when);
 }
 
 type Written = { table: string; row: Row }[];
