@@ -11,7 +11,7 @@ import { LITEFILE_MEMBER, MANIFEST_MEMBER, TREE_MEMBER, TREE_PREFIX, type Manife
 import { parseLitefileCsv } from '../xcat/litefile.js';
 import { checkCpioTree } from '../archive/tree-extract.js';
 import { DEFAULT_INSTALLDIR, xcatrootFrom } from '../core/locations.js';
-import { escapingLinkRefusal, lackingMember, memberKind, memberOf, memberRefusal, planImport, routeMember, stagesFile, unplacedMember } from './plan.js';
+import { claimKitDirectory, escapingLinkRefusal, lackingMember, memberKind, memberOf, memberRefusal, planImport, routeMember, stagesFile, unplacedMember } from './plan.js';
 import { parseManifest } from '../xcat/manifest-reader.js';
 import { readBundleMembers, type BundleMember, type Compression, type ReaderState } from './bundle-reader.js';
 import { ImageDirectory } from './member-names.js';
@@ -159,12 +159,7 @@ export function checkPlacement(scan: BundleScan, manifest: Manifest): void {
     if (isLink && (route.kind === 'file' || route.kind === 'tree')) throw memberRefusal.linkForFile(name);
     const escaping = kind === 'symlink' ? escapingLinkRefusal(route, name, linkTarget ?? '') : undefined;
     if (escaping) throw escaping;
-    if (route.kind === 'kit') {
-      const dirName = rel.split('/')[0];
-      const known = kitDirNames.get(route.kit.name) ?? dirName;
-      if (known !== dirName) throw memberRefusal.kitTwice(name, route.kit.name, `${image}/${known}`);
-      kitDirNames.set(route.kit.name, dirName);
-    }
+    if (route.kind === 'kit') claimKitDirectory(kitDirNames, route, rel, name, (dir) => `${image}/${dir}`);
     seen.add(rel);
     if (kind === 'dir') dirs.add(rel);
     if (kind === 'symlink') links.push(rel);

@@ -29,6 +29,7 @@ import { ImageDirectory } from './member-names.js';
 import {
   allowedRoots,
   assertDestinationsAllowed,
+  claimKitDirectory,
   destinationRefusal,
   escapingLinkRefusal,
   isUnder,
@@ -326,9 +327,9 @@ class ImportSession {
       await symlink(header.linkname ?? '', real);
     } else if (kind === 'hardlink') {
       const target = this.imageDir.place(header.linkname ?? '');
-      const targetReal = target && this.stagedFiles.get(target.rel);
-      if (!target || !this.stagedFiles.has(target.rel) || (real && !targetReal)) throw memberRefusal.hardLink(name, header.linkname ?? '');
-      if (real) await link(targetReal!, real);
+      // Only files routed to be staged are recorded, so in a real import each has its staged path.
+      if (!target || !this.stagedFiles.has(target.rel)) throw memberRefusal.hardLink(name, header.linkname ?? '');
+      if (real) await link(this.stagedFiles.get(target.rel)!, real);
       this.stagedFiles.set(rel, real);
       staged.size = this.sizes.get(target.rel) ?? 0; // its data's, for the room its copies need
     }
@@ -377,10 +378,7 @@ class ImportSession {
         for (const dest of route.copies) this.copies.push({ from: real, dest, mode: plainCopyMode(staged.mode), member: name, size: staged.size });
         return;
       case 'kit': {
-        const dirName = staged.rel.split('/')[0];
-        const known = this.kitDirNames.get(route.kit.name) ?? dirName;
-        if (known !== dirName) throw memberRefusal.kitTwice(name, route.kit.name, this.memberName(known));
-        this.kitDirNames.set(route.kit.name, dirName);
+        claimKitDirectory(this.kitDirNames, route, staged.rel, name, (dir) => this.memberName(dir));
         if (!this.req.dryRun) assertDestinationsAllowed(route.copies, this.roots, this.plan!.pluginDir);
         // Held kit members already form the kit tree under the held directory.
         if (!this.kitRoots.has(route.kit.name)) {

@@ -359,6 +359,17 @@ export const memberRefusal = {
   kitTwice: (name: string, kit: string, shownDir: string) => new BundleError(`refusing member ${name}: kit ${kit} is already in the bundle as ${shownDir}/`, name),
 };
 
+/**
+ * Records which of its two accepted names (KITNAME or basename(kitdir)) a kit's directory has in
+ * this bundle, from one of its members; a member under the other name is refused.
+ */
+export function claimKitDirectory(names: Map<string, string>, route: Route & { kind: 'kit' }, rel: string, name: string, shown: (dir: string) => string): void {
+  const dirName = rel.split('/')[0];
+  const known = names.get(route.kit.name) ?? dirName;
+  if (known !== dirName) throw memberRefusal.kitTwice(name, route.kit.name, shown(known));
+  names.set(route.kit.name, dirName);
+}
+
 /** Whether a regular file routed so is staged (and may be the target of a hard link): not one that is only read. */
 export function stagesFile(route: Route): boolean {
   return route.kind === 'file' || route.kind === 'extra' || route.kind === 'kit';
