@@ -85,6 +85,8 @@ const cases: Array<[string, TaggedChunk[]]> = [
   ['one stored byte', [{ data: Buffer.from('y'), store: true }]],
   ['a few MiB of text', [{ data: text3, store: false }]],
   ['a few MiB of random data tagged store', [{ data: random3, store: true }]],
+  ['a few MiB of random data not tagged (blocks that do not shrink)', [{ data: text(5000, 6), store: false }, { data: random3, store: false }]],
+  ['a short block that does not shrink at the end', [{ data: text3, store: false }, { data: random(500), store: true }, { data: random(3000), store: false }]],
   ['mixed tags', mixed],
 ];
 
@@ -121,6 +123,16 @@ for (const format of ['gzip', 'zstd'] as const) {
       t.ok(output.includes(sample), `input bytes at ${offset} appear in clear`);
     }
     t.same(compressor.stats(), { bytesIn: data.length, bytesOut: output.length, storedBytes: data.length }, 'stats count it');
+  });
+
+  t.test(`${format}: a block that does not shrink is stored, its compressed form thrown away`, async (t) => {
+    const data = random(3 * MiB);
+    const output = await compress([{ data, store: false }], { format, threads: 2 });
+    t.ok(output.length >= data.length && output.length < data.length * 1.01, `size ${output.length} within 1% of ${data.length}`);
+    for (const offset of [0, MiB + 1000, 2 * MiB + 1000]) {
+      t.ok(output.includes(data.subarray(offset, offset + 60_000)), `input bytes at ${offset} appear in clear`);
+    }
+    t.equal(sha256(await decompress(output, format)), sha256(data), 'and it decodes to the input');
   });
 
   t.test(`${format}: output depends only on the bytes and their tags`, async (t) => {

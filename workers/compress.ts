@@ -1,4 +1,4 @@
-/** Compressor thread: compresses one block per task and transfers every buffer back. */
+/** Compressor thread: compresses one block per task and transfers its buffer back. */
 import { move, transferableSymbol, valueSymbol, workerData } from 'piscina';
 import { compressBlock, preloadZstd, type BlockTask, type TaskResult } from '../src/pipeline/compress/block-task.js';
 import type { WorkerSetup } from '../src/pipeline/compress/pool.js';
@@ -8,13 +8,11 @@ if ((workerData as WorkerSetup | undefined)?.preloadZstd) preloadZstd().catch(()
 
 export default async function compress(task: BlockTask): Promise<TaskResult> {
   const result = await compressBlock(task);
-  // Transferred, not copied: the block's buffer (holding the output, as a rule) goes back to be
-  // filled again, and the dictionary goes back too, to be freed by the main thread, whose heap is
-  // collected often, rather than pile up here.
-  const buffers = new Set([result.input, result.output, result.dictionary].filter((b): b is ArrayBuffer => b !== undefined));
+  // Transferred, not copied: the block's buffer goes back to be filled again.
+  const buffers = [result.block];
   const transferable = {
     get [transferableSymbol]() {
-      return [...buffers];
+      return buffers;
     },
     get [valueSymbol]() {
       return result;

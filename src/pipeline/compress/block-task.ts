@@ -1,9 +1,8 @@
 /**
  * The unit of work of the compressor threads: one block compressed on its own (zstd: a whole
- * frame; gzip: raw deflate primed with the preceding 32 KiB, ended with a sync flush so the next
- * block can follow it in the same member). Runs in the worker threads (small gzip blocks on the
- * main thread); has no state but the zstd instance, so any thread gives the same bytes for the
- * same task.
+ * frame; gzip: raw deflate ended with a sync flush so the next block can follow it in the same
+ * member). Runs in the worker threads (small gzip blocks on the main thread); has no state but
+ * the zstd instance, so any thread gives the same bytes for the same task.
  */
 import zlib from 'node:zlib';
 import { loadZstdWasm, zstdFailure, type WasmVector, type ZstdWasm } from './zstd-wasm.js';
@@ -18,26 +17,32 @@ export interface BlockTask {
    */
   data: ArrayBuffer;
   length: number;
-  /** gzip: the uncompressed bytes that precede the block (up to 32 KiB). */
-  dictionary?: ArrayBuffer;
   /** gzip: the block ends the deflate stream. */
   final: boolean;
 }
 
 /**
- * What a thread sends back, every buffer transferred: the compressed bytes, output[0, outputLength),
- * and the buffers that came with the task, for the main thread to use again or let go. The output
- * is written over the block's own buffer (`output === input`) unless it does not fit there.
+ * What a thread sends back: the block's own buffer, transferred, holding the compressed bytes
+ * [0, compressedLength); or, when the block did not shrink (data already compressed that nothing
+ * marked, such as a run of small images), still holding the block's own bytes, to be stored.
  */
 export interface TaskResult {
-  output: ArrayBuffer;
-  outputLength: number;
-  input: ArrayBuffer;
-  dictionary?: ArrayBuffer;
+  block: ArrayBuffer;
+  /** Omitted: the block did not shrink. */
+  compressedLength?: number;
 }
 
-/** Runs a task (on a thread, or here for a small one) and returns its compressed bytes. */
-export type TaskRunner = (task: BlockTask) => Promise<Buffer>;
+/** A block as it goes out: compressed, or its own bytes to be framed as stored data. */
+export type EncodedBlock = { compressed: Buffer } | { stored: Buffer };
+
+/** Runs a task (on a thread, or here for a small one). */
+export type TaskRunner = (task: BlockTask) => Promise<EncodedBlock>;
+
+/** A block's output: its compressed bytes, or its own bytes framed by `store` when it did not shrink. */
+export async function compressedOrStored(encoded: Promise<EncodedBlock>, store: (bytes: Buffer) => Buffer[]): Promise<Buffer | Buffer[]> {
+  const block = await encoded;
+  return 'compressed' in block ? block.compressed : store(block.stored);
+}
 
 /** Turns the blocks of one stream, in order, into compressed bytes. */
 export interface BlockEncoder {
@@ -48,27 +53,14 @@ export interface BlockEncoder {
    * or a block being compressed. Called in stream order; `last` on the call that ends the
    * stream. Any running state (checksums) is updated before it returns.
    */
-  encode(block: Block | undefined, last: boolean): Buffer[] | Promise<Buffer>;
+  encode(block: Block | undefined, last: boolean): Buffer[] | Promise<Buffer | Buffer[]>;
   /** Bytes that close the stream; called after the last encode(). */
   trailer(): Buffer;
 }
 
 /** The task for a block, handing over its buffer (the block must not be used afterwards). */
-export function taskOf(block: Extract<Block, { store: false }>, format: BlockTask['format'], level: number, final: boolean, dictionary?: Buffer): BlockTask {
-  return {
-    format,
-    level,
-    data: block.data.buffer as ArrayBuffer,
-    length: block.data.length,
-    dictionary: dictionary && ownedArrayBuffer(dictionary),
-    final,
-  };
-}
-
-/** The bytes of `view` in an ArrayBuffer of their own (the view's own when it covers it exactly). */
-export function ownedArrayBuffer(view: Uint8Array): ArrayBuffer {
-  const whole = view.byteOffset === 0 && view.byteLength === view.buffer.byteLength && view.buffer instanceof ArrayBuffer;
-  return whole ? (view.buffer as ArrayBuffer) : (new Uint8Array(view).buffer as ArrayBuffer);
+export function taskOf(block: Extract<Block, { store: false }>, format: BlockTask['format'], level: number, final: boolean): BlockTask {
+  return { format, level, data: block.data.buffer as ArrayBuffer, length: block.data.length, final };
 }
 
 /**
@@ -92,20 +84,19 @@ let zstdCompressor: Promise<ZstdCompressor> | undefined;
 
 /**
  * Compresses one block: the worker threads' entry point, also called on the main thread for
- * small gzip blocks. The compressed bytes are written over the block's own buffer when they fit
- * (they do unless the data does not shrink), so a thread hands back the buffers it was given and
- * allocates nothing per block. That matters: a thread's heap sees too little work to be collected
- * often, and the 32 KiB dictionaries and 1 MiB outputs it used to leave behind held the export's
- * peak RSS 40-90 MB higher, growing with the run.
+ * small gzip blocks. The compressed bytes are written over the block's own buffer, and a block
+ * that does not shrink is handed back as it came, to be stored: so a thread hands back the one
+ * buffer it was given and allocates nothing per block. That matters: a thread's heap sees too
+ * little work to be collected often, and the 1 MiB outputs it used to leave behind held the
+ * export's peak RSS 40-90 MB higher, growing with the run.
  */
 export async function compressBlock(task: BlockTask): Promise<TaskResult> {
   const input = new Uint8Array(task.data, 0, task.length);
   const compressed = task.format === 'gzip' ? deflateBlock(input, task) : await zstdFrame(input, task.level, task.data.byteLength);
+  if (compressed.byteLength >= task.length) return { block: task.data };
   // The compressed bytes are a view of memory used again by the next block: copied out now.
-  const fits = compressed.byteLength <= task.data.byteLength;
-  const output = fits ? task.data : new ArrayBuffer(compressed.byteLength);
-  new Uint8Array(output).set(compressed);
-  return { output, outputLength: compressed.byteLength, input: task.data, dictionary: task.dictionary };
+  new Uint8Array(task.data).set(compressed);
+  return { block: task.data, compressedLength: compressed.byteLength };
 }
 
 /** This thread's room for deflate's output, grown to the largest block's bound and kept. */
@@ -117,7 +108,6 @@ function deflateBlock(input: Uint8Array, task: BlockTask): Uint8Array {
   if (deflateOutput.length < bound) deflateOutput = Buffer.allocUnsafeSlow(bound);
   return deflateInto(deflateOutput, input, {
     level: task.level,
-    dictionary: task.dictionary && task.dictionary.byteLength > 0 ? Buffer.from(task.dictionary) : undefined,
     // A sync flush ends byte-aligned on an empty stored block, so blocks can be concatenated.
     finishFlush: task.final ? zlib.constants.Z_FINISH : zlib.constants.Z_SYNC_FLUSH,
   });

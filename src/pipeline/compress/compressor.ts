@@ -95,12 +95,13 @@ export function createCompressor(options: CompressorOptions): Compressor {
   const run: TaskRunner = async (task) => {
     // Blocks up to INLINE_GZIP_MAX: same function, same bytes as on a thread, without a round trip.
     const inline = task.format === 'gzip' && task.length <= INLINE_GZIP_MAX;
+    const length = task.length;
     const result = inline ? await compressBlock(task) : await pool.run(task);
-    // Copied out into pooled memory (written out, it is used again), so that the block's buffer,
-    // which holds the output as a rule, can be filled again at once.
-    const output = chunkPool.copyOf(new Uint8Array(result.output, 0, result.outputLength));
-    splitter.recycle(result.input);
-    return output;
+    // Copied out into pooled memory (written out, it is used again), so that the block's buffer
+    // can be filled again at once.
+    const bytes = chunkPool.copyOf(new Uint8Array(result.block, 0, result.compressedLength ?? length));
+    splitter.recycle(result.block);
+    return result.compressedLength === undefined ? { stored: bytes } : { compressed: bytes };
   };
   const encoder = options.format === 'gzip' ? new GzipBlockEncoder(level, run) : new ZstdBlockEncoder(level, run);
   const stream = new BlockCompressor(encoder, splitter, pool, window);
@@ -177,7 +178,7 @@ class BlockCompressor extends Duplex {
     this.queueChanged.wake();
   }
 
-  private enqueue(encoded: Buffer[] | Promise<Buffer>): void {
+  private enqueue(encoded: Buffer[] | Promise<Buffer | Buffer[]>): void {
     const promise = Promise.resolve(encoded);
     // Awaited later, in order; meanwhile a failure must not count as unhandled.
     promise.catch(() => undefined);

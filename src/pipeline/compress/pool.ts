@@ -88,8 +88,7 @@ export function leasePool(threads: number, opts: LeaseOptions = {}): PoolLease {
     run: (task) => {
       if (released) return Promise.reject(new Error('compressor threads used after their release'));
       share ??= joinPool(threads, setup);
-      const transferList = task.dictionary ? [task.data, task.dictionary] : [task.data];
-      return share.pool.then((pool) => pool.run(task, { transferList }));
+      return share.pool.then((pool) => pool.run(task, { transferList: [task.data] }));
     },
     started: async () => {
       share ??= joinPool(threads, setup);

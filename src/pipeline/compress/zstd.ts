@@ -6,7 +6,7 @@
  * truncated stream or trailing garbage.
  */
 import { BundleError } from '../../core/errors.js';
-import { taskOf, type BlockEncoder, type TaskRunner } from './block-task.js';
+import { compressedOrStored, taskOf, type BlockEncoder, type TaskRunner } from './block-task.js';
 import { ZSTD_MAGIC } from './format.js';
 import { RawBlockFramer } from './raw-blocks.js';
 import type { Block } from './splitter.js';
@@ -51,11 +51,11 @@ export class ZstdBlockEncoder implements BlockEncoder {
     return Buffer.alloc(0);
   }
 
-  encode(block: Block | undefined, last: boolean): Buffer[] | Promise<Buffer> {
+  encode(block: Block | undefined, last: boolean): Buffer[] | Promise<Buffer | Buffer[]> {
     if (!block) return last && this.empty ? zstdRawFrame([], 0) : []; // a .zst holds at least one frame
     this.empty = false;
     if (block.store) return zstdRawFrame(block.parts, block.length);
-    return this.run(taskOf(block, 'zstd', this.level, last));
+    return compressedOrStored(this.run(taskOf(block, 'zstd', this.level, last)), (bytes) => zstdRawFrame([bytes], bytes.length));
   }
 
   trailer(): Buffer {
