@@ -92,6 +92,7 @@ export function createCompressor(options: CompressorOptions): Compressor {
   const window = options.threads * 2;
   const pool = leasePool(options.threads);
   const splitter = new BlockSplitter(blockSize, window + 1);
+  const counts: CompressorStats = { bytesIn: 0, bytesOut: 0, storedBytes: 0 };
   const run: TaskRunner = async (task) => {
     // Blocks up to INLINE_GZIP_MAX: same function, same bytes as on a thread, without a round trip.
     const inline = task.format === 'gzip' && task.length <= INLINE_GZIP_MAX;
@@ -101,11 +102,13 @@ export function createCompressor(options: CompressorOptions): Compressor {
     // can be filled again at once.
     const bytes = chunkPool.copyOf(new Uint8Array(result.block, 0, result.compressedLength ?? length));
     splitter.recycle(result.block);
-    return result.compressedLength === undefined ? { stored: bytes } : { compressed: bytes };
+    if (result.compressedLength !== undefined) return { compressed: bytes };
+    counts.storedBytes += length;
+    return { stored: bytes };
   };
   const encoder = options.format === 'gzip' ? new GzipBlockEncoder(level, run) : new ZstdBlockEncoder(level, run);
-  const stream = new BlockCompressor(encoder, splitter, pool, window);
-  return { stream, stats: () => ({ ...stream.counts }) };
+  const stream = new BlockCompressor(encoder, splitter, pool, window, counts);
+  return { stream, stats: () => ({ ...counts }) };
 }
 
 function passThrough(): Compressor {
@@ -122,7 +125,6 @@ function passThrough(): Compressor {
 }
 
 class BlockCompressor extends Duplex {
-  readonly counts: CompressorStats = { bytesIn: 0, bytesOut: 0, storedBytes: 0 };
   /** Encoded blocks in stream order, oldest first (some still being compressed). */
   private readonly queue: Array<Promise<Buffer | Buffer[]>> = [];
   private inputEnded = false;
@@ -134,6 +136,8 @@ class BlockCompressor extends Duplex {
     private readonly splitter: BlockSplitter,
     private readonly pool: PoolLease,
     private readonly window: number,
+    /** Bytes in and out, and those stored (here, or by `encoder` for blocks that did not shrink). */
+    private readonly counts: CompressorStats,
   ) {
     // A couple of chunks queued is enough: the blocks in flight are the real buffer.
     super({ writableObjectMode: true, writableHighWaterMark: 2 });
