@@ -14,6 +14,15 @@ import { onCleanup } from '../../core/cleanup.js';
 /** The compiled worker script (also when this module runs from its TypeScript source, in tests). */
 const WORKER_SCRIPT = 'dist/workers/compress.js';
 
+/**
+ * piscina loads the worker script with require() first, import() if that throws. Node 20.19
+ * require()s an ES module, and under a preloaded require hook (a test runner's, an APM agent's)
+ * that path now and then aborts the whole process on an internal assertion (seen once in the
+ * test suite: "CreateRequiredModuleFacade ... Assertion failed"). Turned off, require() throws
+ * ERR_REQUIRE_ESM and piscina imports the script. (Node versions without the flag lack the path.)
+ */
+const WORKER_EXEC_ARGV = process.allowedNodeEnvironmentFlags.has('--no-experimental-require-module') ? ['--no-experimental-require-module'] : [];
+
 /** What the worker script finds in piscina's workerData. */
 export interface WorkerSetup {
   /** Load a zstd instance as the thread starts, before its first task. */
@@ -52,7 +61,7 @@ function joinPool(threads: number, setup: WorkerSetup): SharedPool {
           concurrentTasksPerWorker: 1,
           // The worker is compiled JavaScript: module loaders the main thread was started with
           // (a TypeScript loader costs ~100 MB per thread) have no business there.
-          execArgv: [],
+          execArgv: WORKER_EXEC_ARGV,
           workerData: setup,
         }),
     );
