@@ -306,13 +306,12 @@ class ImportSession {
       else if (real) {
         await pipeline(throughTap(body, tap), createStagedFile(real, mode, { shownAs: this.req.sandbox.logical(real), highWaterMark: STAGING_WRITE_AHEAD }));
         await chmod(real, mode);
-        this.stagedFiles.set(rel, real);
       } else {
         await pipeline(throughTap(body, tap), async (source: AsyncIterable<Buffer>) => {
           for await (const chunk of source) void chunk;
         });
-        if (!route || stagesFile(route)) this.stagedFiles.set(rel, undefined);
       }
+      this.rememberFile(rel, real, route);
       this.digests.set(rel, tap.sha256);
       this.sizes.set(rel, size);
       if (keep) {
@@ -327,13 +326,22 @@ class ImportSession {
       await symlink(header.linkname ?? '', real);
     } else if (kind === 'hardlink') {
       const target = this.imageDir.place(header.linkname ?? '');
-      // Only files routed to be staged are recorded, so in a real import each has its staged path.
+      // Only files routed to be staged are remembered, so in a real import each has its staged path.
       if (!target || !this.stagedFiles.has(target.rel)) throw memberRefusal.hardLink(name, header.linkname ?? '');
       if (real) await link(this.stagedFiles.get(target.rel)!, real);
-      this.stagedFiles.set(rel, real);
+      this.rememberFile(rel, real, route);
       staged.size = this.sizes.get(target.rel) ?? 0; // its data's, for the room its copies need
     }
     return staged;
+  }
+
+  /**
+   * Remembers a file that later hard links may name: one staged for its destination (in a dry
+   * run, one that would be). A member that stages nothing (a name the bundle's structure keeps,
+   * such as IMAGE/extra, or SHA256SUMS), even as a hard link to a file, cannot be the target of another.
+   */
+  private rememberFile(rel: string, real: string | undefined, route: Route | undefined): void {
+    if (!route || stagesFile(route)) this.stagedFiles.set(rel, real);
   }
 
   private async unpackTree(compressed: Readable, real: string | undefined, name: string): Promise<void> {

@@ -50,6 +50,11 @@ const insert = (...extra: Member[]) => (members: Member[]) => {
   members.splice(1, 0, ...extra);
 };
 
+/** Puts `extra` right after the member `rel`. */
+const after = (rel: string, ...extra: Member[]) => (members: Member[]) => {
+  members.splice(members.indexOf(find(members, rel)) + 1, 0, ...extra);
+};
+
 /** Puts `replacement` where the member `rel` was. */
 const replace = (rel: string, ...replacement: Member[]) => (members: Member[]) => {
   members.splice(members.indexOf(find(members, rel)), 1, ...replacement);
@@ -181,6 +186,8 @@ export async function hostileCases(outside: string): Promise<HostileCase[]> {
     insert({ name: at('extra/install/mydir/evil'), type: 'symlink', linkname: '/etc' }), true);
   await variant('hard link to a file the bundle structure has no place for staging (IMAGE/extra as a file)', /refusing hard link .*\/extra\/myscript9: its target .*\/extra is not an earlier file/,
     insert(file(at('extra'), '#!/bin/sh\n'), { name: at('extra/myscript9'), type: 'link', linkname: at('extra') }), true);
+  await variant('hard link to a hard link the bundle structure has no place for (IMAGE/extra linked to the kernel)', /refusing hard link .*\/extra\/myscript9: its target .*\/extra is not an earlier file/,
+    after('kernel', { name: at('extra'), type: 'link', linkname: at('kernel') }, { name: at('extra/myscript9'), type: 'link', linkname: at('extra') }), true);
   await variant('hard link to manifest.xml (read, never staged)', /refusing hard link .*\/extra\/install\/mydir\/m\.xml: its target .*manifest\.xml is not an earlier file/,
     insert({ name: at('extra/install/mydir/m.xml'), type: 'link', linkname: at('manifest.xml') }), true);
 
