@@ -235,7 +235,8 @@ t.test('a journal whose commit would move things outside its staging is refused,
   t.ok(fs.existsSync(journalPath), 'the journal stays');
 });
 
-t.test('imgimport killed inside its commit: the next import rolls it back, then imports whole', async (t) => {
+/** A sandbox with the statelite image installed, and a bundle of a newer one (another kernel and osname). */
+async function installedAndNewer(t: Tap.Test): Promise<{ sandbox: ReturnType<typeof makeSandbox>; work: string; bundle: string; data: Buffer }> {
   const sandbox = makeSandbox(t);
   const work = tempDir(t, 'imgport-commit-kill-');
   fs.writeFileSync(path.join(work, 'old.tgz'), (await ourBundle('statelite.tgz')).data);
@@ -247,6 +248,42 @@ t.test('imgimport killed inside its commit: the next import rolls it back, then 
   });
   const bundle = path.join(work, 'new.tgz');
   fs.writeFileSync(bundle, data);
+  return { sandbox, work, bundle, data };
+}
+
+/** Starts imgimport paused inside its commit after `pause` operations; resolves once it says so. */
+async function pausedImport(bundle: string, root: string, pause: number, env: NodeJS.ProcessEnv): Promise<{ child: ReturnType<typeof spawn>; exited: Promise<number | null>; stderr: () => string }> {
+  const child = spawn(process.execPath, [IMGIMPORT, bundle, '--root', root], { env: { ...env, IMGPORT_TEST_PAUSE_COMMIT_AFTER: String(pause) } });
+  const exited = new Promise<number | null>((resolve) => child.on('close', resolve));
+  let stderr = '';
+  await new Promise<void>((resolve) => {
+    child.stderr!.on('data', (chunk) => {
+      stderr += chunk;
+      if (stderr.includes('pausing the commit')) resolve();
+    });
+    child.on('close', () => resolve());
+  });
+  return { child, exited, stderr: () => stderr };
+}
+
+t.test('a second Ctrl-C while an interrupted import puts the old image back waits for it to finish', async (t) => {
+  const { sandbox, bundle } = await installedAndNewer(t);
+  const before = { tree: treeWithoutLeftovers(sandbox.root), tables: fs.readFileSync(sandbox.db) };
+  const env = { ...process.env, XCATROOT: '', IMGPORT_ROOT: '', IMGPORT_DB: '' };
+  const run = await pausedImport(bundle, sandbox.root, 2, env);
+  run.child.kill('SIGINT');
+  await new Promise((resolve) => setTimeout(resolve, 500));
+  run.child.kill('SIGINT');
+  t.equal(await run.exited, 1, 'exit 1, not killed by the second signal');
+  t.match(run.stderr(), 'SIGINT again: still cleaning up');
+  t.match(run.stderr(), /Error: interrupted by SIGINT; nothing was changed/);
+  t.same(treeWithoutLeftovers(sandbox.root), before.tree, 'the previous image, whole');
+  t.ok(fs.readFileSync(sandbox.db).equals(before.tables), 'the previous tables');
+  t.same(leftovers(sandbox.root), [], 'no staging, journal or lock left');
+});
+
+t.test('imgimport killed inside its commit: the next import rolls it back, then imports whole', async (t) => {
+  const { sandbox, work, bundle, data } = await installedAndNewer(t);
   // Fails right after its manifest: its transaction recovers, then it rolls itself back.
   const truncated = path.join(work, 'truncated.tgz');
   fs.writeFileSync(truncated, data.subarray(0, Math.floor(data.length * 0.6)));
@@ -270,16 +307,7 @@ t.test('imgimport killed inside its commit: the next import rolls it back, then 
     await t.test(`killed after ${pause} of ${total} operations, put back by ${byRecover ? 'imgport recover' : 'the next import'}`, async (t) => {
       const root = path.join(work, `run-${pause}`);
       cloneTree(sandbox.root, root);
-      const child = spawn(process.execPath, [IMGIMPORT, bundle, '--root', root], { env: { ...env, IMGPORT_TEST_PAUSE_COMMIT_AFTER: String(pause) } });
-      const exited = new Promise((resolve) => child.on('close', resolve));
-      await new Promise<void>((resolve) => {
-        let stderr = '';
-        child.stderr.on('data', (chunk) => {
-          stderr += chunk;
-          if (stderr.includes('pausing the commit')) resolve();
-        });
-        child.on('close', () => resolve());
-      });
+      const { child, exited } = await pausedImport(bundle, root, pause, env);
       child.kill('SIGKILL');
       await exited;
       t.notSame(treeWithoutLeftovers(root), before.tree, 'the kill left a half-committed image');

@@ -62,6 +62,7 @@ const CLEANUP_LIMIT_S = 60;
  * waiting for a stream that will never settle must not let the process end quietly with status 0.
  */
 function exitAfterCleanups(why: string, finish: () => void): void {
+  if (exitTakenOver) return;
   exitTakenOver = true;
   setTimeout(() => {
     process.stderr.write(`Error: ${why}; its cleanup did not end within ${CLEANUP_LIMIT_S} s: the next run removes what is left (imgport recover, for an import)\n`);
@@ -70,12 +71,20 @@ function exitAfterCleanups(why: string, finish: () => void): void {
   void runCleanups().finally(finish);
 }
 
-/** SIGINT, SIGTERM, SIGHUP (the terminal or ssh session closed): run the cleanups, say so, exit 1. */
+/**
+ * SIGINT, SIGTERM, SIGHUP (the terminal or ssh session closed): run the cleanups, say so, exit 1.
+ * The handlers stay: a second Ctrl-C while an import puts the old image back would otherwise
+ * end the process at once (Node's default action) and leave the image half replaced.
+ */
 function installSignalHandlers(): void {
   if (signalsInstalled) return;
   signalsInstalled = true;
   for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
-    process.once(signal, () => {
+    process.on(signal, () => {
+      if (exitTakenOver) {
+        process.stderr.write(`${signal} again: still cleaning up, which stops by itself within ${CLEANUP_LIMIT_S} s\n`);
+        return;
+      }
       const why = new InterruptedError(signal).message;
       exitAfterCleanups(why, () => {
         const outcome = isCommitted() ? 'after its result was complete and in place' : 'nothing was changed';

@@ -400,14 +400,17 @@ export async function executeCommit(sandbox: Sandbox, ops: CommitOp[], hooks: Co
 
 /**
  * IMGPORT_TEST_PAUSE_COMMIT_AFTER=N (tests only): after N operations of the commit, says so on
- * standard error and sleeps a minute, so that a test can kill the import between two renames.
+ * standard error and sleeps a minute, so that a test can kill the import between two renames. An
+ * interrupt ends the sleep, 2 s later: the time a slow rename in flight would make it wait.
  */
-export function pauseForTests(value: string | undefined): CommitHooks['afterOp'] {
+export function pauseForTests(value: string | undefined, aborted: () => boolean): CommitHooks['afterOp'] {
   const after = Number(value);
   if (!value || !Number.isInteger(after)) return undefined;
+  const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
   return async (done) => {
     if (done !== after) return;
     process.stderr.write(`pausing the commit after ${done} operations (IMGPORT_TEST_PAUSE_COMMIT_AFTER)\n`);
-    await new Promise((resolve) => setTimeout(resolve, 60_000));
+    for (let waited = 0; waited < 60_000 && !aborted(); waited += 100) await sleep(100);
+    if (aborted()) await sleep(2000);
   };
 }

@@ -545,7 +545,7 @@ class ImportSession {
       aborted: () => this.aborted,
       record: (steps) => tx.recordCommit(steps, marker),
       undone: () => tx.commitUndone(),
-      afterOp: pauseForTests(process.env.IMGPORT_TEST_PAUSE_COMMIT_AFTER),
+      afterOp: pauseForTests(process.env.IMGPORT_TEST_PAUSE_COMMIT_AFTER, () => this.aborted),
     });
     try {
       await this.req.store.update((t) => void change(t));
