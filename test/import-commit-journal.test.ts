@@ -10,7 +10,7 @@ import path from 'node:path';
 import t from 'tap';
 import { Sandbox } from '../src/core/sandbox.js';
 import { executeCommit, inspectPaths, pathsToInspect, planCommit, rollBackCommit, type CommitOp, type CommitStep, type Unit } from '../src/import/commit.js';
-import { ImportTransaction, IMPORTS_STATE_DIR, type TableMarker } from '../src/import/transaction.js';
+import { COMMIT_LOCK_NAME, ImportTransaction, IMPORTS_STATE_DIR, type TableMarker } from '../src/import/transaction.js';
 import type { Tables } from '../src/tables/types.js';
 import { IMGEXPORT, tempDir } from './helpers/export-bundle.js';
 import { cloneTree, leftovers, treeWithoutLeftovers } from './helpers/hostile-faults.js';
@@ -338,4 +338,18 @@ t.test('imgimport killed inside its commit: the next import rolls it back, then 
       fs.rmSync(root, { recursive: true, force: true });
     });
   }
+});
+
+t.test('an image named commit has a lock of its own, not the one every import takes for its commit', async (t) => {
+  const root = tempDir(t, 'imgport-commit-journal-');
+  const sandbox = new Sandbox(root);
+  installedImage(root);
+  const tx = await ImportTransaction.begin(sandbox, 'commit', ['/install'], () => undefined, async () => ({}));
+  // It used to be commit.lock, the image's own lock: the commit waited 10 minutes for itself.
+  const release = await Promise.race([tx.lockCommits(), new Promise<never>((_, reject) => setTimeout(() => reject(new Error('still waiting after 5 s')), 5000))]);
+  t.ok(fs.existsSync(path.join(root, IMPORTS_STATE_DIR, 'commit.lock')), "the image's lock");
+  t.ok(fs.existsSync(path.join(root, IMPORTS_STATE_DIR, COMMIT_LOCK_NAME)), 'and the commit lock, another file');
+  await release();
+  await tx.close();
+  t.same(leftovers(root), [], 'both released');
 });

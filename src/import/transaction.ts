@@ -30,6 +30,8 @@ function stateFiles(sandbox: Sandbox, image: string): { journal: string; lock: s
   const dir = sandbox.real(IMPORTS_STATE_DIR);
   return { journal: path.join(dir, `${image}.json`), lock: path.join(dir, `${image}.lock`) };
 }
+/** The lock of the commit step that imports of all images share (see lockCommits). */
+export const COMMIT_LOCK_NAME = 'commits-lock';
 /** How long an import waits for another one's commit. */
 const COMMIT_LOCK_WAIT_MS = 10 * 60_000;
 
@@ -149,8 +151,9 @@ export class ImportTransaction {
     return lock.release;
   }
 
+  /** Beside the images' locks, under a name none of them can take (they are IMAGE.lock: an image may be called `commit`). */
   private commitLockPath(): string {
-    return path.join(path.dirname(this.lockPath), 'commit.lock');
+    return path.join(path.dirname(this.lockPath), COMMIT_LOCK_NAME);
   }
 
   /**
