@@ -54,6 +54,33 @@ t.test('imgimport: the statelite tree outgrows INSTALLDIR while it unpacks', asy
   t.equal(freeBytes(install), free, 'all the space given back');
 });
 
+t.test('imgimport: the disk of its lock and journal (/var/lib/imgport) is full, not the bundle damaged', async (t) => {
+  const sandbox = makeSandbox(t);
+  const bundles = tempDir(t, 'imgport-full-');
+  fs.writeFileSync(path.join(bundles, 'new.tgz'), (await ourBundle('statelite.tgz')).data);
+  const state = path.dirname(sandbox.db);
+  const tables = fs.readFileSync(sandbox.db);
+  const why = mountTmpfs(t, state, '1m');
+  if (why) return t.skip(why);
+  fs.writeFileSync(sandbox.db, tables);
+  fs.mkdirSync(path.join(state, 'imports'));
+  const filler = fs.openSync(path.join(state, 'filler'), 'w');
+  try {
+    for (;;) fs.writeSync(filler, Buffer.alloc(64 * 1024));
+  } catch (err) {
+    t.equal((err as NodeJS.ErrnoException).code, 'ENOSPC', 'the state directory is full');
+  } finally {
+    fs.closeSync(filler);
+  }
+  const before = describeTree(sandbox.root);
+  const r = sandbox.run([path.join(bundles, 'new.tgz')]);
+  t.equal(r.code, 1, 'exit code 1');
+  t.match(r.stderr, /cannot take the lock .*\/imports\/.*: no space left on device/, 'says the lock cannot be written, and why');
+  t.notMatch(r.stderr, /damaged|truncated/, 'not blamed on the bundle');
+  t.notMatch(r.stderr, /\n\s+at /, 'no stack trace');
+  t.same(describeTree(sandbox.root), before, 'nothing changed, no claim file left beside the lock');
+});
+
 /** Where the export meets the full disk: in a file extra, a directory extra, the statelite tree. */
 const EXPORT_FULL_CASES = [
   { what: 'a file extra', provmethod: 'netboot', data: 'install/big/data.bin', extra: ['-e', '/install/big/data.bin'] },

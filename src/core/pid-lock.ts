@@ -1,5 +1,6 @@
 import fs from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { describeFsError, ImgportError, PathError } from './errors.js';
 
 /**
  * A lock file holding its owner's pid, shared by every process that changes the same thing (the
@@ -22,9 +23,9 @@ const STALE_WITHOUT_PID_MS = 5_000;
 /** Takes `lockFile`, waiting up to `waitMs` for a live holder to let go (0: do not wait). */
 export async function acquirePidLock(lockFile: string, waitMs: number): Promise<LockAttempt> {
   const claim = `${lockFile}.${process.pid}.${Math.random().toString(36).slice(2)}`;
-  await writeClaim(claim);
   const deadline = Date.now() + waitMs;
   try {
+    await writeClaim(claim);
     for (let attempt = 0; ; attempt++) {
       try {
         await fs.link(claim, lockFile);
@@ -40,6 +41,10 @@ export async function acquirePidLock(lockFile: string, waitMs: number): Promise<
       if (Date.now() >= deadline) return { acquired: false, holder: lock?.pid };
       await sleep(5 + Math.random() * Math.min(50, 5 * attempt));
     }
+  } catch (err) {
+    // A full or read-only disk under the lock's directory: said as such, naming the lock (not
+    // taken for a failure of whatever the command was reading).
+    throw err instanceof ImgportError ? err : new PathError(`cannot take the lock ${lockFile}: ${describeFsError(err)}`, lockFile);
   } finally {
     await fs.rm(claim, { force: true });
   }

@@ -9,7 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { lstatSync, statSync } from 'node:fs';
 import { chmod, lstat, mkdir, open, readdir, readFile, readlink, rename, rm, stat, statfs, unlink } from 'node:fs/promises';
 import path from 'node:path';
-import { ImageError, PathError } from '../core/errors.js';
+import { describeFsError, ImageError, PathError } from '../core/errors.js';
 import type { Sandbox } from '../core/sandbox.js';
 import { acquirePidLock, processAlive } from '../core/pid-lock.js';
 import { flushFilesystems } from '../core/flush.js';
@@ -232,14 +232,20 @@ export class ImportTransaction {
     const text = JSON.stringify(this.journal) + '\n';
     const write = async () => {
       const tmp = `${this.journalPath}.tmp`;
-      const file = await open(tmp, 'w', 0o600);
       try {
-        await file.writeFile(text);
-        await file.sync();
-      } finally {
-        await file.close();
+        const file = await open(tmp, 'w', 0o600);
+        try {
+          await file.writeFile(text);
+          await file.sync();
+        } finally {
+          await file.close();
+        }
+        await rename(tmp, this.journalPath);
+      } catch (err) {
+        await rm(tmp, { force: true });
+        const journal = this.sandbox.logical(this.journalPath);
+        throw new PathError(`cannot write the import's journal ${journal}: ${describeFsError(err)}`, journal);
       }
-      await rename(tmp, this.journalPath);
     };
     this.journalWrites = this.journalWrites.catch(() => undefined).then(write);
     return this.journalWrites;
