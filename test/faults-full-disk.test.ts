@@ -15,7 +15,7 @@ import { HOSTILE_IMAGE } from './helpers/hostile-bundles.js';
 import { temporariesBeside, treeWithoutLeftovers } from './helpers/hostile-faults.js';
 import { freeBytes, mountTmpfs } from './helpers/hostile-fs.js';
 import { ourBundle } from './helpers/import-bundles.js';
-import { makeSandbox } from './helpers/import-sandbox.js';
+import { IMGPORT, makeSandbox } from './helpers/import-sandbox.js';
 
 const FULL = /no space left on device|ENOSPC|not enough room/i;
 const PACKIMAGE = path.resolve('dist/bin/packimage.js');
@@ -54,15 +54,29 @@ t.test('imgimport: the statelite tree outgrows INSTALLDIR while it unpacks', asy
   t.equal(freeBytes(install), free, 'all the space given back');
 });
 
-t.test('imgimport: the disk of its lock and journal (/var/lib/imgport) is full, not the bundle damaged', async (t) => {
+/**
+ * A sandbox whose /var/lib/imgport (tables, import locks and journals) is a 1 MiB tmpfs, and a
+ * bundle to import into it; undefined (the test skipped) where no tmpfs can be mounted.
+ */
+async function stateOnTmpfs(t: Tap.Test): Promise<{ sandbox: ReturnType<typeof makeSandbox>; bundle: string; state: string } | undefined> {
   const sandbox = makeSandbox(t);
-  const bundles = tempDir(t, 'imgport-full-');
-  fs.writeFileSync(path.join(bundles, 'new.tgz'), (await ourBundle('statelite.tgz')).data);
+  const bundle = path.join(tempDir(t, 'imgport-full-'), 'new.tgz');
+  fs.writeFileSync(bundle, (await ourBundle('statelite.tgz')).data);
   const state = path.dirname(sandbox.db);
   const tables = fs.readFileSync(sandbox.db);
   const why = mountTmpfs(t, state, '1m');
-  if (why) return t.skip(why);
+  if (why) {
+    t.skip(why);
+    return undefined;
+  }
   fs.writeFileSync(sandbox.db, tables);
+  return { sandbox, bundle, state };
+}
+
+t.test('imgimport: the disk of its lock and journal (/var/lib/imgport) is full, not the bundle damaged', async (t) => {
+  const setup = await stateOnTmpfs(t);
+  if (!setup) return;
+  const { sandbox, bundle, state } = setup;
   fs.mkdirSync(path.join(state, 'imports'));
   const filler = fs.openSync(path.join(state, 'filler'), 'w');
   try {
@@ -73,12 +87,28 @@ t.test('imgimport: the disk of its lock and journal (/var/lib/imgport) is full, 
     fs.closeSync(filler);
   }
   const before = describeTree(sandbox.root);
-  const r = sandbox.run([path.join(bundles, 'new.tgz')]);
+  const r = sandbox.run([bundle]);
   t.equal(r.code, 1, 'exit code 1');
   t.match(r.stderr, /cannot take the lock .*\/imports\/.*: no space left on device/, 'says the lock cannot be written, and why');
   t.notMatch(r.stderr, /damaged|truncated/, 'not blamed on the bundle');
   t.notMatch(r.stderr, /\n\s+at /, 'no stack trace');
   t.same(describeTree(sandbox.root), before, 'nothing changed, no claim file left beside the lock');
+});
+
+t.test('imgimport and imgport recover: /var/lib/imgport read-only (a filesystem remounted after errors)', async (t) => {
+  const setup = await stateOnTmpfs(t);
+  if (!setup) return;
+  const { sandbox, bundle, state } = setup;
+  t.equal(spawnSync('mount', ['-o', 'remount,ro', state]).status, 0, 'remounted read-only');
+  const before = describeTree(sandbox.root);
+  const imported = sandbox.run([bundle]);
+  const recovered = spawnSync(process.execPath, [IMGPORT, 'recover', HOSTILE_IMAGE, '--root', sandbox.root], { encoding: 'utf8' });
+  for (const [what, r] of [['imgimport', { code: imported.code, stderr: imported.stderr }], ['imgport recover', { code: recovered.status, stderr: recovered.stderr }]] as const) {
+    t.equal(r.code, 1, `${what}: exit code 1`);
+    t.match(r.stderr, 'Error: cannot make /var/lib/imgport/imports: read-only file system', `${what}: names the directory and why`);
+    t.notMatch(r.stderr, /\n\s+at /, `${what}: no stack trace`);
+  }
+  t.same(describeTree(sandbox.root), before, 'nothing changed');
 });
 
 /** Where the export meets the full disk: in a file extra, a directory extra, the statelite tree. */

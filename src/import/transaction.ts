@@ -32,6 +32,17 @@ function stateFiles(sandbox: Sandbox, image: string): { journal: string; lock: s
 }
 /** The lock of the commit step that imports of all images share (see lockCommits). */
 export const COMMIT_LOCK_NAME = 'commits-lock';
+/** Makes the directory of the locks and journals, or says why it cannot, naming it. */
+async function makeStateDirectory(sandbox: Sandbox, dir: string): Promise<void> {
+  try {
+    await mkdir(dir, { recursive: true });
+  } catch (err) {
+    // A recursive mkdir says ENOENT on a read-only filesystem; a plain one gives the real cause.
+    const cause = await mkdir(dir).then(() => err, (plain: unknown) => plain);
+    throw new PathError(`cannot make ${sandbox.logical(dir)}: ${describeFsError(cause)}`, sandbox.logical(dir));
+  }
+}
+
 /** How long an import waits for another one's commit. */
 const COMMIT_LOCK_WAIT_MS = 10 * 60_000;
 
@@ -124,7 +135,7 @@ export class ImportTransaction {
     readTables: () => Promise<Tables>,
   ): Promise<ImportTransaction> {
     const tx = new ImportTransaction(sandbox, image, roots, log, readTables);
-    await mkdir(path.dirname(tx.lockPath), { recursive: true });
+    await makeStateDirectory(sandbox, path.dirname(tx.lockPath));
     tx.releaseLock = await tx.lock(tx.lockPath, image);
     await tx.removeLeftovers();
     // A commit lock left by a killed import is taken over and dropped (a live one is left alone).
