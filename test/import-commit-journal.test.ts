@@ -353,3 +353,46 @@ t.test('an image named commit has a lock of its own, not the one every import ta
   await tx.close();
   t.same(leftovers(root), [], 'both released');
 });
+
+t.test("the rollback of a killed import's commit waits for another import's commit to end", async (t) => {
+  const cut = await cutCommit(t, 4);
+  const during = treeWithoutLeftovers(cut.root);
+  // Another import, alive, putting its files in place: it holds the lock every commit takes.
+  const other = spawn('sleep', ['60']);
+  t.teardown(() => void other.kill());
+  fs.writeFileSync(path.join(cut.root, IMPORTS_STATE_DIR, COMMIT_LOCK_NAME), `${other.pid}\n`);
+  let settled = false;
+  const recovering = recover(cut, {}).finally(() => (settled = true));
+  await new Promise((resolve) => setTimeout(resolve, 1500));
+  t.notOk(settled, 'still waiting after 1.5 s');
+  t.same(treeWithoutLeftovers(cut.root), during, 'nothing put back meanwhile');
+  other.kill();
+  await recovering;
+  t.same(treeWithoutLeftovers(cut.root), cut.before, 'then rolled back, once the other commit is over');
+});
+
+t.test('Ctrl-C while an import waits for another one to put its files in place ends it at once, nothing left', async (t) => {
+  const { sandbox, bundle } = await installedAndNewer(t);
+  const before = { tree: treeWithoutLeftovers(sandbox.root), tables: fs.readFileSync(sandbox.db) };
+  const other = spawn('sleep', ['60']);
+  t.teardown(() => void other.kill());
+  fs.writeFileSync(path.join(sandbox.root, IMPORTS_STATE_DIR, COMMIT_LOCK_NAME), `${other.pid}\n`);
+  const child = spawn(process.execPath, [IMGIMPORT, bundle, '--root', sandbox.root], { env: { ...process.env, XCATROOT: '', IMGPORT_ROOT: '', IMGPORT_DB: '' } });
+  let stderr = '';
+  child.stderr.on('data', (chunk) => (stderr += chunk));
+  const exited = new Promise<number | null>((resolve) => child.on('close', resolve));
+  // Waiting: everything staged and flushed, the commit lock not to be had.
+  for (let i = 0; i < 100 && !fs.readdirSync(path.join(sandbox.root, IMPORTS_STATE_DIR)).some((n) => n.startsWith(`${COMMIT_LOCK_NAME}.`)); i++) {
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  const interrupted = Date.now();
+  child.kill('SIGINT');
+  t.equal(await exited, 1, 'exit 1');
+  t.ok(Date.now() - interrupted < 10_000, `ended ${Date.now() - interrupted} ms after the interrupt (it used to wait 60 s)`);
+  t.match(stderr, /Error: interrupted by SIGINT; nothing was changed/);
+  other.kill();
+  fs.rmSync(path.join(sandbox.root, IMPORTS_STATE_DIR, COMMIT_LOCK_NAME), { force: true });
+  t.same(treeWithoutLeftovers(sandbox.root), before.tree, 'the previous image, whole');
+  t.ok(fs.readFileSync(sandbox.db).equals(before.tables), 'the previous tables');
+  t.same(leftovers(sandbox.root), [], 'no staging, journal, lock or claim left');
+});

@@ -20,8 +20,11 @@ const STALE_BREAKER_MS = 10_000;
  */
 const STALE_WITHOUT_PID_MS = 5_000;
 
-/** Takes `lockFile`, waiting up to `waitMs` for a live holder to let go (0: do not wait). */
-export async function acquirePidLock(lockFile: string, waitMs: number): Promise<LockAttempt> {
+/**
+ * Takes `lockFile`, waiting up to `waitMs` for a live holder to let go (0: do not wait), or
+ * until `stop` says to give up (an interrupted command).
+ */
+export async function acquirePidLock(lockFile: string, waitMs: number, stop?: () => boolean): Promise<LockAttempt> {
   const claim = `${lockFile}.${process.pid}.${Math.random().toString(36).slice(2)}`;
   const deadline = Date.now() + waitMs;
   try {
@@ -38,7 +41,7 @@ export async function acquirePidLock(lockFile: string, waitMs: number): Promise<
         await breakStaleLock(lockFile);
         continue;
       }
-      if (Date.now() >= deadline) return { acquired: false, holder: lock?.pid };
+      if (Date.now() >= deadline || stop?.()) return { acquired: false, holder: lock?.pid };
       await sleep(5 + Math.random() * Math.min(50, 5 * attempt));
     }
   } catch (err) {

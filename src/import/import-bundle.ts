@@ -455,7 +455,7 @@ class ImportSession {
     for (const unit of this.units) if (this.tx && unit.staged) unit.staged = await this.tx.rehome(unit.staged, unit.dest);
     // Everything is staged: on disk before the commit (and before its lock: a flush can take long).
     if (!this.req.dryRun) await this.tx!.flush();
-    const releaseCommits = this.req.dryRun ? undefined : await this.tx!.lockCommits();
+    const releaseCommits = this.req.dryRun ? undefined : await this.tx!.lockCommits(() => this.aborted);
     try {
       return await this.planAndCommit(plan, tables, nodes, refusal);
     } finally {

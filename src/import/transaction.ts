@@ -9,7 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { lstatSync, statSync } from 'node:fs';
 import { chmod, lstat, mkdir, open, readdir, readFile, readlink, rename, rm, stat, statfs, unlink } from 'node:fs/promises';
 import path from 'node:path';
-import { describeFsError, ImageError, PathError } from '../core/errors.js';
+import { describeFsError, ImageError, ImgportError, PathError } from '../core/errors.js';
 import type { Sandbox } from '../core/sandbox.js';
 import { acquirePidLock, processAlive } from '../core/pid-lock.js';
 import { flushFilesystems } from '../core/flush.js';
@@ -173,10 +173,11 @@ export class ImportTransaction {
    * is serialised, and it takes milliseconds (and a flush of the renames and the table file);
    * waiting for it is not a refusal.
    */
-  async lockCommits(): Promise<() => Promise<void>> {
+  async lockCommits(interrupted?: () => boolean): Promise<() => Promise<void>> {
     const lockPath = this.commitLockPath();
-    const lock = await acquirePidLock(lockPath, COMMIT_LOCK_WAIT_MS);
+    const lock = await acquirePidLock(lockPath, COMMIT_LOCK_WAIT_MS, interrupted);
     if (!lock.acquired) {
+      if (interrupted?.()) throw new ImgportError('interrupted while waiting for another import to put its files in place');
       throw new ImageError(`another import (process ${lock.holder ?? '?'}) has been putting files in place for ${COMMIT_LOCK_WAIT_MS / 60_000} minutes (lock ${lockPath})`, this.image);
     }
     return lock.release;
@@ -208,7 +209,15 @@ export class ImportTransaction {
     const staging = (old.staging ?? []).filter((dir) => typeof dir === 'string' && path.basename(dir).startsWith(STAGING_PREFIX));
     if (old.commit && !old.commit.committed) {
       const commit = checkedCommit(old.commit, staging, this.sandbox.logical(this.journalPath));
-      const settled = await this.settleCommit(commit);
+      // Under the commit lock, as a commit: another image's import may be looking at, or
+      // replacing, the files this one puts back (a shared kernel, list file or extra).
+      const releaseCommits = await this.lockCommits();
+      let settled: Awaited<ReturnType<ImportTransaction['settleCommit']>>;
+      try {
+        settled = await this.settleCommit(commit);
+      } finally {
+        await releaseCommits();
+      }
       this.log(
         settled.finished
           ? `The interrupted import of ${this.image} had finished its commit; its image is kept`
