@@ -10,7 +10,7 @@ import path from 'node:path';
 import t from 'tap';
 import { Sandbox } from '../src/core/sandbox.js';
 import { executeCommit, inspectPaths, pathsToInspect, planCommit, rollBackCommit, type CommitOp, type CommitStep, type Unit } from '../src/import/commit.js';
-import { COMMIT_LOCK_NAME, ImportTransaction, IMPORTS_STATE_DIR, type TableMarker } from '../src/import/transaction.js';
+import { COMMIT_LOCK_NAME, ImportTransaction, IMPORTS_STATE_DIR, interruptedCommit, type TableMarker } from '../src/import/transaction.js';
 import type { Tables } from '../src/tables/types.js';
 import { IMGEXPORT, tempDir } from './helpers/export-bundle.js';
 import { cloneTree, leftovers, treeWithoutLeftovers } from './helpers/hostile-faults.js';
@@ -395,4 +395,17 @@ t.test('Ctrl-C while an import waits for another one to put its files in place e
   t.same(treeWithoutLeftovers(sandbox.root), before.tree, 'the previous image, whole');
   t.ok(fs.readFileSync(sandbox.db).equals(before.tables), 'the previous tables');
   t.same(leftovers(sandbox.root), [], 'no staging, journal, lock or claim left');
+});
+
+t.test("a killed import's journal whose pid was given to another process counts as interrupted", async (t) => {
+  const cut = await cutCommit(t, 4);
+  const journalPath = path.join(cut.root, IMPORTS_STATE_DIR, `${IMAGE}.json`);
+  const journal = JSON.parse(fs.readFileSync(journalPath, 'utf8'));
+  if (!journal.start) return t.skip('no /proc here to tell processes apart');
+  t.equal(journal.pid, process.pid, 'the journal names this (living) process');
+  t.equal(await interruptedCommit(cut.sandbox, IMAGE), undefined, 'its own start: the import is still running');
+  fs.writeFileSync(journalPath, JSON.stringify({ ...journal, start: journal.start.replace(/:\d+$/, ':1') }));
+  t.equal(await interruptedCommit(cut.sandbox, IMAGE), `${IMPORTS_STATE_DIR}/${IMAGE}.json`, 'another start: that import is gone, its pid reused');
+  fs.writeFileSync(journalPath, JSON.stringify({ ...journal, start: undefined }));
+  t.equal(await interruptedCommit(cut.sandbox, IMAGE), undefined, 'no start (an earlier version): judged by the pid alone');
 });

@@ -3,6 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import t from 'tap';
 import { TableStore, formatTables } from '../src/tables/store.js';
+import { processStart } from '../src/core/pid-lock.js';
 import { FIXTURES } from './helpers/shared.js';
 
 function tempDir(t: { teardown(fn: () => void): void }): string {
@@ -184,7 +185,7 @@ t.test('a write is durable: the new file is flushed before it replaces the old, 
   t.same((await new TableStore(file).read()).site, [{ key: 'a', value: 'new' }]);
 });
 
-t.test('the lock claim holds our pid on disk before it is linked as the lock (a power cut cannot leave an empty lock)', async (t) => {
+t.test('the lock claim holds our pid and start on disk before it is linked as the lock (a power cut cannot leave an empty lock)', async (t) => {
   const dir = tempDir(t);
   const file = path.join(dir, 'tables.json');
   const claims: string[] = [];
@@ -193,7 +194,8 @@ t.test('the lock claim holds our pid on disk before it is linked as the lock (a 
     if (synced.startsWith(`${file}.lock.`)) claims.push(`${fs.readFileSync(synced, 'utf8')}, lock ${fs.existsSync(`${file}.lock`) ? 'there' : 'not there'}`);
   });
   await new TableStore(file).update(() => undefined);
-  t.same(claims, [`${process.pid}\n, lock not there`]);
+  const start = processStart(process.pid);
+  t.same(claims, [`${start ? `${process.pid} ${start}` : process.pid}\n, lock not there`]);
 });
 
 t.test('a write keeps the table file permissions (a private file stays private)', async (t) => {
@@ -285,4 +287,29 @@ t.test('a table file behind a link to nothing (storage not mounted): reads and c
     t.same(fs.readdirSync(dir).sort(), [link], `${what}: nothing written, no lock left`);
     fs.rmSync(path.join(dir, link));
   }
+});
+
+t.test('a lock whose pid now belongs to another process (a reused pid, a reboot) is broken', async (t) => {
+  const file = path.join(tempDir(t), 'tables.json');
+  const lock = `${file}.lock`;
+  const start = processStart(process.pid);
+  if (!start) return t.skip('no /proc here to tell processes apart');
+  // Our pid, alive, but written by a process that started at another time (or in another boot).
+  fs.writeFileSync(lock, `${process.pid} ${start.replace(/:\d+$/, ':1')}\n`);
+  await new TableStore(file).update((tables) => {
+    tables.site = [{ key: 'a', value: 'b' }];
+  });
+  t.same((await new TableStore(file).read()).site, [{ key: 'a', value: 'b' }], 'the change made');
+  t.notOk(fs.existsSync(lock), 'the lock broken, then released');
+
+  fs.writeFileSync(lock, `${process.pid} ${start}\n`); // really ours, as this process writes it
+  let done = false;
+  const waiting = new TableStore(file).update(() => {
+    done = true;
+  });
+  await new Promise((resolve) => setTimeout(resolve, 150));
+  t.notOk(done, 'the same pid and start: its holder lives, it is waited for');
+  fs.rmSync(lock);
+  await waiting;
+  t.ok(done);
 });

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describeFsError, ImgportError, PathError } from './errors.js';
@@ -53,11 +54,11 @@ export async function acquirePidLock(lockFile: string, waitMs: number, stop?: ()
   }
 }
 
-/** Our pid in the claim file, on disk before the claim is linked as the lock. */
+/** Our pid and start in the claim file, on disk before the claim is linked as the lock. */
 async function writeClaim(claim: string): Promise<void> {
   const handle = await fs.open(claim, 'w');
   try {
-    await handle.writeFile(`${process.pid}\n`);
+    await handle.writeFile(OWN_START === undefined ? `${process.pid}\n` : `${process.pid} ${OWN_START}\n`);
     await handle.sync();
   } finally {
     await handle.close();
@@ -67,6 +68,8 @@ async function writeClaim(claim: string): Promise<void> {
 interface LockContent {
   /** Undefined when the file holds no pid (empty, garbage). */
   pid: number | undefined;
+  /** The holder's processStart, when it wrote one (locks of earlier versions hold the pid alone). */
+  start: string | undefined;
   ageMs: number;
 }
 
@@ -75,8 +78,9 @@ async function readLock(lockFile: string): Promise<LockContent | undefined> {
   try {
     const handle = await fs.open(lockFile, 'r');
     try {
-      const pid = Number.parseInt(await handle.readFile('utf8'), 10);
-      return { pid: Number.isInteger(pid) && pid > 0 ? pid : undefined, ageMs: Date.now() - (await handle.stat()).mtimeMs };
+      const [pidText, start] = (await handle.readFile('utf8')).trim().split(' ');
+      const pid = Number.parseInt(pidText, 10);
+      return { pid: Number.isInteger(pid) && pid > 0 ? pid : undefined, start, ageMs: Date.now() - (await handle.stat()).mtimeMs };
     } finally {
       await handle.close();
     }
@@ -87,18 +91,43 @@ async function readLock(lockFile: string): Promise<LockContent | undefined> {
 
 /** A lock whose holder died, or one that has held no pid for longer than its writer could take to write it. */
 function isStale(lock: LockContent): boolean {
-  return lock.pid === undefined ? lock.ageMs > STALE_WITHOUT_PID_MS : !processAlive(lock.pid);
+  return lock.pid === undefined ? lock.ageMs > STALE_WITHOUT_PID_MS : !processAlive(lock.pid, lock.start);
 }
 
-/** Whether a process exists (EPERM: it does, but belongs to someone else). */
-export function processAlive(pid: number): boolean {
+/**
+ * Whether a process exists (EPERM: it does, but belongs to someone else), and, given the start
+ * it recorded, is still that process: a pid is given to another process after its holder died,
+ * and pids start again at every boot (the power cut a journal exists for).
+ */
+export function processAlive(pid: number, start?: string): boolean {
   try {
     process.kill(pid, 0);
-    return true;
   } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
+    if ((err as NodeJS.ErrnoException).code !== 'EPERM') return false;
+  }
+  if (start === undefined) return true;
+  const now = processStart(pid);
+  return now === undefined || now === start;
+}
+
+/**
+ * What tells a process from a later one with the same pid: the boot and the process's start time
+ * in clock ticks since boot (field 22 of /proc/PID/stat). Undefined where /proc does not say.
+ */
+export function processStart(pid: number): string | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // The command name (field 2) may hold spaces and parentheses: count from after its last ')'.
+    const startTicks = stat.slice(stat.lastIndexOf(')') + 2).split(' ')[22 - 3];
+    const boot = readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();
+    return startTicks && boot ? `${boot}:${startTicks}` : undefined;
+  } catch {
+    return undefined;
   }
 }
+
+/** This process's processStart, written in its locks and journals. */
+export const OWN_START = processStart(process.pid);
 
 /**
  * Removes a stale lock. Two processes may find the same stale lock: the breaker lock lets only one

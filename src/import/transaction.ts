@@ -11,7 +11,7 @@ import { chmod, lstat, mkdir, open, readdir, readFile, readlink, rename, rm, sta
 import path from 'node:path';
 import { describeFsError, ImageError, ImgportError, PathError } from '../core/errors.js';
 import type { Sandbox } from '../core/sandbox.js';
-import { acquirePidLock, processAlive } from '../core/pid-lock.js';
+import { acquirePidLock, OWN_START, processAlive } from '../core/pid-lock.js';
 import { flushFilesystems } from '../core/flush.js';
 import { programSaid, runProgram } from '../core/child-env.js';
 import type { Row, Tables } from '../tables/types.js';
@@ -51,6 +51,8 @@ export type TableMarker = { table: string; row: Row }[];
 
 interface Journal {
   pid: number;
+  /** The importing process's processStart: its pid may be another process's by the time the journal is read. */
+  start?: string;
   staging: string[];
   /** Written before the commit's first rename; `committed` once its tables are written. */
   commit?: { ops: CommitStep[]; rows: TableMarker; committed?: boolean };
@@ -65,7 +67,7 @@ export async function interruptedCommit(sandbox: Sandbox, image: string): Promis
   if (!isPlainName(image)) return undefined; // no journal has such a name
   const journalPath = stateFiles(sandbox, image).journal;
   const journal = await readJournal(journalPath);
-  return journal?.commit && !journal.commit.committed && !processAlive(journal.pid) ? sandbox.logical(journalPath) : undefined;
+  return journal?.commit && !journal.commit.committed && !processAlive(journal.pid, journal.start) ? sandbox.logical(journalPath) : undefined;
 }
 
 /** Refuses to read an image that a killed import left half replaced, saying how to put it back. */
@@ -83,7 +85,7 @@ export async function interruptedImports(sandbox: Sandbox): Promise<string[]> {
   const images: string[] = [];
   for (const name of names.filter((n) => n.endsWith('.json')).sort()) {
     const journal = await readJournal(path.join(dir, name));
-    if (journal && !processAlive(journal.pid)) images.push(name.slice(0, -'.json'.length));
+    if (journal && !processAlive(journal.pid, journal.start)) images.push(name.slice(0, -'.json'.length));
   }
   return images;
 }
@@ -91,7 +93,9 @@ export async function interruptedImports(sandbox: Sandbox): Promise<string[]> {
 async function readJournal(file: string): Promise<Journal | undefined> {
   try {
     const journal = JSON.parse(await readFile(file, 'utf8')) as Journal;
-    return typeof journal?.pid === 'number' ? journal : undefined;
+    if (typeof journal?.pid !== 'number') return undefined;
+    // Journals of earlier versions hold the pid alone: taken as they were, by the pid.
+    return typeof journal.start === 'string' ? journal : { ...journal, start: undefined };
   } catch {
     return undefined;
   }
@@ -105,7 +109,7 @@ export class ImportTransaction {
   private lockPath: string;
   private releaseLock: () => Promise<void> = async () => undefined;
   private readonly stagingDirs = new Map<string, Promise<string>>();
-  private readonly journal: Journal = { pid: process.pid, staging: [] };
+  private readonly journal: Journal = { pid: process.pid, start: OWN_START, staging: [] };
   private counter = 0;
   /** Free bytes last seen per staging dir, minus what was written since. */
   private readonly room = new Map<string, number>();
