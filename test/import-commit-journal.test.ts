@@ -316,6 +316,12 @@ t.test('imgimport killed inside its commit: the next import rolls it back, then 
         const exporting = spawnSync(process.execPath, [IMGEXPORT, HOSTILE_IMAGE, path.join(work, `export-${pause}.tgz`), '--root', root], { env, encoding: 'utf8' });
         t.equal(exporting.status, 1, 'the half-replaced image is not exported');
         t.match(exporting.stderr, `Error: cannot export ${HOSTILE_IMAGE}: an import of it was killed while putting its files in place (journal /var/lib/imgport/imports/${HOSTILE_IMAGE}.json), so it is half replaced; run imgport recover ${HOSTILE_IMAGE}`);
+        // Its rows are what the recovery reads to tell whether the import's table write happened.
+        for (const [verb, args] of [['change', ['chdef', '-t', 'osimage', '-o', HOSTILE_IMAGE, 'synclists=']], ['remove', ['rmdef', '-t', 'osimage', '-o', HOSTILE_IMAGE]]] as const) {
+          const defining = spawnSync(process.execPath, [IMGPORT, ...args, '--root', root], { env, encoding: 'utf8' });
+          t.equal(defining.status, 1, `${args[0]} of the half-replaced image is refused`);
+          t.match(defining.stderr, `Error: cannot ${verb} ${HOSTILE_IMAGE}: an import of it was killed while putting its files in place`);
+        }
         const dry = spawnSync(process.execPath, [IMGIMPORT, bundle, '--dry-run', '--root', root], { env, encoding: 'utf8' });
         t.equal(dry.status, 0, dry.stderr);
         t.match(dry.stdout, `  first roll back the commit a killed import left half done (journal /var/lib/imgport/imports/${HOSTILE_IMAGE}.json)`, '--dry-run tells');

@@ -155,7 +155,7 @@ t.test('a failing filesystem call is a PathError naming the logical path, not a 
   fs.writeFileSync(path.join(sandbox.root, 'var/lib/imgport/imports'), '');
   const r = sandbox.run([sandbox.bundle('netboot.tgz')]);
   t.equal(r.code, 1);
-  t.match(r.stderr, /^Error: cannot \w+ \/var\/lib\/imgport\/imports\S*: E[A-Z]+\n$/);
+  t.equal(r.stderr, 'Error: cannot make /var/lib/imgport/imports: a file that is not a directory is in the way\n');
 });
 
 t.test('an image name with a space: exported as my_image/, imported as "my image"', async (t) => {

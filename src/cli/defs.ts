@@ -2,6 +2,8 @@ import { text } from 'node:stream/consumers';
 import { contextFrom, locationsFrom } from '../core/context.js';
 import { TableError, UsageError } from '../core/errors.js';
 import type { Locations } from '../core/locations.js';
+import type { Sandbox } from '../core/sandbox.js';
+import { refuseInterruptedImage } from '../import/transaction.js';
 import { ObjectTables, type Attributes, type ObjectDefinition } from '../tables/objects.js';
 import { checkAttribute, checkObjectType, checkTable, TABLES, type ObjectType } from '../tables/schema.js';
 import { formatStanzas, parseStanzas } from '../tables/stanza.js';
@@ -149,6 +151,7 @@ ${COMMON_USAGE}`,
       if (!Object.keys(attributes).length) throw new UsageError('no attr=value given');
       definitions = names.map((name) => ({ type, name, attributes }));
     }
+    await refuseHalfImported(ctx.sandbox, definitions, 'change');
     await ctx.store.update((tables) => {
       const objects = new ObjectTables(tables);
       for (const { type, name, attributes } of definitions) objects.change(type, name, attributes);
@@ -168,6 +171,7 @@ ${COMMON_USAGE}`,
     const { names, attributes } = namesAndAttributes(values, positionals);
     if (Object.keys(attributes).length) throw new UsageError('rmdef takes no attr=value');
     if (!names.length) throw new UsageError('no object name given (-o NAME)');
+    await refuseHalfImported(ctx.sandbox, names.map((name) => ({ type, name })), 'remove');
     await ctx.store.update((tables) => {
       const objects = new ObjectTables(tables);
       for (const name of names) objects.delete(type, name);
@@ -225,6 +229,14 @@ export function formatLong({ name, attributes }: ObjectDefinition): string {
     .sort()
     .map((attribute) => `    ${attribute}=${attributes[attribute]}\n`);
   return `Object name: ${name}\n${lines.join('')}`;
+}
+
+/**
+ * An osimage that a killed import left half replaced is not changed or removed until it is
+ * recovered: the recovery reads the image's rows to tell whether that import's table write happened.
+ */
+async function refuseHalfImported(sandbox: Sandbox, objects: { type: string; name: string }[], doing: string): Promise<void> {
+  for (const { type, name } of objects) if (type === 'osimage') await refuseInterruptedImage(sandbox, name, doing);
 }
 
 export const tabdumpCommand: CommandSpec = {

@@ -47,8 +47,10 @@ export async function acquirePidLock(lockFile: string, waitMs: number, stop?: ()
     }
   } catch (err) {
     // A full or read-only disk under the lock's directory: said as such, naming the lock (not
-    // taken for a failure of whatever the command was reading).
-    throw err instanceof ImgportError ? err : new PathError(`cannot take the lock ${lockFile}: ${describeFsError(err)}`, lockFile);
+    // taken for a failure of whatever the command was reading); the errno code stays for callers
+    // that say it their own way.
+    if (err instanceof ImgportError) throw err;
+    throw Object.assign(new PathError(`cannot take the lock ${lockFile}: ${describeFsError(err)}`, lockFile), { code: (err as NodeJS.ErrnoException).code });
   } finally {
     await fs.rm(claim, { force: true });
   }

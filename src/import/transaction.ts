@@ -38,8 +38,9 @@ async function makeStateDirectory(sandbox: Sandbox, dir: string): Promise<void> 
     await mkdir(dir, { recursive: true });
   } catch (err) {
     // A recursive mkdir says ENOENT on a read-only filesystem; a plain one gives the real cause.
-    const cause = await mkdir(dir).then(() => err, (plain: unknown) => plain);
-    throw new PathError(`cannot make ${sandbox.logical(dir)}: ${describeFsError(cause)}`, sandbox.logical(dir));
+    const cause = (await mkdir(dir).then(() => err, (plain: unknown) => plain)) as NodeJS.ErrnoException;
+    const why = cause.code === 'EEXIST' ? 'a file that is not a directory is in the way' : describeFsError(cause);
+    throw new PathError(`cannot make ${sandbox.logical(dir)}: ${why}`, sandbox.logical(dir));
   }
 }
 
