@@ -235,20 +235,30 @@ t.test('a journal whose commit would move things outside its staging is refused,
   t.ok(fs.existsSync(journalPath), 'the journal stays');
 });
 
-/** A sandbox with the statelite image installed, and a bundle of a newer one (another kernel and osname). */
-async function installedAndNewer(t: Tap.Test): Promise<{ sandbox: ReturnType<typeof makeSandbox>; work: string; bundle: string; data: Buffer }> {
+type BundleMembers = Parameters<NonNullable<Parameters<typeof ourBundle>[1]>>[0];
+
+/** Another kernel, and another osname in the definition. */
+function newerKernelAndDefinition(members: BundleMembers): void {
+  members.find((m) => m.name.endsWith(`${HOSTILE_IMAGE}/kernel`))!.data = Buffer.from('another kernel');
+  const manifest = members.find((m) => m.name.endsWith(`${HOSTILE_IMAGE}/manifest.xml`))!;
+  manifest.data = Buffer.from(manifest.data!.toString().replace('<osname>Linux</osname>', '<osname>Linux 2</osname>'));
+}
+
+/** A sandbox with the statelite image installed, and a bundle of a newer one (`newer` edits its members). */
+async function installedAndNewer(t: Tap.Test, newer = newerKernelAndDefinition): Promise<{ sandbox: ReturnType<typeof makeSandbox>; work: string; bundle: string; data: Buffer }> {
   const sandbox = makeSandbox(t);
   const work = tempDir(t, 'imgport-commit-kill-');
   fs.writeFileSync(path.join(work, 'old.tgz'), (await ourBundle('statelite.tgz')).data);
   t.equal(sandbox.run([path.join(work, 'old.tgz')]).code, 0, 'the previous image is installed');
-  const { data } = await ourBundle('statelite.tgz', (members) => {
-    members.find((m) => m.name.endsWith(`${HOSTILE_IMAGE}/kernel`))!.data = Buffer.from('another kernel');
-    const manifest = members.find((m) => m.name.endsWith(`${HOSTILE_IMAGE}/manifest.xml`))!;
-    manifest.data = Buffer.from(manifest.data!.toString().replace('<osname>Linux</osname>', '<osname>Linux 2</osname>'));
-  });
+  const { data } = await ourBundle('statelite.tgz', newer);
   const bundle = path.join(work, 'new.tgz');
   fs.writeFileSync(bundle, data);
   return { sandbox, work, bundle, data };
+}
+
+/** How many operations the commit of a `--dry-run` plan has (one line each: see describeOp). */
+function commitOperations(dryRun: string): number {
+  return dryRun.split('\n').filter((l) => /^ {2}(write|mkdir|rename|replace|overwrite) /.test(l)).length;
 }
 
 /** Starts imgimport paused inside its commit after `pause` operations; resolves once it says so. */
@@ -290,7 +300,7 @@ t.test('imgimport killed inside its commit: the next import rolls it back, then 
 
   const dry = sandbox.run([bundle, '--dry-run']);
   t.equal(dry.code, 0, dry.stderr);
-  const total = dry.stdout.split('\n').filter((l) => /^ {2}(write|mkdir|rename|replace) /.test(l)).length;
+  const total = commitOperations(dry.stdout);
   t.ok(total >= 3, `${total} operations in the commit`);
   const before = { tree: treeWithoutLeftovers(sandbox.root), tables: fs.readFileSync(sandbox.db) };
   const reference = path.join(work, 'reference');
@@ -414,4 +424,26 @@ t.test("a killed import's journal whose pid was given to another process counts 
   t.equal(await interruptedCommit(cut.sandbox, IMAGE), `${IMPORTS_STATE_DIR}/${IMAGE}.json`, 'another start: that import is gone, its pid reused');
   fs.writeFileSync(journalPath, JSON.stringify({ ...journal, start: undefined }));
   t.equal(await interruptedCommit(cut.sandbox, IMAGE), undefined, 'no start (an earlier version): judged by the pid alone');
+});
+
+t.test('an import of an unchanged definition with new litefile rows, killed before its table write, is rolled back', async (t) => {
+  // The same definition (osimage, linuximage rows): only a file and the litefile rows change.
+  const { sandbox, bundle } = await installedAndNewer(t, (members) => {
+    members.find((m) => m.name.endsWith(`${HOSTILE_IMAGE}/kernel`))!.data = Buffer.from('another kernel');
+    const litefile = members.find((m) => m.name.endsWith(`${HOSTILE_IMAGE}/litefile.csv`))!;
+    litefile.data = Buffer.concat([litefile.data!, Buffer.from(`"${HOSTILE_IMAGE}","/etc/motd","tmpfs",,\n`)]);
+  });
+  const before = { tree: treeWithoutLeftovers(sandbox.root), tables: fs.readFileSync(sandbox.db) };
+  const env = { ...process.env, XCATROOT: '', IMGPORT_ROOT: '', IMGPORT_DB: '' };
+  const dry = sandbox.run([bundle, '--dry-run']);
+  const total = commitOperations(dry.stdout);
+  // Killed after its last rename: every file is the new image's, the tables still the old ones.
+  const { child, exited } = await pausedImport(bundle, sandbox.root, total, env);
+  child.kill('SIGKILL');
+  await exited;
+  const recovering = spawnSync(process.execPath, [IMGPORT, 'recover', '--root', sandbox.root], { env, encoding: 'utf8' });
+  t.equal(recovering.status, 0, recovering.stderr);
+  t.match(recovering.stdout, `Rolled back the interrupted commit of an earlier import of ${HOSTILE_IMAGE}:`, 'the litefile row missing: the table write never happened');
+  t.same(treeWithoutLeftovers(sandbox.root), before.tree, 'the previous image, whole');
+  t.ok(fs.readFileSync(sandbox.db).equals(before.tables), 'the previous tables');
 });

@@ -50,7 +50,7 @@ import {
   type Route,
 } from './plan.js';
 import { openBundleSource } from './source.js';
-import { applyImportToTables, keepColumns, postscriptNodes } from './table-changes.js';
+import { applyImportToTables, postscriptNodes } from './table-changes.js';
 import { interruptedCommit, ImportTransaction, prepareRoot } from './transaction.js';
 
 /** A member's bytes queued for its staging file while the write before them is in flight. */
@@ -501,7 +501,7 @@ class ImportSession {
       if (refusal) throw refusal;
       return plan.imagename;
     }
-    this.committing = this.commit(plan, ops, changeTables, litefileText, nodes);
+    this.committing = this.commit(ops, changeTables, litefileText, nodes);
     await this.committing;
     return plan.imagename;
   }
@@ -530,13 +530,12 @@ class ImportSession {
     out('Nothing was written.');
   }
 
-  private async commit(plan: ImportPlan, ops: CommitOp[], change: (t: Tables) => Written, litefileText: string | undefined, nodes: string[] | undefined): Promise<void> {
+  private async commit(ops: CommitOp[], change: (t: Tables) => Written, litefileText: string | undefined, nodes: string[] | undefined): Promise<void> {
     const tx = this.tx!;
-    // The image definition's rows as the write sets them: found in the tables, they show it happened.
-    const marker = [
-      { table: 'osimage', row: keepColumns('osimage', plan.osimage) },
-      { table: 'linuximage', row: keepColumns('linuximage', plan.linuximage) },
-    ];
+    // Every row the write sets (the definition, litefile, kit and -p postscripts rows), as it would
+    // set them in the tables as they are now: all found in the tables, they show it happened. The
+    // definition's rows alone were there before the write when an image is imported again.
+    const marker = change(structuredClone(await this.req.store.read()));
     const done = await executeCommit(this.req.sandbox, ops, {
       trash: (real) => tx.unitPath(this.req.sandbox.logical(real), 'old'),
       progress: (op) => {

@@ -24,7 +24,7 @@ export function withoutDefaults(list: string | undefined, defaults: string | und
 }
 
 /** Only the table's columns, empty values dropped: a manifest cannot invent columns. */
-export function keepColumns(table: string, row: Row): Row {
+function keepColumns(table: string, row: Row): Row {
   const columns = new Set(TABLES[table]?.columns ?? []);
   return Object.fromEntries(Object.entries(row).filter(([k, v]) => columns.has(k) && v !== undefined && v !== ''));
 }
