@@ -112,17 +112,26 @@ export function processAlive(pid: number, start?: string): boolean {
   return now === undefined || now === start;
 }
 
+/** This boot's id, read once (a lock holder still waited for is checked every few ms). */
+const BOOT_ID = (() => {
+  try {
+    return readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim() || undefined;
+  } catch {
+    return undefined;
+  }
+})();
+
 /**
  * What tells a process from a later one with the same pid: the boot and the process's start time
  * in clock ticks since boot (field 22 of /proc/PID/stat). Undefined where /proc does not say.
  */
 export function processStart(pid: number): string | undefined {
+  if (!BOOT_ID) return undefined;
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
     // The command name (field 2) may hold spaces and parentheses: count from after its last ')'.
     const startTicks = stat.slice(stat.lastIndexOf(')') + 2).split(' ')[22 - 3];
-    const boot = readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();
-    return startTicks && boot ? `${boot}:${startTicks}` : undefined;
+    return startTicks ? `${BOOT_ID}:${startTicks}` : undefined;
   } catch {
     return undefined;
   }
