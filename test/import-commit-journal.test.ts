@@ -235,11 +235,18 @@ t.test('a journal whose commit would move things outside its staging is refused,
   t.ok(fs.existsSync(journalPath), 'the journal stays');
 });
 
+/** The commands run in their sandbox alone: no XCATROOT or imgport location from the environment. */
+const COMMAND_ENV = { ...process.env, XCATROOT: '', IMGPORT_ROOT: '', IMGPORT_DB: '' };
+
 type BundleMembers = Parameters<NonNullable<Parameters<typeof ourBundle>[1]>>[0];
+
+function anotherKernel(members: BundleMembers): void {
+  members.find((m) => m.name.endsWith(`${HOSTILE_IMAGE}/kernel`))!.data = Buffer.from('another kernel');
+}
 
 /** Another kernel, and another osname in the definition. */
 function newerKernelAndDefinition(members: BundleMembers): void {
-  members.find((m) => m.name.endsWith(`${HOSTILE_IMAGE}/kernel`))!.data = Buffer.from('another kernel');
+  anotherKernel(members);
   const manifest = members.find((m) => m.name.endsWith(`${HOSTILE_IMAGE}/manifest.xml`))!;
   manifest.data = Buffer.from(manifest.data!.toString().replace('<osname>Linux</osname>', '<osname>Linux 2</osname>'));
 }
@@ -261,26 +268,45 @@ function commitOperations(dryRun: string): number {
   return dryRun.split('\n').filter((l) => /^ {2}(write|mkdir|rename|replace|overwrite) /.test(l)).length;
 }
 
-/** Starts imgimport paused inside its commit after `pause` operations; resolves once it says so. */
-async function pausedImport(bundle: string, root: string, pause: number, env: NodeJS.ProcessEnv): Promise<{ child: ReturnType<typeof spawn>; exited: Promise<number | null>; stderr: () => string }> {
-  const child = spawn(process.execPath, [IMGIMPORT, bundle, '--root', root], { env: { ...env, IMGPORT_TEST_PAUSE_COMMIT_AFTER: String(pause) } });
+interface RunningImport {
+  child: ReturnType<typeof spawn>;
+  exited: Promise<number | null>;
+  stderr: () => string;
+}
+
+/** Starts imgimport of `bundle` into the sandbox `root`, its standard error collected. */
+function startImport(bundle: string, root: string, env: NodeJS.ProcessEnv = COMMAND_ENV): RunningImport {
+  const child = spawn(process.execPath, [IMGIMPORT, bundle, '--root', root], { env });
   const exited = new Promise<number | null>((resolve) => child.on('close', resolve));
   let stderr = '';
-  await new Promise<void>((resolve) => {
-    child.stderr!.on('data', (chunk) => {
-      stderr += chunk;
-      if (stderr.includes('pausing the commit')) resolve();
-    });
-    child.on('close', () => resolve());
-  });
+  child.stderr.on('data', (chunk) => (stderr += chunk));
   return { child, exited, stderr: () => stderr };
+}
+
+/** Starts imgimport paused inside its commit after `pause` operations; resolves once it says so. */
+async function pausedImport(bundle: string, root: string, pause: number): Promise<RunningImport> {
+  const run = startImport(bundle, root, { ...COMMAND_ENV, IMGPORT_TEST_PAUSE_COMMIT_AFTER: String(pause) });
+  await new Promise<void>((resolve) => {
+    run.child.stderr!.on('data', () => {
+      if (run.stderr().includes('pausing the commit')) resolve();
+    });
+    run.child.on('close', () => resolve());
+  });
+  return run;
+}
+
+/** A live process (a stand-in for another import putting its files in place) holds the lock every commit takes. */
+function holdCommitLock(t: Tap.Test, root: string): ReturnType<typeof spawn> {
+  const other = spawn('sleep', ['60']);
+  t.teardown(() => void other.kill());
+  fs.writeFileSync(path.join(root, IMPORTS_STATE_DIR, COMMIT_LOCK_NAME), `${other.pid}\n`);
+  return other;
 }
 
 t.test('a second Ctrl-C while an interrupted import puts the old image back waits for it to finish', async (t) => {
   const { sandbox, bundle } = await installedAndNewer(t);
   const before = { tree: treeWithoutLeftovers(sandbox.root), tables: fs.readFileSync(sandbox.db) };
-  const env = { ...process.env, XCATROOT: '', IMGPORT_ROOT: '', IMGPORT_DB: '' };
-  const run = await pausedImport(bundle, sandbox.root, 2, env);
+  const run = await pausedImport(bundle, sandbox.root, 2);
   run.child.kill('SIGINT');
   await new Promise((resolve) => setTimeout(resolve, 500));
   run.child.kill('SIGINT');
@@ -305,8 +331,7 @@ t.test('imgimport killed inside its commit: the next import rolls it back, then 
   const before = { tree: treeWithoutLeftovers(sandbox.root), tables: fs.readFileSync(sandbox.db) };
   const reference = path.join(work, 'reference');
   cloneTree(sandbox.root, reference);
-  const env = { ...process.env, XCATROOT: '', IMGPORT_ROOT: '', IMGPORT_DB: '' };
-  t.equal(spawnSync(process.execPath, [IMGIMPORT, bundle, '--root', reference], { env }).status, 0);
+  t.equal(spawnSync(process.execPath, [IMGIMPORT, bundle, '--root', reference], { env: COMMAND_ENV }).status, 0);
   const after = { tree: treeWithoutLeftovers(reference), tables: fs.readFileSync(path.join(reference, 'var/lib/imgport/tables.json')) };
 
   // The first and last operations and some between (every point is covered in-process above).
@@ -317,28 +342,28 @@ t.test('imgimport killed inside its commit: the next import rolls it back, then 
     await t.test(`killed after ${pause} of ${total} operations, put back by ${byRecover ? 'imgport recover' : 'the next import'}`, async (t) => {
       const root = path.join(work, `run-${pause}`);
       cloneTree(sandbox.root, root);
-      const { child, exited } = await pausedImport(bundle, root, pause, env);
+      const { child, exited } = await pausedImport(bundle, root, pause);
       child.kill('SIGKILL');
       await exited;
       t.notSame(treeWithoutLeftovers(root), before.tree, 'the kill left a half-committed image');
-      const run = (file: string) => spawnSync(process.execPath, [IMGIMPORT, file, '--root', root], { env, encoding: 'utf8' });
+      const run = (file: string) => spawnSync(process.execPath, [IMGIMPORT, file, '--root', root], { env: COMMAND_ENV, encoding: 'utf8' });
       if (byRecover) {
-        const exporting = spawnSync(process.execPath, [IMGEXPORT, HOSTILE_IMAGE, path.join(work, `export-${pause}.tgz`), '--root', root], { env, encoding: 'utf8' });
+        const exporting = spawnSync(process.execPath, [IMGEXPORT, HOSTILE_IMAGE, path.join(work, `export-${pause}.tgz`), '--root', root], { env: COMMAND_ENV, encoding: 'utf8' });
         t.equal(exporting.status, 1, 'the half-replaced image is not exported');
         t.match(exporting.stderr, `Error: cannot export ${HOSTILE_IMAGE}: an import of it was killed while putting its files in place (journal /var/lib/imgport/imports/${HOSTILE_IMAGE}.json), so it is half replaced; run imgport recover ${HOSTILE_IMAGE}`);
         // Its rows are what the recovery reads to tell whether the import's table write happened.
         for (const [verb, args] of [['change', ['chdef', '-t', 'osimage', '-o', HOSTILE_IMAGE, 'synclists=']], ['remove', ['rmdef', '-t', 'osimage', '-o', HOSTILE_IMAGE]]] as const) {
-          const defining = spawnSync(process.execPath, [IMGPORT, ...args, '--root', root], { env, encoding: 'utf8' });
+          const defining = spawnSync(process.execPath, [IMGPORT, ...args, '--root', root], { env: COMMAND_ENV, encoding: 'utf8' });
           t.equal(defining.status, 1, `${args[0]} of the half-replaced image is refused`);
           t.match(defining.stderr, `Error: cannot ${verb} ${HOSTILE_IMAGE}: an import of it was killed while putting its files in place`);
         }
-        const dry = spawnSync(process.execPath, [IMGIMPORT, bundle, '--dry-run', '--root', root], { env, encoding: 'utf8' });
+        const dry = spawnSync(process.execPath, [IMGIMPORT, bundle, '--dry-run', '--root', root], { env: COMMAND_ENV, encoding: 'utf8' });
         t.equal(dry.status, 0, dry.stderr);
         t.match(dry.stdout, `  first roll back the commit a killed import left half done (journal /var/lib/imgport/imports/${HOSTILE_IMAGE}.json)`, '--dry-run tells');
-        const recovering = spawnSync(process.execPath, [IMGPORT, 'recover', '--root', root], { env, encoding: 'utf8' });
+        const recovering = spawnSync(process.execPath, [IMGPORT, 'recover', '--root', root], { env: COMMAND_ENV, encoding: 'utf8' });
         t.equal(recovering.status, 0, recovering.stderr);
         t.match(recovering.stdout, `Rolled back the interrupted commit of an earlier import of ${HOSTILE_IMAGE}:`);
-        t.equal(spawnSync(process.execPath, [IMGPORT, 'recover', '--root', root], { env, encoding: 'utf8' }).stdout, 'No interrupted import to recover.\n', 'then nothing is left to recover');
+        t.equal(spawnSync(process.execPath, [IMGPORT, 'recover', '--root', root], { env: COMMAND_ENV, encoding: 'utf8' }).stdout, 'No interrupted import to recover.\n', 'then nothing is left to recover');
       } else {
         const recovering = run(truncated);
         t.equal(recovering.status, 1, 'the truncated bundle fails');
@@ -373,10 +398,7 @@ t.test('an image named commit has a lock of its own, not the one every import ta
 t.test("the rollback of a killed import's commit waits for another import's commit to end", async (t) => {
   const cut = await cutCommit(t, 4);
   const during = treeWithoutLeftovers(cut.root);
-  // Another import, alive, putting its files in place: it holds the lock every commit takes.
-  const other = spawn('sleep', ['60']);
-  t.teardown(() => void other.kill());
-  fs.writeFileSync(path.join(cut.root, IMPORTS_STATE_DIR, COMMIT_LOCK_NAME), `${other.pid}\n`);
+  const other = holdCommitLock(t, cut.root);
   let settled = false;
   const recovering = recover(cut, {}).finally(() => (settled = true));
   await new Promise((resolve) => setTimeout(resolve, 1500));
@@ -390,13 +412,8 @@ t.test("the rollback of a killed import's commit waits for another import's comm
 t.test('Ctrl-C while an import waits for another one to put its files in place ends it at once, nothing left', async (t) => {
   const { sandbox, bundle } = await installedAndNewer(t);
   const before = { tree: treeWithoutLeftovers(sandbox.root), tables: fs.readFileSync(sandbox.db) };
-  const other = spawn('sleep', ['60']);
-  t.teardown(() => void other.kill());
-  fs.writeFileSync(path.join(sandbox.root, IMPORTS_STATE_DIR, COMMIT_LOCK_NAME), `${other.pid}\n`);
-  const child = spawn(process.execPath, [IMGIMPORT, bundle, '--root', sandbox.root], { env: { ...process.env, XCATROOT: '', IMGPORT_ROOT: '', IMGPORT_DB: '' } });
-  let stderr = '';
-  child.stderr.on('data', (chunk) => (stderr += chunk));
-  const exited = new Promise<number | null>((resolve) => child.on('close', resolve));
+  const other = holdCommitLock(t, sandbox.root);
+  const { child, exited, stderr } = startImport(bundle, sandbox.root);
   // Waiting: everything staged and flushed, the commit lock not to be had.
   for (let i = 0; i < 100 && !fs.readdirSync(path.join(sandbox.root, IMPORTS_STATE_DIR)).some((n) => n.startsWith(`${COMMIT_LOCK_NAME}.`)); i++) {
     await new Promise((resolve) => setTimeout(resolve, 100));
@@ -405,7 +422,7 @@ t.test('Ctrl-C while an import waits for another one to put its files in place e
   child.kill('SIGINT');
   t.equal(await exited, 1, 'exit 1');
   t.ok(Date.now() - interrupted < 10_000, `ended ${Date.now() - interrupted} ms after the interrupt (it used to wait 60 s)`);
-  t.match(stderr, /Error: interrupted by SIGINT; nothing was changed/);
+  t.match(stderr(), /Error: interrupted by SIGINT; nothing was changed/);
   other.kill();
   fs.rmSync(path.join(sandbox.root, IMPORTS_STATE_DIR, COMMIT_LOCK_NAME), { force: true });
   t.same(treeWithoutLeftovers(sandbox.root), before.tree, 'the previous image, whole');
@@ -429,19 +446,18 @@ t.test("a killed import's journal whose pid was given to another process counts 
 t.test('an import of an unchanged definition with new litefile rows, killed before its table write, is rolled back', async (t) => {
   // The same definition (osimage, linuximage rows): only a file and the litefile rows change.
   const { sandbox, bundle } = await installedAndNewer(t, (members) => {
-    members.find((m) => m.name.endsWith(`${HOSTILE_IMAGE}/kernel`))!.data = Buffer.from('another kernel');
+    anotherKernel(members);
     const litefile = members.find((m) => m.name.endsWith(`${HOSTILE_IMAGE}/litefile.csv`))!;
     litefile.data = Buffer.concat([litefile.data!, Buffer.from(`"${HOSTILE_IMAGE}","/etc/motd","tmpfs",,\n`)]);
   });
   const before = { tree: treeWithoutLeftovers(sandbox.root), tables: fs.readFileSync(sandbox.db) };
-  const env = { ...process.env, XCATROOT: '', IMGPORT_ROOT: '', IMGPORT_DB: '' };
   const dry = sandbox.run([bundle, '--dry-run']);
   const total = commitOperations(dry.stdout);
   // Killed after its last rename: every file is the new image's, the tables still the old ones.
-  const { child, exited } = await pausedImport(bundle, sandbox.root, total, env);
+  const { child, exited } = await pausedImport(bundle, sandbox.root, total);
   child.kill('SIGKILL');
   await exited;
-  const recovering = spawnSync(process.execPath, [IMGPORT, 'recover', '--root', sandbox.root], { env, encoding: 'utf8' });
+  const recovering = spawnSync(process.execPath, [IMGPORT, 'recover', '--root', sandbox.root], { env: COMMAND_ENV, encoding: 'utf8' });
   t.equal(recovering.status, 0, recovering.stderr);
   t.match(recovering.stdout, `Rolled back the interrupted commit of an earlier import of ${HOSTILE_IMAGE}:`, 'the litefile row missing: the table write never happened');
   t.same(treeWithoutLeftovers(sandbox.root), before.tree, 'the previous image, whole');
