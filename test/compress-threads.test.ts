@@ -2,6 +2,7 @@ import t from 'tap';
 import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { NODE, NODE_ARGS } from './helpers/node-command.js';
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const poolModule = pathToFileURL(path.join(repo, 'dist', 'src', 'pipeline', 'compress', 'pool.js')).href;
@@ -9,7 +10,7 @@ const poolModule = pathToFileURL(path.join(repo, 'dist', 'src', 'pipeline', 'com
 /** Runs `script` (an ES module body with `pool` imported) in a fresh node; threads left running would keep it alive. */
 function runWithPool(script: string) {
   const source = `import * as pool from ${JSON.stringify(poolModule)};\n${script}`;
-  return spawnSync(process.execPath, ['--input-type=module', '-e', source], { encoding: 'utf8', timeout: 30_000 });
+  return spawnSync(NODE, [...NODE_ARGS, '--input-type=module', '-e', source], { encoding: 'utf8', timeout: 30_000 });
 }
 
 t.test('threads started early are stopped when the work fails, so the process can exit', async (t) => {

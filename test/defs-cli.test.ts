@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import t from 'tap';
 import { defsSandbox } from './helpers/defs-sandbox.js';
+import { NODE, NODE_ARGS } from './helpers/node-command.js';
 
 const sandbox = defsSandbox;
 
@@ -178,7 +179,7 @@ t.test('lsdef whose output cannot be written (a full disk) fails: exit 1, the re
   imgport(['mkdef', '-t', 'node', '-o', 'n1', 'groups=all']);
   const full = fs.openSync('/dev/full', 'w');
   t.teardown(() => fs.closeSync(full));
-  const r = spawnSync(process.execPath, [path.resolve('dist/bin/imgport.js'), 'lsdef', '-t', 'node', '-z', '--root', root], { stdio: ['ignore', full, 'pipe'], encoding: 'utf8' });
+  const r = spawnSync(NODE, [...NODE_ARGS, path.resolve('dist/bin/imgport.js'), 'lsdef', '-t', 'node', '-z', '--root', root], { stdio: ['ignore', full, 'pipe'], encoding: 'utf8' });
   t.equal(r.status, 1, 'exit 1: the stanza file was not written');
   t.equal(r.stderr, 'Error: cannot write standard output: no space left on device\n');
 });
@@ -318,7 +319,7 @@ t.test('as a user who may not write beside the table file: permission denied, na
   fs.writeFileSync(db, '{}\n');
   // As nobody, without the test runner's preloads (env drops NODE_OPTIONS), which write where nobody may not.
   const asNobody = (args: string[]) => {
-    const r = spawnSync('env', ['-u', 'NODE_OPTIONS', process.execPath, path.resolve('dist/bin/imgport.js'), ...args], { uid: 65534, gid: 65534, cwd: root, encoding: 'utf8' });
+    const r = spawnSync(NODE, [...NODE_ARGS, path.resolve('dist/bin/imgport.js'), ...args], { uid: 65534, gid: 65534, cwd: root, encoding: 'utf8' });
     return { code: r.status, stdout: r.stdout, stderr: r.stderr };
   };
   t.same(asNobody(['mkdef', '-t', 'node', '-o', 'n1', '--db', db]), { code: 1, stdout: '', stderr: `Error: cannot lock the table file ${db} (${db}.lock): permission denied\n` });

@@ -10,6 +10,7 @@ import t from 'tap';
 import { buildSampleImage } from '../src/sample/sample-image.js';
 import { IMGEXPORT, readBundle, runImgexport, tempDir, writeTables, xcatReadManifest, type BundleMember } from './helpers/export-bundle.js';
 import { IMGIMPORT } from './helpers/import-sandbox.js';
+import { NODE, NODE_ARGS } from './helpers/node-command.js';
 
 const work = tempDir(t, 'imgexport-admin-');
 const root = path.join(work, 'root');
@@ -80,7 +81,7 @@ t.test('one file sent to two destinations is one member with two extras, and the
   ]);
   const target = tempDir(t);
   writeTables(target, {});
-  const imported = spawnSync(process.execPath, [IMGIMPORT, dest, '--root', target], { encoding: 'utf8' });
+  const imported = spawnSync(NODE, [...NODE_ARGS, IMGIMPORT, dest, '--root', target], { encoding: 'utf8' });
   t.equal(imported.status, 0, imported.stderr);
   for (const dir of ['/install/postscripts', '/install/custom/scripts']) {
     t.equal(fs.readFileSync(path.join(target, dir, 'myscript1'), 'utf8'), '#!/bin/sh\necho one\n', `in ${dir}`);
@@ -95,7 +96,7 @@ t.test('a filesystem mounted inside a directory extra is exported with it, as cp
   const dest = path.join(tempDir(t), 'mounted.tgz');
   // A private mount namespace: the tmpfs exists only for this export.
   const script = 'mount -t tmpfs none "$1/data" && echo important > "$1/data/app.conf" && shift && exec "$@"';
-  const run = spawnSync('unshare', ['-m', 'sh', '-c', script, 'sh', apps, process.execPath, IMGEXPORT, netboot.imagename, dest,
+  const run = spawnSync('unshare', ['-m', 'sh', '-c', script, 'sh', apps, NODE, ...NODE_ARGS, IMGEXPORT, netboot.imagename, dest,
     '--root', root, '--no-progress', '-e', '/install/apps'], { encoding: 'utf8' });
   if (run.status !== 0 && /unshare|mount/.test(run.stderr) && !fs.existsSync(dest)) return t.skip(`no mount namespace here: ${run.stderr.trim()}`);
   t.equal(run.status, 0, run.stderr);
@@ -152,7 +153,7 @@ t.test('a name with a tab inside a directory extra is exported and imported (a t
   t.equal(run.code, 0, run.stderr);
   const target = tempDir(t);
   writeTables(target, {});
-  const imported = spawnSync(process.execPath, [IMGIMPORT, dest, '--root', target], { encoding: 'utf8' });
+  const imported = spawnSync(NODE, [...NODE_ARGS, IMGIMPORT, dest, '--root', target], { encoding: 'utf8' });
   t.equal(imported.status, 0, imported.stderr);
   t.equal(fs.readFileSync(path.join(target, 'install/tabbed/a\tb.txt'), 'utf8'), 'tab\n');
 });
@@ -161,7 +162,7 @@ t.test('standard output that is a terminal is refused before anything is read, a
   writeTables(root, images);
   // A pseudo-terminal for the command's standard output (python's pty module, argument list only).
   const spawnInPty = 'import pty, sys; sys.exit(pty.spawn(sys.argv[1:]) >> 8)';
-  const run = spawnSync('python3', ['-c', spawnInPty, process.execPath, IMGEXPORT, netboot.imagename, '-', '--root', root], { encoding: 'latin1' });
+  const run = spawnSync('python3', ['-c', spawnInPty, NODE, ...NODE_ARGS, IMGEXPORT, netboot.imagename, '-', '--root', root], { encoding: 'latin1' });
   if (run.error) return t.skip('python3 is not installed');
   t.equal(run.status, 1, run.stdout);
   t.match(run.stdout, 'Error: refusing to write the bundle to a terminal: redirect standard output to a file or a pipe');

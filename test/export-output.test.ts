@@ -9,6 +9,7 @@ import { buildSampleImage } from '../src/sample/sample-image.js';
 import {
   IMGEXPORT, describeTree, put, readBundle, runImgexport, runTool, tempDir, unpackCpioGz, writeTables,
 } from './helpers/export-bundle.js';
+import { NODE, NODE_ARGS } from './helpers/node-command.js';
 
 /** Output formats and places, reproducibility, stored members, and the statelite tree's special files. */
 
@@ -146,7 +147,7 @@ t.test('on a terminal, a progress line: percent, bytes read of the total, bytes 
   const dest = path.join(out, 'p.tgz');
   // A pseudo-terminal for standard error, opened by Python's pty module (the command is an argument list).
   const run = spawnSync('python3', ['-c', 'import pty, sys; sys.exit(pty.spawn(sys.argv[1:]) >> 8)',
-    process.execPath, IMGEXPORT, statelite.imagename, dest, '--root', root], { cwd: work, encoding: 'utf8' });
+    NODE, ...NODE_ARGS, IMGEXPORT, statelite.imagename, dest, '--root', root], { cwd: work, encoding: 'utf8' });
   t.equal(run.status, 0, run.stderr);
   const lines = run.stdout.split(/[\r\n]+/).filter((l) => l.includes('ETA'));
   t.ok(lines.length >= 1, `a progress line was drawn: ${JSON.stringify(run.stdout)}`);
@@ -230,7 +231,7 @@ t.test('the bundle gets the mode the umask leaves, as a file tar writes', async 
   const out = tempDir(t);
   for (const [umask, mode] of [['077', 0o600], ['022', 0o644], ['002', 0o664]] as const) {
     const bundle = path.join(out, `umask${umask}.tgz`);
-    const run = spawnSync('sh', ['-c', 'umask "$1"; shift; exec "$@"', 'sh', umask, process.execPath, IMGEXPORT, statelite.imagename, bundle, '--root', root, '--no-progress'], { encoding: 'utf8' });
+    const run = spawnSync('sh', ['-c', 'umask "$1"; shift; exec "$@"', 'sh', umask, NODE, ...NODE_ARGS, IMGEXPORT, statelite.imagename, bundle, '--root', root, '--no-progress'], { encoding: 'utf8' });
     t.equal(run.status, 0, run.stderr);
     t.equal(fs.statSync(bundle).mode & 0o777, mode, `umask ${umask}: mode ${mode.toString(8)}`);
   }

@@ -11,6 +11,7 @@ import { tempDir } from './helpers/export-bundle.js';
 import { leftovers } from './helpers/hostile-faults.js';
 import { ourBundle } from './helpers/import-bundles.js';
 import { IMGIMPORT, IMGPORT, makeSandbox, startHalfWay } from './helpers/import-sandbox.js';
+import { NODE, NODE_ARGS } from './helpers/node-command.js';
 
 const run = promisify(execFile);
 const env = { ...process.env, XCATROOT: '', IMGPORT_ROOT: '', IMGPORT_DB: '' };
@@ -27,7 +28,7 @@ interface Held {
 
 /** An import reading the bundle from a pipe, given only its first half until finish(). */
 function heldImport(root: string, args: string[] = []): Held {
-  const child = spawn(process.execPath, [IMGIMPORT, '-', ...args, '--root', root], { env, stdio: ['pipe', 'ignore', 'pipe'] });
+  const child = spawn(NODE, [...NODE_ARGS, IMGIMPORT, '-', ...args, '--root', root], { env, stdio: ['pipe', 'ignore', 'pipe'] });
   let stderr = '';
   child.stderr.on('data', (c) => (stderr += c));
   child.stdin.on('error', () => undefined);
@@ -48,7 +49,7 @@ const imageRows = (root: string) => (JSON.parse(fs.readFileSync(path.join(root, 
 t.test('four imports of different images at once all succeed', async (t) => {
   const sandbox = makeSandbox(t);
   const profiles = ['p1', 'p2', 'p3', 'p4'];
-  const runs = await Promise.all(profiles.map((p) => run(process.execPath, [IMGIMPORT, statelite, '-f', p, '--root', sandbox.root], { env }).then(() => 0, (err: { code: number; stderr: string }) => `${err.code}: ${err.stderr}`)));
+  const runs = await Promise.all(profiles.map((p) => run(NODE, [...NODE_ARGS, IMGIMPORT, statelite, '-f', p, '--root', sandbox.root], { env }).then(() => 0, (err: { code: number; stderr: string }) => `${err.code}: ${err.stderr}`)));
   t.same(runs, [0, 0, 0, 0], 'all four succeed');
   t.same(imageRows(sandbox.root), profiles.map((p) => `rhels8.5.0-x86_64-statelite-${p}`), 'four osimage rows');
   for (const p of profiles) {
@@ -74,10 +75,10 @@ t.test('two imports of the same image at once: one refuses, the other succeeds',
 t.test('chdef while an import runs: neither change is lost', async (t) => {
   const sandbox = makeSandbox(t);
   const held = await startHalfWay(sandbox, bundleData, 'rhels8.5.0-x86_64-statelite-compute');
-  await run(process.execPath, [IMGPORT, 'chdef', '-t', 'node', '-o', 'node1', 'groups=compute,all,rack1', '--root', sandbox.root], { env });
+  await run(NODE, [...NODE_ARGS, IMGPORT, 'chdef', '-t', 'node', '-o', 'node1', 'groups=compute,all,rack1', '--root', sandbox.root], { env });
   // More changes racing the import's commit and its table update.
   const racing = Array.from({ length: 6 }, (_, i) =>
-    run(process.execPath, [IMGPORT, 'mkdef', '-t', 'node', '-o', `racer${i}`, 'groups=all', '--root', sandbox.root], { env }));
+    run(NODE, [...NODE_ARGS, IMGPORT, 'mkdef', '-t', 'node', '-o', `racer${i}`, 'groups=all', '--root', sandbox.root], { env }));
   held.finish();
   const imported = { code: await held.exited, stderr: held.stderr() };
   await Promise.all(racing);

@@ -16,6 +16,7 @@ import { temporariesBeside, treeWithoutLeftovers } from './helpers/hostile-fault
 import { freeBytes, mountTmpfs } from './helpers/hostile-fs.js';
 import { ourBundle } from './helpers/import-bundles.js';
 import { IMGPORT, makeSandbox } from './helpers/import-sandbox.js';
+import { NODE, NODE_ARGS } from './helpers/node-command.js';
 
 const FULL = /no space left on device|ENOSPC|not enough room/i;
 const PACKIMAGE = path.resolve('dist/bin/packimage.js');
@@ -102,7 +103,7 @@ t.test('imgimport and imgport recover: /var/lib/imgport read-only (a filesystem 
   t.equal(spawnSync('mount', ['-o', 'remount,ro', state]).status, 0, 'remounted read-only');
   const before = describeTree(sandbox.root);
   const imported = sandbox.run([bundle]);
-  const recovered = spawnSync(process.execPath, [IMGPORT, 'recover', HOSTILE_IMAGE, '--root', sandbox.root], { encoding: 'utf8' });
+  const recovered = spawnSync(NODE, [...NODE_ARGS, IMGPORT, 'recover', HOSTILE_IMAGE, '--root', sandbox.root], { encoding: 'utf8' });
   for (const [what, r] of [['imgimport', { code: imported.code, stderr: imported.stderr }], ['imgport recover', { code: recovered.status, stderr: recovered.stderr }]] as const) {
     t.equal(r.code, 1, `${what}: exit code 1`);
     t.match(r.stderr, 'Error: cannot make /var/lib/imgport/imports: read-only file system', `${what}: names the directory and why`);
@@ -148,7 +149,7 @@ t.test('imgexport to standard output on a full device: the reason, no stack trac
   writeTables(source, { osimage: [image.osimage], linuximage: [image.linuximage] });
   const full = fs.openSync('/dev/full', 'w');
   t.teardown(() => fs.closeSync(full));
-  const run = spawnSync(process.execPath, [path.resolve('dist/bin/imgexport.js'), image.imagename, '-', '--root', source, '--no-progress'], { encoding: 'utf8', stdio: ['ignore', full, 'pipe'] });
+  const run = spawnSync(NODE, [...NODE_ARGS, path.resolve('dist/bin/imgexport.js'), image.imagename, '-', '--root', source, '--no-progress'], { encoding: 'utf8', stdio: ['ignore', full, 'pipe'] });
   t.equal(run.status, 1, 'exit code 1');
   t.match(run.stderr, 'Error: cannot write standard output: no space left on device', 'says why');
   t.notMatch(run.stderr, /\n\s+at /, 'no stack trace');
@@ -165,7 +166,7 @@ t.test('packimage: the archive does not fit beside the tree', async (t) => {
   const packed = path.join(rootimgdir, 'rootimg.cpio.gz');
   const earlier = fs.readFileSync(packed);
   const before = treeWithoutLeftovers(root);
-  const run = spawnSync(process.execPath, [PACKIMAGE, image.imagename, '--root', root], { encoding: 'utf8' });
+  const run = spawnSync(NODE, [...NODE_ARGS, PACKIMAGE, image.imagename, '--root', root], { encoding: 'utf8' });
   t.equal(run.status, 1, 'exit code 1');
   t.match(run.stderr, FULL, 'says the disk is full');
   t.match(run.stderr, 'rootimg.cpio.gz', 'names what');

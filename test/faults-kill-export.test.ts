@@ -11,6 +11,7 @@ import { buildSampleImage } from '../src/sample/sample-image.js';
 import { IMGEXPORT, tempDir, writeTables } from './helpers/export-bundle.js';
 import { HEAVY, outputFaultSuite } from './helpers/hostile-faults.js';
 import { IMGPORT } from './helpers/import-sandbox.js';
+import { NODE, NODE_ARGS } from './helpers/node-command.js';
 
 const work = tempDir(t, 'imgport-kill-export-');
 const source = path.join(work, 'source');
@@ -22,7 +23,7 @@ fs.mkdirSync(path.dirname(output));
 const verifies = (data: Buffer): boolean => {
   const copy = path.join(work, 'check.tgz');
   fs.writeFileSync(copy, data);
-  return spawnSync(process.execPath, [IMGPORT, 'verify', copy]).status === 0;
+  return spawnSync(NODE, [...NODE_ARGS, IMGPORT, 'verify', copy]).status === 0;
 };
 
 await outputFaultSuite(t, 'imgexport', {

@@ -13,6 +13,7 @@ import { HEAVY, cloneTree, leftovers, runAndInterrupt, seededRandom, treeWithout
 import { HOSTILE_IMAGE } from './helpers/hostile-bundles.js';
 import { ourBundle } from './helpers/import-bundles.js';
 import { IMGIMPORT, makeSandbox } from './helpers/import-sandbox.js';
+import { NODE, NODE_ARGS } from './helpers/node-command.js';
 
 const KILL_POINTS = HEAVY ? 40 : 10;
 const CATCHABLE_POINTS = HEAVY ? 12 : 3; // per signal
@@ -38,7 +39,7 @@ const kernelPath = 'install/netboot/rhels8.5.0/x86_64/compute/kernel';
 const before = { tree: treeWithoutLeftovers(template.root), tables: fs.readFileSync(template.db) };
 const reference = path.join(work, 'reference');
 cloneTree(template.root, reference);
-const completed = spawnSync(process.execPath, [IMGIMPORT, bundleFile, '--root', reference], { env: { ...process.env, ...env }, encoding: 'utf8' });
+const completed = spawnSync(NODE, [...NODE_ARGS, IMGIMPORT, bundleFile, '--root', reference], { env: { ...process.env, ...env }, encoding: 'utf8' });
 t.equal(completed.status, 0, completed.stderr);
 const after = { tree: treeWithoutLeftovers(reference), tables: fs.readFileSync(path.join(reference, 'var/lib/imgport/tables.json')) };
 t.notSame(after.tree, before.tree, 'the import changes the image');
@@ -79,10 +80,10 @@ t.test(`SIGKILL at ${KILL_POINTS} seeded points`, async (t) => {
       await runAndInterrupt(IMGIMPORT, ['-', '--root', root], { signal: 'SIGKILL', delayMs: point.delayMs, feed: { data: incoming, upTo: point.upTo }, env });
       // A kill inside the commit (between renames, before the table write) is repaired by the next
       // import of the image, from its journal: one that itself fails right after its manifest.
-      const recovery = spawnSync(process.execPath, [IMGIMPORT, manifestOnly, '--root', root], { env: { ...process.env, ...env }, encoding: 'utf8' });
+      const recovery = spawnSync(NODE, [...NODE_ARGS, IMGIMPORT, manifestOnly, '--root', root], { env: { ...process.env, ...env }, encoding: 'utf8' });
       t.equal(recovery.status, 1, 'the manifest-only bundle is refused (after recovering)');
       assertWhole(t, root, 'SIGKILL');
-      const next = spawnSync(process.execPath, [IMGIMPORT, bundleFile, '--root', root], { env: { ...process.env, ...env }, encoding: 'utf8' });
+      const next = spawnSync(NODE, [...NODE_ARGS, IMGIMPORT, bundleFile, '--root', root], { env: { ...process.env, ...env }, encoding: 'utf8' });
       t.equal(next.status, 0, `the next import succeeds: ${next.stderr}`);
       t.same(leftovers(root), [], 'no staging, lock or journal left');
       t.ok(fs.readFileSync(path.join(root, kernelPath)).equals(newKernel), 'the new kernel in place');

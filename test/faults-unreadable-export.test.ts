@@ -11,6 +11,7 @@ import t from 'tap';
 import { buildSampleImage, type SampleProvmethod } from '../src/sample/sample-image.js';
 import { IMGEXPORT, leftoverTemps, runImgexport, tempDir, writeTables } from './helpers/export-bundle.js';
 import { HEAVY } from './helpers/hostile-faults.js';
+import { NODE, NODE_ARGS } from './helpers/node-command.js';
 
 const NOBODY = 65534;
 
@@ -32,7 +33,7 @@ async function setUp(t: Tap.Test, provmethod: SampleProvmethod, sizeScale = 1) {
 /** imgexport as `nobody` (the sample's one root-only file is the statelite tree's ssh host key; without the test runner's preloads, which write where nobody may not). */
 function exportAsNobody(s: Awaited<ReturnType<typeof setUp>>): Promise<{ code: number | null; stderr: string }> {
   // env(1) drops NODE_OPTIONS, which the runner puts back into the environment of whatever is spawned.
-  const child = spawn('env', ['-u', 'NODE_OPTIONS', process.execPath, IMGEXPORT, s.image.imagename, s.dest, '--root', s.root, '--no-progress'], {
+  const child = spawn(NODE, [...NODE_ARGS, IMGEXPORT, s.image.imagename, s.dest, '--root', s.root, '--no-progress'], {
     uid: NOBODY,
     gid: NOBODY,
     cwd: s.work,

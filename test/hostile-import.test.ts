@@ -12,6 +12,7 @@ import { describeTree, tempDir } from './helpers/export-bundle.js';
 import { hostileCases, HOSTILE_IMAGE } from './helpers/hostile-bundles.js';
 import { ourBundle } from './helpers/import-bundles.js';
 import { IMGPORT, makeSandbox } from './helpers/import-sandbox.js';
+import { NODE, NODE_ARGS } from './helpers/node-command.js';
 
 const outside = tempDir(t, 'imgport-outside-');
 const bundles = tempDir(t, 'imgport-hostile-');
@@ -41,7 +42,7 @@ for (const [index, hostile] of cases.entries()) {
     t.same(describeTree(sandbox.root), treeBefore, 'the sandbox as before: existing image, no staging, no lock or journal');
     t.same(fs.readdirSync(outside), [], 'nothing written where the links point');
     if (hostile.verify) {
-      const verify = spawnSync(process.execPath, [IMGPORT, 'verify', bundle], { encoding: 'utf8' });
+      const verify = spawnSync(NODE, [...NODE_ARGS, IMGPORT, 'verify', bundle], { encoding: 'utf8' });
       t.equal(verify.status, 1, 'imgport verify: exit code 1');
       t.match(verify.stderr, hostile.refusal, 'imgport verify says the same');
       const dryRun = sandbox.run([bundle, '--dry-run']);

@@ -7,6 +7,7 @@ import { gunzipSync } from 'node:zlib';
 import t from 'tap';
 import { FIXTURES, IMGPORT, INITIAL_TABLES, makeSandbox, normalTables, type ImportSandbox } from './helpers/import-sandbox.js';
 import { fixtureMembers, ourBundle, packBundle } from './helpers/import-bundles.js';
+import { NODE, NODE_ARGS } from './helpers/node-command.js';
 
 const NETBOOT_KERNEL = '/install/netboot/rhels8.5.0/ppc64le/compute/kernel';
 
@@ -81,7 +82,7 @@ t.test('a directory given as the bundle: an error naming it, no stack', async (t
 });
 
 t.test('imgport inspect lists every member, the top directory as ./', async (t) => {
-  const r = spawnSync(process.execPath, [IMGPORT, 'inspect', path.join(FIXTURES, 'netboot.tgz')], { encoding: 'utf8' });
+  const r = spawnSync(NODE, [...NODE_ARGS, IMGPORT, 'inspect', path.join(FIXTURES, 'netboot.tgz')], { encoding: 'utf8' });
   t.equal(r.status, 0, r.stderr);
   const members = r.stdout.slice(r.stdout.indexOf('Members:\n') + 'Members:\n'.length).split('\n').filter(Boolean).map((line) => line.trim().split(/\s+/).slice(1).join(' '));
   const listed = execFileSync('tar', ['-tzf', path.join(FIXTURES, 'netboot.tgz')], { encoding: 'utf8' }).split('\n').filter(Boolean);
@@ -128,7 +129,7 @@ t.test("a bundle without a manifest, or with one the import would refuse: xCAT's
   t.equal(r.code, 1);
   t.match(r.stderr, /^Error: Failed to find manifest\.xml file in image bundle \(.*no-manifest\.tgz has no rhels8\.5\.0-ppc64le-netboot-compute\/manifest\.xml\)$/m);
   assertUntouched(t, sandbox, before);
-  const verifyMissing = spawnSync(process.execPath, [IMGPORT, 'verify', noManifest], { encoding: 'utf8' });
+  const verifyMissing = spawnSync(NODE, [...NODE_ARGS, IMGPORT, 'verify', noManifest], { encoding: 'utf8' });
   t.equal(verifyMissing.status, 1);
   t.match(verifyMissing.stderr, /Failed to find manifest\.xml file in image bundle/);
 
@@ -141,7 +142,7 @@ t.test("a bundle without a manifest, or with one the import would refuse: xCAT's
   const imported = sandbox.run([noArch]);
   t.equal(imported.code, 1);
   t.match(imported.stderr, "The 'osarch' field is not defined in manifest.xml.");
-  const verify = spawnSync(process.execPath, [IMGPORT, 'verify', noArch], { encoding: 'utf8' });
+  const verify = spawnSync(NODE, [...NODE_ARGS, IMGPORT, 'verify', noArch], { encoding: 'utf8' });
   t.equal(verify.status, 1, 'verify refuses what the import refuses');
   t.match(verify.stderr, "The 'osarch' field is not defined in manifest.xml.");
   t.notOk(fs.existsSync(path.join(sandbox.root, NETBOOT_KERNEL)));

@@ -17,6 +17,7 @@ import { cloneTree, leftovers, treeWithoutLeftovers } from './helpers/hostile-fa
 import { HOSTILE_IMAGE } from './helpers/hostile-bundles.js';
 import { ourBundle } from './helpers/import-bundles.js';
 import { IMGIMPORT, IMGPORT, makeSandbox } from './helpers/import-sandbox.js';
+import { NODE, NODE_ARGS } from './helpers/node-command.js';
 
 const IMAGE = 'img-compute';
 const MARKER: TableMarker = [{ table: 'osimage', row: { imagename: IMAGE, osvers: 'new' } }];
@@ -276,7 +277,7 @@ interface RunningImport {
 
 /** Starts imgimport of `bundle` into the sandbox `root`, its standard error collected. */
 function startImport(bundle: string, root: string, env: NodeJS.ProcessEnv = COMMAND_ENV): RunningImport {
-  const child = spawn(process.execPath, [IMGIMPORT, bundle, '--root', root], { env });
+  const child = spawn(NODE, [...NODE_ARGS, IMGIMPORT, bundle, '--root', root], { env });
   const exited = new Promise<number | null>((resolve) => child.on('close', resolve));
   let stderr = '';
   child.stderr.on('data', (chunk) => (stderr += chunk));
@@ -331,7 +332,7 @@ t.test('imgimport killed inside its commit: the next import rolls it back, then 
   const before = { tree: treeWithoutLeftovers(sandbox.root), tables: fs.readFileSync(sandbox.db) };
   const reference = path.join(work, 'reference');
   cloneTree(sandbox.root, reference);
-  t.equal(spawnSync(process.execPath, [IMGIMPORT, bundle, '--root', reference], { env: COMMAND_ENV }).status, 0);
+  t.equal(spawnSync(NODE, [...NODE_ARGS, IMGIMPORT, bundle, '--root', reference], { env: COMMAND_ENV }).status, 0);
   const after = { tree: treeWithoutLeftovers(reference), tables: fs.readFileSync(path.join(reference, 'var/lib/imgport/tables.json')) };
 
   // The first and last operations and some between (every point is covered in-process above).
@@ -346,24 +347,24 @@ t.test('imgimport killed inside its commit: the next import rolls it back, then 
       child.kill('SIGKILL');
       await exited;
       t.notSame(treeWithoutLeftovers(root), before.tree, 'the kill left a half-committed image');
-      const run = (file: string) => spawnSync(process.execPath, [IMGIMPORT, file, '--root', root], { env: COMMAND_ENV, encoding: 'utf8' });
+      const run = (file: string) => spawnSync(NODE, [...NODE_ARGS, IMGIMPORT, file, '--root', root], { env: COMMAND_ENV, encoding: 'utf8' });
       if (byRecover) {
-        const exporting = spawnSync(process.execPath, [IMGEXPORT, HOSTILE_IMAGE, path.join(work, `export-${pause}.tgz`), '--root', root], { env: COMMAND_ENV, encoding: 'utf8' });
+        const exporting = spawnSync(NODE, [...NODE_ARGS, IMGEXPORT, HOSTILE_IMAGE, path.join(work, `export-${pause}.tgz`), '--root', root], { env: COMMAND_ENV, encoding: 'utf8' });
         t.equal(exporting.status, 1, 'the half-replaced image is not exported');
         t.match(exporting.stderr, `Error: cannot export ${HOSTILE_IMAGE}: an import of it was killed while putting its files in place (journal /var/lib/imgport/imports/${HOSTILE_IMAGE}.json), so it is half replaced; run imgport recover ${HOSTILE_IMAGE}`);
         // Its rows are what the recovery reads to tell whether the import's table write happened.
         for (const [verb, args] of [['change', ['chdef', '-t', 'osimage', '-o', HOSTILE_IMAGE, 'synclists=']], ['remove', ['rmdef', '-t', 'osimage', '-o', HOSTILE_IMAGE]]] as const) {
-          const defining = spawnSync(process.execPath, [IMGPORT, ...args, '--root', root], { env: COMMAND_ENV, encoding: 'utf8' });
+          const defining = spawnSync(NODE, [...NODE_ARGS, IMGPORT, ...args, '--root', root], { env: COMMAND_ENV, encoding: 'utf8' });
           t.equal(defining.status, 1, `${args[0]} of the half-replaced image is refused`);
           t.match(defining.stderr, `Error: cannot ${verb} ${HOSTILE_IMAGE}: an import of it was killed while putting its files in place`);
         }
-        const dry = spawnSync(process.execPath, [IMGIMPORT, bundle, '--dry-run', '--root', root], { env: COMMAND_ENV, encoding: 'utf8' });
+        const dry = spawnSync(NODE, [...NODE_ARGS, IMGIMPORT, bundle, '--dry-run', '--root', root], { env: COMMAND_ENV, encoding: 'utf8' });
         t.equal(dry.status, 0, dry.stderr);
         t.match(dry.stdout, `  first roll back the commit a killed import left half done (journal /var/lib/imgport/imports/${HOSTILE_IMAGE}.json)`, '--dry-run tells');
-        const recovering = spawnSync(process.execPath, [IMGPORT, 'recover', '--root', root], { env: COMMAND_ENV, encoding: 'utf8' });
+        const recovering = spawnSync(NODE, [...NODE_ARGS, IMGPORT, 'recover', '--root', root], { env: COMMAND_ENV, encoding: 'utf8' });
         t.equal(recovering.status, 0, recovering.stderr);
         t.match(recovering.stdout, `Rolled back the interrupted commit of an earlier import of ${HOSTILE_IMAGE}:`);
-        t.equal(spawnSync(process.execPath, [IMGPORT, 'recover', '--root', root], { env: COMMAND_ENV, encoding: 'utf8' }).stdout, 'No interrupted import to recover.\n', 'then nothing is left to recover');
+        t.equal(spawnSync(NODE, [...NODE_ARGS, IMGPORT, 'recover', '--root', root], { env: COMMAND_ENV, encoding: 'utf8' }).stdout, 'No interrupted import to recover.\n', 'then nothing is left to recover');
       } else {
         const recovering = run(truncated);
         t.equal(recovering.status, 1, 'the truncated bundle fails');
@@ -457,7 +458,7 @@ t.test('an import of an unchanged definition with new litefile rows, killed befo
   const { child, exited } = await pausedImport(bundle, sandbox.root, total);
   child.kill('SIGKILL');
   await exited;
-  const recovering = spawnSync(process.execPath, [IMGPORT, 'recover', '--root', sandbox.root], { env: COMMAND_ENV, encoding: 'utf8' });
+  const recovering = spawnSync(NODE, [...NODE_ARGS, IMGPORT, 'recover', '--root', sandbox.root], { env: COMMAND_ENV, encoding: 'utf8' });
   t.equal(recovering.status, 0, recovering.stderr);
   t.match(recovering.stdout, `Rolled back the interrupted commit of an earlier import of ${HOSTILE_IMAGE}:`, 'the litefile row missing: the table write never happened');
   t.same(treeWithoutLeftovers(sandbox.root), before.tree, 'the previous image, whole');

@@ -12,6 +12,7 @@ import { gzipSync } from 'node:zlib';
 import t from 'tap';
 import { fixtureMembers, ourBundle, packBundle, type Member } from './helpers/import-bundles.js';
 import { FIXTURES, IMGPORT, makeSandbox, type ImportSandbox } from './helpers/import-sandbox.js';
+import { NODE, NODE_ARGS } from './helpers/node-command.js';
 
 const NETBOOT = 'rhels8.5.0-ppc64le-netboot-compute';
 const STATELITE = 'rhels8.5.0-x86_64-statelite-compute';
@@ -23,7 +24,7 @@ function save(sandbox: ImportSandbox, name: string, data: Buffer): string {
   return file;
 }
 
-const verify = (bundle: string) => spawnSync(process.execPath, [IMGPORT, 'verify', bundle], { encoding: 'utf8' });
+const verify = (bundle: string) => spawnSync(NODE, [...NODE_ARGS, IMGPORT, 'verify', bundle], { encoding: 'utf8' });
 
 /** The manifest member with `edit` applied to its text. */
 function editManifest(members: Member[], edit: (xml: string) => string): void {
@@ -253,7 +254,7 @@ t.test('what the manifest holds that no table has a place for is named in warnin
   const v = verify(bundle);
   t.equal(v.status, 0, v.stderr);
   for (const line of expected) t.match(v.stderr, line, `verify: ${line}`);
-  const i = spawnSync(process.execPath, [IMGPORT, 'inspect', bundle], { encoding: 'utf8' });
+  const i = spawnSync(NODE, [...NODE_ARGS, IMGPORT, 'inspect', bundle], { encoding: 'utf8' });
   for (const line of expected) t.match(i.stderr, line, `inspect: ${line}`);
 });
 

@@ -19,6 +19,7 @@ import { describeTree, runImgexport, tempDir, writeTables } from './helpers/expo
 import { mountTmpfs } from './helpers/hostile-fs.js';
 import { ourBundle, packBundle, sha256sums, type Member } from './helpers/import-bundles.js';
 import { IMGIMPORT, makeSandbox, startHalfWay, type ImportSandbox } from './helpers/import-sandbox.js';
+import { NODE, NODE_ARGS } from './helpers/node-command.js';
 
 const NETBOOT_IMAGE = 'rhels8.5.0-ppc64le-netboot-compute';
 const KIT_IMAGE = 'rhels8.5.0-x86_64-netboot-service';
@@ -168,7 +169,7 @@ t.test('an image name with a space: exported as my_image/, imported as "my image
   const bundle = path.join(work, 'my image.tgz');
   const exported = await runImgexport(['my image', bundle, '--root', source, '--no-progress']);
   t.equal(exported.code, 0, exported.stderr);
-  const r = spawnSync(process.execPath, [IMGIMPORT, bundle, '--root', target], { encoding: 'utf8', env: { ...process.env, XCATROOT: '', IMGPORT_ROOT: '', IMGPORT_DB: '' } });
+  const r = spawnSync(NODE, [...NODE_ARGS, IMGIMPORT, bundle, '--root', target], { encoding: 'utf8', env: { ...process.env, XCATROOT: '', IMGPORT_ROOT: '', IMGPORT_DB: '' } });
   t.equal(r.status, 0, r.stderr);
   t.match(r.stdout, 'Successfully imported the image my image.');
   const tables = JSON.parse(fs.readFileSync(path.join(target, 'var/lib/imgport/tables.json'), 'utf8'));

@@ -6,6 +6,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import t from 'tap';
 import { IMGIMPORT, IMGPORT, makeSandbox, normalTables, INITIAL_TABLES, startHalfWay } from './helpers/import-sandbox.js';
 import { ourBundle, packBundle, type Member } from './helpers/import-bundles.js';
+import { NODE, NODE_ARGS } from './helpers/node-command.js';
 
 const NETBOOT_IMAGE = 'rhels8.5.0-ppc64le-netboot-compute';
 
@@ -30,16 +31,16 @@ t.test('manifest-first bundle with SHA256SUMS imports; imgport verify says OK; i
   t.equal(r.code, 0, r.stderr);
   t.equal(fs.readFileSync(path.join(sandbox.root, 'install/netboot/rhels8.5.0/ppc64le/compute/kernel')).length, 300000);
   t.notOk(fs.readdirSync(path.join(sandbox.root, 'install')).some((n) => n.startsWith('.imgport')), 'staging removed');
-  const verify = spawnSync(process.execPath, [IMGPORT, 'verify', bundle], { encoding: 'utf8' });
+  const verify = spawnSync(NODE, [...NODE_ARGS, IMGPORT, 'verify', bundle], { encoding: 'utf8' });
   t.equal(verify.status, 0, verify.stderr);
   t.match(verify.stdout, `${NETBOOT_IMAGE}/kernel: OK`);
   t.match(verify.stdout, `${NETBOOT_IMAGE}/manifest.xml: OK`);
-  const inspect = spawnSync(process.execPath, [IMGPORT, 'inspect', bundle], { encoding: 'utf8' });
+  const inspect = spawnSync(NODE, [...NODE_ARGS, IMGPORT, 'inspect', bundle], { encoding: 'utf8' });
   t.equal(inspect.status, 0, inspect.stderr);
   t.match(inspect.stdout, 'Format: gzip, with checksums (SHA256SUMS)');
   t.match(inspect.stdout, '    provmethod=netboot');
   t.match(inspect.stdout, `      300000  ${NETBOOT_IMAGE}/kernel\n`);
-  const xcat = spawnSync(process.execPath, [IMGPORT, 'inspect', sandbox.bundle('netboot.tgz')], { encoding: 'utf8' });
+  const xcat = spawnSync(NODE, [...NODE_ARGS, IMGPORT, 'inspect', sandbox.bundle('netboot.tgz')], { encoding: 'utf8' });
   t.match(xcat.stdout, 'Format: gzip, without checksums');
 });
 
@@ -74,7 +75,7 @@ t.test('a checksum mismatch names the member and leaves nothing', async (t) => {
   t.equal(r.code, 1);
   t.match(r.stderr, `checksum mismatch for member ${NETBOOT_IMAGE}/kernel`);
   assertUntouched(t, sandbox, before);
-  const verify = spawnSync(process.execPath, [IMGPORT, 'verify', path.join(sandbox.root, 'bundles/bad.tgz')], { encoding: 'utf8' });
+  const verify = spawnSync(NODE, [...NODE_ARGS, IMGPORT, 'verify', path.join(sandbox.root, 'bundles/bad.tgz')], { encoding: 'utf8' });
   t.equal(verify.status, 1);
   t.match(verify.stderr, `checksum mismatch for member ${NETBOOT_IMAGE}/kernel`);
 });
@@ -152,7 +153,7 @@ t.test('a symlinked directory of the admin leading out of INSTALLDIR is used whe
   t.same(fs.readdirSync(elsewhere), [], 'nothing written there');
   const r = sandbox.run([sandbox.bundle('netboot.tgz'), '--allow-dest', '/elsewhere']);
   t.equal(r.code, 0, r.stderr);
-  const byEnvironment = spawnSync(process.execPath, [IMGIMPORT, sandbox.bundle('netboot.tgz'), '--root', sandbox.root], {
+  const byEnvironment = spawnSync(NODE, [...NODE_ARGS, IMGIMPORT, sandbox.bundle('netboot.tgz'), '--root', sandbox.root], {
     encoding: 'utf8',
     env: { ...process.env, IMGPORT_ALLOW_DEST: '/nowhere:/elsewhere' },
   });
@@ -203,11 +204,11 @@ t.test('a second import of the same image at once is refused; a stale lock is ta
   const second = sandbox.run([sandbox.bundle('netboot.tgz')]);
   t.equal(second.code, 1);
   t.match(second.stderr, new RegExp(`image ${NETBOOT_IMAGE} is being imported by process ${first.child.pid}`));
-  const recovering = spawnSync(process.execPath, [IMGPORT, 'recover', NETBOOT_IMAGE, '--root', sandbox.root], { encoding: 'utf8' });
+  const recovering = spawnSync(NODE, [...NODE_ARGS, IMGPORT, 'recover', NETBOOT_IMAGE, '--root', sandbox.root], { encoding: 'utf8' });
   t.equal(recovering.status, 1, 'imgport recover leaves a running import alone');
   t.match(recovering.stderr, `image ${NETBOOT_IMAGE} is being imported by process ${first.child.pid}`);
-  t.equal(spawnSync(process.execPath, [IMGPORT, 'recover', '--root', sandbox.root], { encoding: 'utf8' }).stdout, 'No interrupted import to recover.\n', 'nor counts it as interrupted');
-  const named = spawnSync(process.execPath, [IMGPORT, 'recover', '../../etc/x', '--root', sandbox.root], { encoding: 'utf8' });
+  t.equal(spawnSync(NODE, [...NODE_ARGS, IMGPORT, 'recover', '--root', sandbox.root], { encoding: 'utf8' }).stdout, 'No interrupted import to recover.\n', 'nor counts it as interrupted');
+  const named = spawnSync(NODE, [...NODE_ARGS, IMGPORT, 'recover', '../../etc/x', '--root', sandbox.root], { encoding: 'utf8' });
   t.equal(named.status, 1);
   t.match(named.stderr, "refusing image name '../../etc/x': not a plain name");
   first.finish();

@@ -6,6 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { buildSampleImage } from '../src/sample/sample-image.js';
+import { NODE, NODE_ARGS } from './helpers/node-command.js';
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const packimageJs = path.join(repo, 'dist/bin/packimage.js');
@@ -75,7 +76,7 @@ async function makeFixture(t: Test, provmethod: 'netboot' | 'statelite' = 'netbo
 }
 
 function packimage(fx: Pick<Fixture, 'root' | 'db'>, args: string[], env: NodeJS.ProcessEnv = process.env) {
-  const r = spawnSync(process.execPath, [packimageJs, '--root', fx.root, '--db', fx.db, ...args], { encoding: 'utf8', env });
+  const r = spawnSync(NODE, [...NODE_ARGS, packimageJs, '--root', fx.root, '--db', fx.db, ...args], { encoding: 'utf8', env });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
@@ -315,7 +316,7 @@ t.test('an image packed with zstd exports: rootimg.cpio.zst travels in the bundl
   const r = packimage(fx, ['-c', 'zstd', fx.imagename]);
   t.equal(r.code, 0, r.stderr);
   const bundle = path.join(fx.root, 'image.tgz');
-  const exported = spawnSync(process.execPath, [path.join(repo, 'dist/bin/imgexport.js'), fx.imagename, bundle, '--root', fx.root, '--db', fx.db], { encoding: 'utf8' });
+  const exported = spawnSync(NODE, [...NODE_ARGS, path.join(repo, 'dist/bin/imgexport.js'), fx.imagename, bundle, '--root', fx.root, '--db', fx.db], { encoding: 'utf8' });
   t.equal(exported.status, 0, exported.stderr);
   const member = `./${fx.imagename}/rootimg.cpio.zst`;
   const inBundle = execFileSync('tar', ['-xzf', bundle, '-O', member]);
@@ -445,7 +446,7 @@ t.test('a file changing size during the pack fails it and leaves the previous ar
   // Sparse: costs no disk, but takes long enough to read that it can change under the reader.
   fs.closeSync(fs.openSync(growing, 'w'));
   fs.truncateSync(growing, 3 * 1024 ** 3);
-  const child = spawn(process.execPath, [packimageJs, '--root', fx.root, '--db', fx.db, '--level', '1', fx.imagename], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = spawn(NODE, [...NODE_ARGS, packimageJs, '--root', fx.root, '--db', fx.db, '--level', '1', fx.imagename], { stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
   child.stderr.setEncoding('utf8').on('data', (s: string) => (stderr += s));
   let running = true;
@@ -472,7 +473,7 @@ t.test('SIGTERM removes the temporary file and keeps the previous archive', asyn
   const big = path.join(fx.tree, 'var/log/huge.log');
   fs.closeSync(fs.openSync(big, 'w'));
   fs.truncateSync(big, 3 * 1024 ** 3);
-  const child = spawn(process.execPath, [packimageJs, '--root', fx.root, '--db', fx.db, fx.imagename], { stdio: 'ignore' });
+  const child = spawn(NODE, [...NODE_ARGS, packimageJs, '--root', fx.root, '--db', fx.db, fx.imagename], { stdio: 'ignore' });
   let running = true;
   const exited = new Promise<number | null>((resolve) => child.on('close', (code) => {
     running = false;
@@ -507,7 +508,7 @@ t.test('SIGTERM stops the compressor program too: no xz left running on its own'
   const pidFile = path.join(fx.root, 'xz.pid');
   // Stand-in xz: says who it is, then reads slowly (as a real one does a big tree), never ending by itself.
   const bin = pathWith(t, { xz: `#!/bin/sh\necho $$ > '${pidFile}'\nwhile :; do head -c 1 >/dev/null; sleep 1; done\n` });
-  const child = spawn(process.execPath, [packimageJs, '--root', fx.root, '--db', fx.db, '-c', 'xz', fx.imagename], {
+  const child = spawn(NODE, [...NODE_ARGS, packimageJs, '--root', fx.root, '--db', fx.db, '-c', 'xz', fx.imagename], {
     stdio: 'ignore', env: { ...process.env, PATH: `${bin}:${process.env.PATH}` },
   });
   const exited = new Promise<number | null>((resolve) => child.on('close', resolve));

@@ -17,6 +17,7 @@ import { buildSampleImage, type SampleProvmethod } from '../src/sample/sample-im
 import { snapshotTree } from './helpers/cpio-craft.js';
 import { readBundle, runImgexport, tempDir, writeTables, type BundleMember } from './helpers/export-bundle.js';
 import { IMGIMPORT } from './helpers/import-sandbox.js';
+import { NODE, NODE_ARGS } from './helpers/node-command.js';
 
 const NEW_PROFILE = 'roundtrip';
 
@@ -55,7 +56,7 @@ for (const provmethod of ['netboot', 'statelite'] as SampleProvmethod[]) {
     writeTables(target, {});
 
     const first = await exportImage(t, source, sample.imagename, path.join(work, 'first.tgz'));
-    const imported = spawnSync(process.execPath, [IMGIMPORT, path.join(work, 'first.tgz'), '-f', NEW_PROFILE, '--root', target], { encoding: 'utf8' });
+    const imported = spawnSync(NODE, [...NODE_ARGS, IMGIMPORT, path.join(work, 'first.tgz'), '-f', NEW_PROFILE, '--root', target], { encoding: 'utf8' });
     t.equal(imported.status, 0, imported.stderr);
     const newImage = `rhels8.5.0-x86_64-${provmethod}-${NEW_PROFILE}`;
     t.match(imported.stdout, `Successfully imported the image ${newImage}.`);
@@ -118,7 +119,7 @@ t.test("a directory extra's owners above 262143 and times outside 1970-2038 surv
   const bundle = path.join(work, 'pax.tgz');
   const exported = await runImgexport([sample.imagename, bundle, '--root', source, '-e', '/install/shared', '--no-progress']);
   t.equal(exported.code, 0, exported.stderr);
-  const imported = spawnSync(process.execPath, [IMGIMPORT, bundle, '--root', target], { encoding: 'utf8' });
+  const imported = spawnSync(NODE, [...NODE_ARGS, IMGIMPORT, bundle, '--root', target], { encoding: 'utf8' });
   t.equal(imported.status, 0, imported.stderr);
   const stat = (name: string) => fs.statSync(path.join(target, 'install/shared', name));
   t.same([stat('ldap-user').uid, stat('ldap-user').gid], [3_000_000, 3_000_001], 'owner and group from the pax record');

@@ -8,6 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { PathError } from '../src/core/errors.js';
 import { TreeWalk, type TreeEntry, type WalkOptions } from '../src/pipeline/walk.js';
 import { FIXED_MTIME, makeSampleTree } from './helpers/cpio-craft.js';
+import { NODE, NODE_ARGS } from './helpers/node-command.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'walk-test-'));
@@ -192,7 +193,7 @@ t.test('does not descend into another filesystem', { skip: !canUnshare && 'no pr
     const all = [...new TreeWalk(${JSON.stringify(dir)}, { oneFileSystem: false })];
     console.log(JSON.stringify([one.map((e) => e.relPath), all.map((e) => e.relPath)]));`;
   const child = spawnSync('unshare', ['-m', 'sh', '-c', 'mount -t tmpfs tmpfs "$1" && touch "$1/inside" && shift && exec "$@"', 'sh',
-    path.join(dir, 'mnt'), process.execPath, ...tsLoader, '--input-type=module', '-e', script], { encoding: 'utf8', env: childEnv });
+    path.join(dir, 'mnt'), NODE, ...NODE_ARGS, ...tsLoader, '--input-type=module', '-e', script], { encoding: 'utf8', env: childEnv });
   t.equal(child.status, 0, child.stderr);
   const [oneFs, all] = JSON.parse(child.stdout.trim().split('\n').pop()!);
   t.same(oneFs, ['.', 'mnt'], 'the mount point is listed, not its content');
@@ -210,7 +211,7 @@ t.test('an unreadable directory is a PathError naming it', async (t) => {
     const { TreeWalk } = await import(${JSON.stringify(path.join(here, '../src/pipeline/walk.js'))});
     try { [...new TreeWalk(${JSON.stringify(dir)})]; console.log('no error'); }
     catch (err) { console.log(JSON.stringify({ name: err.constructor.name, message: err.message, path: err.path })); }`;
-  const child = spawnSync(process.execPath, [...tsLoader, '--input-type=module', '-e', script], {
+  const child = spawnSync(NODE, [...NODE_ARGS, ...tsLoader, '--input-type=module', '-e', script], {
     encoding: 'utf8',
     uid: 65534,
     gid: 65534,

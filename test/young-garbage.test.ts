@@ -4,6 +4,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import t from 'tap';
 import { COLLECT_EVERY, YoungGarbage } from '../src/pipeline/young-garbage.js';
+import { NODE, NODE_ARGS } from './helpers/node-command.js';
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const MiB = 1024 * 1024;
@@ -45,7 +46,7 @@ t.test("a bundle's gunzip reports its output: 32 MiB inflated, 8 collections (a 
       console.log(JSON.stringify({ bytes, calls }));
     }
   `;
-  const run = spawnSync(process.execPath, ['--expose-gc', '--input-type=module', '-e', script], { encoding: 'utf8' });
+  const run = spawnSync(NODE, [...NODE_ARGS, '--expose-gc', '--input-type=module', '-e', script], { encoding: 'utf8' });
   t.equal(run.status, 0, run.stderr);
   const [checked, plain] = run.stdout.trim().split('\n').map((line) => JSON.parse(line) as { bytes: number; calls: string[] });
   t.same(checked, { bytes: 32 * MiB, calls: Array(8).fill('minor') }, "the bundle's decompressor");

@@ -3,6 +3,7 @@ import path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { loadZstdWasm, zstdFailure } from '../src/pipeline/compress/zstd-wasm.js';
+import { NODE, NODE_ARGS } from './helpers/node-command.js';
 
 const compiled = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', 'dist', 'src', 'pipeline', 'compress', 'zstd-wasm.js');
 
@@ -43,7 +44,7 @@ t.test('an abort inside the WebAssembly prints nothing on standard output and be
     try { vector.resize(64 * 1024 * 1024, 0); console.error('no abort'); }
     catch (thrown) { const error = zstdFailure(thrown); console.error(error instanceof Error, error.message); }
   `;
-  const run = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8' });
+  const run = spawnSync(NODE, [...NODE_ARGS, '--input-type=module', '-e', script], { encoding: 'utf8' });
   t.equal(run.status, 0, run.stderr);
   t.equal(run.stdout, '', 'nothing on standard output');
   t.match(run.stderr, /^true zstd failed: abort\(OOM\)/, 'the heap overflow surfaces as an Error naming it');

@@ -15,6 +15,7 @@ const here = path.dirname(fileURLToPath(import.meta.url));
 export const IMGEXPORT = path.join(here, '..', '..', 'dist', 'bin', 'imgexport.js');
 export { FIXTURES, READ_MANIFEST } from './shared.js';
 import { READ_MANIFEST } from './shared.js';
+import { NODE, NODE_ARGS } from './node-command.js';
 export const execFileP = promisify(execFile);
 
 /** A fresh temporary directory, removed when the test ends. */
@@ -56,7 +57,7 @@ export interface RunOptions {
 
 /** Runs the compiled imgexport with `args`; resolves when it exits. */
 export function runImgexport(args: string[], opts: RunOptions = {}): Promise<RunResult> {
-  const child = spawn(process.execPath, [IMGEXPORT, ...args], {
+  const child = spawn(NODE, [...NODE_ARGS, IMGEXPORT, ...args], {
     cwd: opts.cwd,
     env: { ...process.env, ...opts.env },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -4,6 +4,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describeTree, type TreeItem } from './export-bundle.js';
+import { NODE, NODE_ARGS } from './node-command.js';
 
 /** IMGPORT_HEAVY_TESTS=1: more kill points and bigger data. */
 export const HEAVY = process.env.IMGPORT_HEAVY_TESTS === '1';
@@ -47,7 +48,7 @@ export interface InterruptOptions {
 
 /** Runs `node script args` and sends it a signal at the chosen point; resolves when it has exited. */
 export async function runAndInterrupt(script: string, args: string[], opts: InterruptOptions): Promise<Interrupted> {
-  const child = spawn(process.execPath, [script, ...args], { cwd: opts.cwd, env: { ...process.env, ...opts.env }, stdio: ['pipe', 'pipe', 'pipe'] });
+  const child = spawn(NODE, [...NODE_ARGS, script, ...args], { cwd: opts.cwd, env: { ...process.env, ...opts.env }, stdio: ['pipe', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
   let exited = false;
@@ -118,7 +119,7 @@ export function temporariesBeside(file: string): string[] {
 /** Runs the command to its end; resolves to its exit code, standard error and duration. */
 export function runWhole(cmd: OutputCommand): { code: number | null; stderr: string; ms: number } {
   const started = Date.now();
-  const run = spawnSync(process.execPath, [cmd.script, ...cmd.args], { encoding: 'utf8' });
+  const run = spawnSync(NODE, [...NODE_ARGS, cmd.script, ...cmd.args], { encoding: 'utf8' });
   return { code: run.status, stderr: run.stderr, ms: Date.now() - started };
 }
 

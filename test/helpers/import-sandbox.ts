@@ -7,6 +7,7 @@ import path from 'node:path';
 
 export { FIXTURES } from './shared.js';
 import { FIXTURES } from './shared.js';
+import { NODE, NODE_ARGS } from './node-command.js';
 export const IMGIMPORT = path.resolve('dist/bin/imgimport.js');
 export const IMGPORT = path.resolve('dist/bin/imgport.js');
 
@@ -125,11 +126,11 @@ export function makeSandbox(t: { teardown(fn: () => void): void }, tables: objec
       return copy;
     },
     run(args, input) {
-      const r = spawnSync(process.execPath, [IMGIMPORT, ...args, '--root', root], { input, encoding: 'utf8', env });
+      const r = spawnSync(NODE, [...NODE_ARGS, IMGIMPORT, ...args, '--root', root], { input, encoding: 'utf8', env });
       return { code: r.status, stdout: r.stdout, stderr: r.stderr };
     },
     start(args) {
-      return spawn(process.execPath, [IMGIMPORT, ...args, '--root', root], { env, stdio: ['pipe', 'pipe', 'pipe'] });
+      return spawn(NODE, [...NODE_ARGS, IMGIMPORT, ...args, '--root', root], { env, stdio: ['pipe', 'pipe', 'pipe'] });
     },
     tables: () => JSON.parse(fs.readFileSync(db, 'utf8')),
     files: () => snapshot(root),
