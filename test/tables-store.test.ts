@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -312,4 +313,23 @@ t.test('a lock whose pid now belongs to another process (a reused pid, a reboot)
   fs.rmSync(lock);
   await waiting;
   t.ok(done);
+});
+
+t.test('claims that processes killed while taking the lock left beside it are removed by the next holder; live and young ones stay', async (t) => {
+  const file = path.join(tempDir(t), 'tables.json');
+  const lock = `${file}.lock`;
+  const deadPid = spawnSync('true').pid!; // exited: its pid names no process (for the moment)
+  const old = new Date(Date.now() - 60_000);
+  const claims = {
+    dead: [`${lock}.${deadPid}.abc123`, `${deadPid}\n`],
+    deadWithStart: [`${lock}.${deadPid}.def456`, `${deadPid} ${processStart(process.pid) ?? 'x:1'}\n`],
+    oldEmpty: [`${lock}.${deadPid}.ghi789`, ''],
+    live: [`${lock}.${process.ppid}.jkl012`, `${process.ppid}\n`],
+    youngEmpty: [`${lock}.${process.ppid}.mno345`, ''],
+    notAClaim: [`${lock}.notes`, `${deadPid}\n`],
+  };
+  for (const [name, content] of Object.values(claims)) fs.writeFileSync(name, content);
+  for (const name of [claims.dead[0], claims.deadWithStart[0], claims.oldEmpty[0], claims.notAClaim[0]]) fs.utimesSync(name, old, old);
+  await new TableStore(file).update((tables) => void (tables.site = [{ key: 'a', value: 'b' }]));
+  t.same(fs.readdirSync(path.dirname(file)).sort(), ['tables.json', ...[claims.live, claims.youngEmpty, claims.notAClaim].map(([name]) => path.basename(name))].sort());
 });

@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import fs from 'node:fs/promises';
+import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describeFsError, ImgportError, PathError } from './errors.js';
 
@@ -33,6 +34,7 @@ export async function acquirePidLock(lockFile: string, waitMs: number, stop?: ()
     for (let attempt = 0; ; attempt++) {
       try {
         await fs.link(claim, lockFile);
+        await removeDeadClaims(lockFile);
         return { acquired: true, release: () => fs.rm(lockFile, { force: true }) };
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
@@ -53,6 +55,24 @@ export async function acquirePidLock(lockFile: string, waitMs: number, stop?: ()
     throw Object.assign(new PathError(`cannot take the lock ${lockFile}: ${describeFsError(err)}`, lockFile), { code: (err as NodeJS.ErrnoException).code });
   } finally {
     await fs.rm(claim, { force: true });
+  }
+}
+
+/**
+ * Removes the claims that processes killed while taking `lockFile` left beside it (killed before
+ * removing its claim, one that got the lock leaves a second link to it): whoever holds the lock
+ * tidies up, so the directory does not fill with them.
+ */
+async function removeDeadClaims(lockFile: string): Promise<void> {
+  const prefix = `${path.basename(lockFile)}.`;
+  const names = await fs.readdir(path.dirname(lockFile)).catch(() => [] as string[]);
+  for (const name of names) {
+    const owner = /^(\d+)\.[a-z0-9]+$/.exec(name.slice(prefix.length));
+    if (!name.startsWith(prefix) || !owner || Number(owner[1]) === process.pid) continue;
+    const claim = path.join(path.dirname(lockFile), name);
+    // Judged as a lock is: one still being written (no pid yet, young) is left to its writer.
+    const content = await readLock(claim);
+    if (content && isStale(content)) await fs.rm(claim, { force: true });
   }
 }
 
