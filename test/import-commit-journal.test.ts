@@ -10,7 +10,8 @@ import path from 'node:path';
 import t from 'tap';
 import { Sandbox } from '../src/core/sandbox.js';
 import { executeCommit, inspectPaths, pathsToInspect, planCommit, rollBackCommit, type CommitOp, type CommitStep, type Unit } from '../src/import/commit.js';
-import { COMMIT_LOCK_NAME, ImportTransaction, IMPORTS_STATE_DIR, interruptedCommit, type TableMarker } from '../src/import/transaction.js';
+import { COMMIT_LOCK_NAME, ImportTransaction, IMPORTS_STATE_DIR, interruptedCommit, type TableAccess } from '../src/import/transaction.js';
+import type { WrittenRows } from '../src/import/table-changes.js';
 import type { Tables } from '../src/tables/types.js';
 import { IMGEXPORT, tempDir } from './helpers/export-bundle.js';
 import { cloneTree, leftovers, treeWithoutLeftovers } from './helpers/hostile-faults.js';
@@ -20,10 +21,15 @@ import { IMGIMPORT, IMGPORT, makeSandbox } from './helpers/import-sandbox.js';
 import { NODE, NODE_ARGS } from './helpers/node-command.js';
 
 const IMAGE = 'img-compute';
-const MARKER: TableMarker = [{ table: 'osimage', row: { imagename: IMAGE, osvers: 'new' } }];
+const ROWS: WrittenRows = [{ table: 'osimage', row: { imagename: IMAGE, osvers: 'new' } }];
 /** How many operations the commit below has (the first test checks the plan). */
 const OPERATIONS = 13;
 const never = () => new Promise<never>(() => undefined);
+
+/** Tables kept in memory, as the transaction reads and writes them. */
+function tablesIn(tables: Tables): TableAccess {
+  return { read: async () => structuredClone(tables), update: async (change) => change(tables) };
+}
 
 /**
  * An installed image: a kernel with an older kernel.ORIG, an initrd, a rootimg tree, a postscript;
@@ -75,16 +81,16 @@ interface Cut {
 }
 
 /**
- * Runs a commit that stops for good after `after` operations (0: right after its journal): the
- * process goes on, but the commit's in-memory undo is never run, as after a SIGKILL. `finished`:
- * all operations and the table write done, the journal not yet marked.
+ * Runs a commit that stops for good after `after` operations (0: right after its journal;
+ * `placed`: after its commit point, its table write not made): the process goes on, but the
+ * commit's in-memory undo is never run, as after a SIGKILL. `marked`: finished, the journal says so.
  */
-async function cutCommit(t: Tap.Test, after: number | 'marked'): Promise<Cut> {
+async function cutCommit(t: Tap.Test, after: number | 'placed' | 'marked'): Promise<Cut> {
   const root = tempDir(t, 'imgport-commit-journal-');
   const sandbox = new Sandbox(root);
   installedImage(root);
   const before = treeWithoutLeftovers(root);
-  const tx = await ImportTransaction.begin(sandbox, IMAGE, ['/install'], () => undefined, async () => ({}));
+  const tx = await ImportTransaction.begin(sandbox, IMAGE, ['/install'], () => undefined, tablesIn({}));
   const units = await stageIncoming(tx);
   const ops = planCommit(units, await inspectPaths(sandbox, pathsToInspect(units)));
   let steps: CommitStep[] = [];
@@ -101,14 +107,15 @@ async function cutCommit(t: Tap.Test, after: number | 'marked'): Promise<Cut> {
     aborted: () => false,
     record: async (recorded) => {
       steps = recorded;
-      await tx.recordCommit(recorded, MARKER);
+      await tx.recordCommit(recorded, ROWS);
       await stopAt(0);
     },
+    placed: () => tx.commitInPlace(),
     afterOp: stopAt,
   });
-  if (after === 'marked') {
+  if (after === 'marked' || after === 'placed') {
     await running;
-    await tx.commitFinished();
+    if (after === 'marked') await tx.commitFinished();
   } else await stopped;
   // The killed process's lock is broken by the next import; here the process lives on.
   fs.rmSync(path.join(root, IMPORTS_STATE_DIR, `${IMAGE}.lock`));
@@ -118,7 +125,7 @@ async function cutCommit(t: Tap.Test, after: number | 'marked'): Promise<Cut> {
 /** The next import's transaction: it recovers, then (nothing imported) closes. */
 async function recover(cut: Cut, tables: Tables): Promise<string[]> {
   const lines: string[] = [];
-  const tx = await ImportTransaction.begin(cut.sandbox, IMAGE, ['/install'], (line) => lines.push(line), async () => tables);
+  const tx = await ImportTransaction.begin(cut.sandbox, IMAGE, ['/install'], (line) => lines.push(line), tablesIn(tables));
   await tx.close();
   return lines;
 }
@@ -141,7 +148,7 @@ t.test('a commit cut short after any number of operations is rolled back by the 
   );
   t.ok(probe.steps.some((s) => s.op === 'backup' && s.trash), 'the older kernel.ORIG has its place in staging before the commit starts');
   const journal = JSON.parse(fs.readFileSync(path.join(probe.root, IMPORTS_STATE_DIR, `${IMAGE}.json`), 'utf8'));
-  t.same(journal.commit, { ops: probe.steps, rows: MARKER }, 'the steps and the table rows are journaled before the first rename');
+  t.same(journal.commit, { ops: probe.steps, rows: ROWS, placed: false }, 'the steps and the table rows are journaled before the first rename');
   for (let after = 0; after <= total; after++) {
     await t.test(`after ${after} of ${total} operations`, async (t) => {
       const cut = after === 0 ? probe : await cutCommit(t, after);
@@ -164,10 +171,8 @@ t.test('a rollback cut short is finished by the one after it', async (t) => {
   t.same(leftovers(cut.root), []);
 });
 
-t.test('a commit whose table write happened but was not marked is kept', async (t) => {
-  const cut = await cutCommit(t, OPERATIONS);
-  const lines = await recover(cut, { osimage: [{ imagename: IMAGE, osvers: 'new', profile: 'compute' }] });
-  t.match(lines.join('\n'), `The interrupted import of ${IMAGE} had finished its commit`);
+/** The files of the incoming image, all in place (the one it replaced kept as .ORIG). */
+function assertNewImage(t: Tap.Test, cut: Cut): void {
   t.equal(file(cut.root, 'install/img/kernel'), 'new kernel');
   t.equal(file(cut.root, 'install/img/kernel.ORIG'), 'old kernel', 'the image it replaced kept as .ORIG');
   t.equal(file(cut.root, 'install/img/rootimg/etc/hosts'), 'new hosts');
@@ -177,6 +182,44 @@ t.test('a commit whose table write happened but was not marked is kept', async (
   t.equal(file(cut.root, 'install/img/post.sh'), 'new script', 'the postscript overwritten');
   t.notOk(fs.existsSync(path.join(cut.root, 'install/img/post.sh.ORIG')), 'no .ORIG of it');
   t.same(leftovers(cut.root), [], 'its staging (with the older kernel.ORIG and the old postscript) removed');
+}
+
+t.test('a commit that placed its files and made its table write, not marked finished, is kept', async (t) => {
+  const cut = await cutCommit(t, 'placed');
+  const tables = { osimage: [{ imagename: IMAGE, osvers: 'new', profile: 'compute' }] };
+  const lines = await recover(cut, tables);
+  t.same(lines.filter((l) => /Rolled back|finished|Finished/.test(l)), [`The interrupted import of ${IMAGE} had finished its commit; its image is kept`]);
+  assertNewImage(t, cut);
+  t.same(tables, { osimage: [{ imagename: IMAGE, osvers: 'new', profile: 'compute' }] }, 'the tables untouched');
+});
+
+t.test('a commit that placed its files but did not make its table write is finished: its rows written', async (t) => {
+  const cut = await cutCommit(t, 'placed');
+  const tables = { osimage: [{ imagename: 'other', osvers: 'x' }, { imagename: IMAGE, osvers: 'old', profile: 'compute' }] };
+  const lines = await recover(cut, tables);
+  t.same(lines.filter((l) => /Rolled back|finished|Finished/.test(l)), [`Finished the interrupted import of ${IMAGE}: its files were in place, its table rows are now written`]);
+  assertNewImage(t, cut);
+  t.same(tables, { osimage: [{ imagename: 'other', osvers: 'x' }, { imagename: IMAGE, osvers: 'new' }] }, 'its row as the write leaves it, in its place');
+});
+
+t.test('a commit whose every rename was done but whose commit point was not journaled is rolled back, whatever the tables hold', async (t) => {
+  const cut = await cutCommit(t, OPERATIONS);
+  await recover(cut, { osimage: [{ imagename: IMAGE, osvers: 'new' }] });
+  t.same(treeWithoutLeftovers(cut.root), cut.before);
+  t.same(leftovers(cut.root), []);
+});
+
+t.test('a journal of an earlier version (no commit point): finished if every rename shows done and every row is there', async (t) => {
+  for (const [tables, kept] of [[{ osimage: [{ imagename: IMAGE, osvers: 'new' }] }, true], [{ osimage: [{ imagename: IMAGE, osvers: 'old' }] }, false]] as const) {
+    const cut = await cutCommit(t, OPERATIONS);
+    const journalPath = path.join(cut.root, IMPORTS_STATE_DIR, `${IMAGE}.json`);
+    const journal = JSON.parse(fs.readFileSync(journalPath, 'utf8'));
+    delete journal.commit.placed;
+    fs.writeFileSync(journalPath, JSON.stringify(journal));
+    await recover(cut, structuredClone(tables) as Tables);
+    if (kept) t.equal(file(cut.root, 'install/img/kernel'), 'new kernel', 'its rows there: kept');
+    else t.same(treeWithoutLeftovers(cut.root), cut.before, 'its rows not there: rolled back');
+  }
 });
 
 t.test('a commit marked finished is kept without looking at the tables', async (t) => {
@@ -187,10 +230,30 @@ t.test('a commit marked finished is kept without looking at the tables', async (
   t.same(leftovers(cut.root), []);
 });
 
-t.test('rows that differ from the journaled ones mean the table write never happened', async (t) => {
-  const cut = await cutCommit(t, OPERATIONS);
-  await recover(cut, { osimage: [{ imagename: IMAGE, osvers: 'old' }] });
-  t.same(treeWithoutLeftovers(cut.root), cut.before);
+t.test("an import's commit first settles the commits that killed imports of other images left: they may share its destinations", async (t) => {
+  for (const after of [4, 'placed'] as const) {
+    const cut = await cutCommit(t, after);
+    const journalPath = path.join(cut.root, IMPORTS_STATE_DIR, `${IMAGE}.json`);
+    const journal = JSON.parse(fs.readFileSync(journalPath, 'utf8'));
+    fs.writeFileSync(journalPath, JSON.stringify({ ...journal, pid: spawnSync('true').pid })); // its process gone
+    const tables: Tables = {};
+    const lines: string[] = [];
+    const other = await ImportTransaction.begin(cut.sandbox, 'img-other', ['/install'], (line) => lines.push(line), tablesIn(tables));
+    t.ok(fs.existsSync(journalPath), `killed after ${after}: not settled when the other import begins`);
+    const seen = await other.commitExclusively(async () => ({ tree: treeWithoutLeftovers(cut.root), kernel: file(cut.root, 'install/img/kernel'), journal: fs.existsSync(journalPath) }), () => false);
+    await other.close();
+    t.notOk(seen.journal, 'settled before the commit looks at the files');
+    if (after === 4) {
+      t.same(seen.tree, cut.before, 'rolled back: the files as before it');
+      t.match(lines.join('\n'), `Rolled back the interrupted commit of an earlier import of ${IMAGE}`);
+      t.same(tables, {});
+    } else {
+      t.equal(seen.kernel, 'new kernel', 'finished: its files in place');
+      t.match(lines.join('\n'), `Finished the interrupted import of ${IMAGE}`);
+      t.same(tables, { osimage: [ROWS[0].row] }, 'and its rows written');
+    }
+    t.same(leftovers(cut.root), [], 'no staging, journal or lock of either left');
+  }
 });
 
 t.test('a failing commit undoes what it did, but leaves a directory another import made meanwhile, and then nothing is left to recover', async (t) => {
@@ -198,7 +261,7 @@ t.test('a failing commit undoes what it did, but leaves a directory another impo
   const sandbox = new Sandbox(root);
   installedImage(root);
   const before = treeWithoutLeftovers(root);
-  const tx = await ImportTransaction.begin(sandbox, IMAGE, ['/install'], () => undefined, async () => ({}));
+  const tx = await ImportTransaction.begin(sandbox, IMAGE, ['/install'], () => undefined, tablesIn({}));
   const units = await stageIncoming(tx);
   const ops = planCommit(units, await inspectPaths(sandbox, pathsToInspect(units)));
   fs.mkdirSync(path.join(root, 'install/img/sub')); // by an import of another image, after the plan
@@ -209,7 +272,7 @@ t.test('a failing commit undoes what it did, but leaves a directory another impo
       trash: (real) => tx.unitPath(sandbox.logical(real), 'old'),
       progress: () => void done++,
       aborted: () => done === OPERATIONS - 1, // the last place, into sub/deep
-      record: (steps) => tx.recordCommit(steps, MARKER),
+      record: (steps) => tx.recordCommit(steps, ROWS),
       undone: () => tx.commitUndone(),
     }),
     { message: 'interrupted while putting /install/img/sub/deep/notes in place; everything was put back' },
@@ -285,7 +348,7 @@ function startImport(bundle: string, root: string, env: NodeJS.ProcessEnv = COMM
 }
 
 /** Starts imgimport paused inside its commit after `pause` operations; resolves once it says so. */
-async function pausedImport(bundle: string, root: string, pause: number): Promise<RunningImport> {
+async function pausedImport(bundle: string, root: string, pause: number | 'placed'): Promise<RunningImport> {
   const run = startImport(bundle, root, { ...COMMAND_ENV, IMGPORT_TEST_PAUSE_COMMIT_AFTER: String(pause) });
   await new Promise<void>((resolve) => {
     run.child.stderr!.on('data', () => {
@@ -360,7 +423,7 @@ t.test('imgimport killed inside its commit: the next import rolls it back, then 
         }
         const dry = spawnSync(NODE, [...NODE_ARGS, IMGIMPORT, bundle, '--dry-run', '--root', root], { env: COMMAND_ENV, encoding: 'utf8' });
         t.equal(dry.status, 0, dry.stderr);
-        t.match(dry.stdout, `  first roll back the commit a killed import left half done (journal /var/lib/imgport/imports/${HOSTILE_IMAGE}.json)`, '--dry-run tells');
+        t.match(dry.stdout, `  first settle the commit a killed import left half done (journal /var/lib/imgport/imports/${HOSTILE_IMAGE}.json): rolled back, or finished if it had placed its files;`, '--dry-run tells');
         const recovering = spawnSync(NODE, [...NODE_ARGS, IMGPORT, 'recover', '--root', root], { env: COMMAND_ENV, encoding: 'utf8' });
         t.equal(recovering.status, 0, recovering.stderr);
         t.match(recovering.stdout, `Rolled back the interrupted commit of an earlier import of ${HOSTILE_IMAGE}:`);
@@ -382,16 +445,35 @@ t.test('imgimport killed inside its commit: the next import rolls it back, then 
   }
 });
 
+t.test('imgimport killed after its commit point, before its table write: imgport recover finishes it, as an uninterrupted import leaves it', async (t) => {
+  const { sandbox, work, bundle } = await installedAndNewer(t);
+  const reference = path.join(work, 'reference');
+  cloneTree(sandbox.root, reference);
+  t.equal(spawnSync(NODE, [...NODE_ARGS, IMGIMPORT, bundle, '--root', reference], { env: COMMAND_ENV }).status, 0);
+  const tables = fs.readFileSync(sandbox.db);
+  const { child, exited } = await pausedImport(bundle, sandbox.root, 'placed');
+  child.kill('SIGKILL');
+  await exited;
+  t.ok(fs.readFileSync(sandbox.db).equals(tables), 'killed before its table write');
+  const recovering = spawnSync(NODE, [...NODE_ARGS, IMGPORT, 'recover', '--root', sandbox.root], { env: COMMAND_ENV, encoding: 'utf8' });
+  t.equal(recovering.status, 0, recovering.stderr);
+  t.match(recovering.stdout, /^Finished the interrupted import of \S+: its files were in place, its table rows are now written\nRemoved the leftovers of an interrupted import of \S+: \S+\/install\/.imgport-staging-[-0-9a-f]+\n$/);
+  t.same(treeWithoutLeftovers(sandbox.root), treeWithoutLeftovers(reference), 'the files as the uninterrupted import left them');
+  t.ok(fs.readFileSync(sandbox.db).equals(fs.readFileSync(path.join(reference, 'var/lib/imgport/tables.json'))), 'the tables too, byte for byte');
+  t.same(leftovers(sandbox.root), [], 'no staging, journal or lock left');
+});
+
 t.test('an image named commit has a lock of its own, not the one every import takes for its commit', async (t) => {
   const root = tempDir(t, 'imgport-commit-journal-');
   const sandbox = new Sandbox(root);
   installedImage(root);
-  const tx = await ImportTransaction.begin(sandbox, 'commit', ['/install'], () => undefined, async () => ({}));
+  const tx = await ImportTransaction.begin(sandbox, 'commit', ['/install'], () => undefined, tablesIn({}));
   // It used to be commit.lock, the image's own lock: the commit waited 10 minutes for itself.
-  const release = await Promise.race([tx.lockCommits(), new Promise<never>((_, reject) => setTimeout(() => reject(new Error('still waiting after 5 s')), 5000))]);
-  t.ok(fs.existsSync(path.join(root, IMPORTS_STATE_DIR, 'commit.lock')), "the image's lock");
-  t.ok(fs.existsSync(path.join(root, IMPORTS_STATE_DIR, COMMIT_LOCK_NAME)), 'and the commit lock, another file');
-  await release();
+  const locked = tx.withCommitLock(async () => {
+    t.ok(fs.existsSync(path.join(root, IMPORTS_STATE_DIR, 'commit.lock')), "the image's lock");
+    t.ok(fs.existsSync(path.join(root, IMPORTS_STATE_DIR, COMMIT_LOCK_NAME)), 'and the commit lock, another file');
+  });
+  await Promise.race([locked, new Promise<never>((_, reject) => setTimeout(() => reject(new Error('still waiting after 5 s')), 5000))]);
   await tx.close();
   t.same(leftovers(root), [], 'both released');
 });

@@ -6,12 +6,13 @@ import type { CommandSpec } from './command.js';
 /**
  * `imgport recover [IMAGE...]`: what the next import of an image does first, for when there is no
  * next import (the bundle is gone, the image is to be exported or packed as it was): a commit that
- * a killed import cut short is rolled back, its staging removed.
+ * a killed import cut short is rolled back (or finished, past its commit point), its staging removed.
  */
 export const recoverCommand: CommandSpec = {
   usage: `Usage: imgport recover [IMAGE...]
   Puts back what an import killed outright (SIGKILL, power loss) left: a half-done commit is rolled
-  back (the image as it was before that import), its staging directories removed. Without IMAGE:
+  back (the image as it was before that import), or finished if every file was in place (its table
+  rows written), and its staging directories removed. Without IMAGE:
   every image whose last import was killed. The next imgimport of an image does the same.
   -h, --help  this text;  --root DIR  sandbox prefix;  --db FILE  table file
 `,
@@ -33,7 +34,7 @@ export const recoverCommand: CommandSpec = {
         process.stdout.write(`${line}\n`);
       };
       try {
-        await ImportTransaction.recover(ctx.sandbox, image, say, () => ctx.store.read());
+        await ImportTransaction.recover(ctx.sandbox, image, say, ctx.store);
         if (!said) say(`Nothing to recover for ${image}.`);
       } catch (err) {
         if (!(err instanceof ImgportError)) throw err;

@@ -213,6 +213,8 @@ export interface CommitHooks {
   aborted: () => boolean;
   /** Called before the first operation; the steps must be on disk (journaled) when it resolves. */
   record?: (steps: CommitStep[]) => Promise<void>;
+  /** Called once every operation is done: the commit point (journaled); if it fails, the commit is undone. */
+  placed?: () => Promise<void>;
   /** Called once what was done is undone (nothing of the commit is left to roll back). */
   undone?: () => void;
   /** Called after each operation with how many are done (a test seam: a kill between two renames). */
@@ -385,6 +387,8 @@ export async function executeCommit(sandbox: Sandbox, ops: CommitOp[], hooks: Co
     }
     // Last, once nothing more goes into them: adding an entry would change a directory's mtime.
     for (const dir of madeWithAttributes) await keepAttributes(dir.real, dir.kept, dir.mode);
+    if (hooks.aborted()) throw new Error('interrupted');
+    await hooks.placed?.();
   } catch (err) {
     const reason = hooks.aborted() ? 'interrupted' : (err as NodeJS.ErrnoException).code ?? (err as Error).message;
     try {
@@ -393,23 +397,26 @@ export async function executeCommit(sandbox: Sandbox, ops: CommitOp[], hooks: Co
       throw new PathError(`${reason} while putting ${current} in place, and ${(undoErr as Error).message}; the next import of the image finishes putting it back`, current);
     }
     if (hooks.aborted()) throw new ImgportError(`interrupted while putting ${current} in place; everything was put back`);
+    // The commit point's own failure (its flush, its journal write) names what it concerns.
+    if (err instanceof PathError) throw new PathError(`${err.message}; everything was put back`, err.path);
     throw new PathError(`cannot put ${current} in place: ${reason}; everything was put back`, current);
   }
   return { undo };
 }
 
 /**
- * IMGPORT_TEST_PAUSE_COMMIT_AFTER=N (tests only): after N operations of the commit, says so on
- * standard error and sleeps a minute, so that a test can kill the import between two renames. An
- * interrupt ends the sleep, 2 s later: the time a slow rename in flight would make it wait.
+ * IMGPORT_TEST_PAUSE_COMMIT_AFTER=N (tests only): after N operations of the commit (`placed`: after
+ * its commit point, before the table write), says so on standard error and sleeps a minute, so
+ * that a test can kill the import there. An interrupt ends the sleep, 2 s later: the time a slow
+ * rename in flight would make it wait.
  */
-export function pauseForTests(value: string | undefined, aborted: () => boolean): CommitHooks['afterOp'] {
-  const after = Number(value);
-  if (!value || !Number.isInteger(after)) return undefined;
+export function pauseForTests(value: string | undefined, aborted: () => boolean): ((point: number | 'placed') => Promise<void>) | undefined {
+  const after = value === 'placed' ? value : Number(value);
+  if (!value || (after !== 'placed' && !Number.isInteger(after))) return undefined;
   const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-  return async (done) => {
-    if (done !== after) return;
-    process.stderr.write(`pausing the commit after ${done} operations (IMGPORT_TEST_PAUSE_COMMIT_AFTER)\n`);
+  return async (point) => {
+    if (point !== after) return;
+    process.stderr.write(`pausing the commit after ${point === 'placed' ? 'its commit point' : `${point} operations`} (IMGPORT_TEST_PAUSE_COMMIT_AFTER)\n`);
     for (let waited = 0; waited < 60_000 && !aborted(); waited += 100) await sleep(100);
     if (aborted()) await sleep(2000);
   };

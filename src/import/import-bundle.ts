@@ -50,7 +50,7 @@ import {
   type Route,
 } from './plan.js';
 import { openBundleSource } from './source.js';
-import { applyImportToTables, postscriptNodes } from './table-changes.js';
+import { applyImportToTables, postscriptNodes, type WrittenRows } from './table-changes.js';
 import { interruptedCommit, ImportTransaction, prepareRoot } from './transaction.js';
 
 /** A member's bytes queued for its staging file while the write before them is in flight. */
@@ -158,7 +158,7 @@ class ImportSession {
     if (this.req.dryRun) return undefined;
     if (!this.beginning) {
       // Registered before the lock is taken: a signal while taking it still releases it.
-      this.beginning = ImportTransaction.begin(this.req.sandbox, key, this.roots, this.req.warn, () => this.req.store.read());
+      this.beginning = ImportTransaction.begin(this.req.sandbox, key, this.roots, this.req.warn, this.req.store);
       this.unregisterCleanup = onCleanup(() => this.rollback());
       this.tx = await this.beginning;
     } else await this.tx?.rekey(key);
@@ -455,12 +455,8 @@ class ImportSession {
     for (const unit of this.units) if (this.tx && unit.staged) unit.staged = await this.tx.rehome(unit.staged, unit.dest);
     // Everything is staged: on disk before the commit (and before its lock: a flush can take long).
     if (!this.req.dryRun) await this.tx!.flush();
-    const releaseCommits = this.req.dryRun ? undefined : await this.tx!.lockCommits(() => this.aborted);
-    try {
-      return await this.planAndCommit(plan, tables, nodes, refusal);
-    } finally {
-      await releaseCommits?.();
-    }
+    const planAndCommit = () => this.planAndCommit(plan, tables, nodes, refusal);
+    return this.req.dryRun ? planAndCommit() : this.tx!.commitExclusively(planAndCommit, () => this.aborted);
   }
 
   /** xCAT's OTHERPKGDIR/KITREPONAME links, staged as units of the commit. */
@@ -511,11 +507,11 @@ class ImportSession {
   }
 
   /** The plan, every step; `pendingJournal`: a killed import's commit the real one would roll back first. */
-  private printDryRun(plan: ImportPlan, ops: CommitOp[], tables: Tables, change: (t: Tables) => Written, pendingJournal: string | undefined): void {
+  private printDryRun(plan: ImportPlan, ops: CommitOp[], tables: Tables, change: (t: Tables) => WrittenRows, pendingJournal: string | undefined): void {
     const out = this.req.out;
     out(`Dry run: importing image ${plan.imagename} (bundle image ${this.imageDir.name}) would:`);
     if (pendingJournal) {
-      out(`  first roll back the commit a killed import left half done (journal ${pendingJournal}); the steps below are planned against the files as they are now`);
+      out(`  first settle the commit a killed import left half done (journal ${pendingJournal}): rolled back, or finished if it had placed its files; the steps below are planned against the files as they are now`);
     }
     for (const op of ops) out(`  ${op.op === 'place' ? 'write ' : ''}${describeOp(op)}`);
     const inside = this.units.filter((unit) => enclosingTree(this.units, unit.dest));
@@ -530,35 +526,35 @@ class ImportSession {
     out('Nothing was written.');
   }
 
-  private async commit(ops: CommitOp[], change: (t: Tables) => Written, litefileText: string | undefined, nodes: string[] | undefined): Promise<void> {
+  private async commit(ops: CommitOp[], change: (t: Tables) => WrittenRows, litefileText: string | undefined, nodes: string[] | undefined): Promise<void> {
     const tx = this.tx!;
     // Every row the write sets (the definition, litefile, kit and -p postscripts rows), as it would
-    // set them in the tables as they are now: all found in the tables, they show it happened. The
-    // definition's rows alone were there before the write when an image is imported again.
-    const marker = change(structuredClone(await this.req.store.read()));
+    // set them in the tables as they are now: what finishes the commit should this import be
+    // killed once its files are placed, and what shows that it has.
+    const rows = change(structuredClone(await this.req.store.read()));
+    const pause = pauseForTests(process.env.IMGPORT_TEST_PAUSE_COMMIT_AFTER, () => this.aborted);
     const done = await executeCommit(this.req.sandbox, ops, {
       trash: (real) => tx.unitPath(this.req.sandbox.logical(real), 'old'),
       progress: (op) => {
         if (op.op === 'place' || op.op === 'mkdir') this.req.out(op.op === 'mkdir' ? `mkdir ${op.path}` : op.unit.dest);
       },
       aborted: () => this.aborted,
-      record: (steps) => tx.recordCommit(steps, marker),
+      record: (steps) => tx.recordCommit(steps, rows),
+      placed: () => tx.commitInPlace(),
       undone: () => tx.commitUndone(),
-      afterOp: pauseForTests(process.env.IMGPORT_TEST_PAUSE_COMMIT_AFTER, () => this.aborted),
+      afterOp: pause,
     });
+    await pause?.('placed');
     try {
       await this.req.store.update((t) => void change(t));
     } catch (err) {
+      // Undone only once the journal says so; if it cannot, the next import finishes the commit.
+      await tx.commitToUndo();
       await done.undo();
       throw err;
     }
     tx.commitStands();
     markCommitted();
-    // The renames and the table file on disk before the journal says so. The image is in place
-    // and defined: a failure to flush now is only worth a warning (none when interrupted).
-    await tx.flush([path.dirname(this.req.store.file)]).catch((err: Error) => {
-      if (!this.aborted) this.req.warn(`Warning: ${err.message}`);
-    });
     await tx.commitFinished();
     if (litefileText !== undefined) {
       this.req.out('Updating the litefile table.');
@@ -588,8 +584,6 @@ class ImportSession {
     for (const dir of this.createdRoots) await rmdir(this.req.sandbox.real(dir)).catch(() => undefined);
   }
 }
-
-type Written = { table: string; row: Row }[];
 
 /** A row's identity for comparing tables: its table and its columns, in order. */
 function rowKey(table: string, row: Row): string {

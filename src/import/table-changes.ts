@@ -44,6 +44,23 @@ function setOrClear(row: Row, column: string, value: string): void {
   else delete row[column];
 }
 
+/** The rows a table write sets, each as the write leaves it. */
+export type WrittenRows = { table: string; row: Row }[];
+
+/**
+ * A table write made again from its rows alone (a killed import's, from its journal): each
+ * replaces the row with the same key, or is added, as the write did. Done twice, it changes nothing.
+ */
+export function writeRowsAgain(tables: Tables, rows: WrittenRows): void {
+  for (const { table, row } of rows) {
+    const key = TABLES[table].key;
+    const held = (tables[table] ??= []);
+    const at = held.findIndex((r) => key.every((column) => r[column] === row[column]));
+    if (at < 0) held.push({ ...row });
+    else held[at] = { ...row };
+  }
+}
+
 export interface TableInputs {
   /** litefile rows for the imported image (from litefile.csv, merged), when statelite. */
   litefileRows?: Row[];
@@ -55,8 +72,8 @@ export interface TableInputs {
  * Applies the whole import to the tables (mutating them). Returns every row it writes, as it is
  * afterwards (what --dry-run shows), changed or not.
  */
-export function applyImportToTables(tables: Tables, plan: ImportPlan, inputs: TableInputs): { table: string; row: Row }[] {
-  const written: { table: string; row: Row }[] = [];
+export function applyImportToTables(tables: Tables, plan: ImportPlan, inputs: TableInputs): WrittenRows {
+  const written: WrittenRows = [];
   const upsert = (table: string, key: string, row: Row) => written.push({ table, row: upsertRow(tables, table, key, keepColumns(table, row)) });
   upsert('osimage', 'imagename', plan.osimage);
   upsert('linuximage', 'imagename', plan.linuximage);

@@ -14,8 +14,11 @@ import type { Sandbox } from '../core/sandbox.js';
 import { acquirePidLock, OWN_START, processAlive } from '../core/pid-lock.js';
 import { flushFilesystems } from '../core/flush.js';
 import { programSaid, runProgram } from '../core/child-env.js';
-import type { Row, Tables } from '../tables/types.js';
+import type { TableStore } from '../tables/store.js';
+import { TABLES } from '../tables/schema.js';
+import type { Tables } from '../tables/types.js';
 import { commitPlaced, rollBackCommit, type CommitStep } from './commit.js';
+import { writeRowsAgain, type WrittenRows } from './table-changes.js';
 import { assertPlainName, isPlainName, isUnder } from './plan.js';
 import { TreeWalk } from '../pipeline/walk.js';
 
@@ -47,16 +50,22 @@ async function makeStateDirectory(sandbox: Sandbox, dir: string): Promise<void> 
 /** How long an import waits for another one's commit. */
 const COMMIT_LOCK_WAIT_MS = 10 * 60_000;
 
-/** Rows the commit's table write sets (columns it sets, at least): their presence tells that the write happened. */
-export type TableMarker = { table: string; row: Row }[];
+/** What of the tables an import reads and writes; a killed import's table write is made again through it. */
+export type TableAccess = Pick<TableStore, 'read' | 'update'>;
 
 interface Journal {
   pid: number;
   /** The importing process's processStart: its pid may be another process's by the time the journal is read. */
   start?: string;
   staging: string[];
-  /** Written before the commit's first rename; `committed` once its tables are written. */
-  commit?: { ops: CommitStep[]; rows: TableMarker; committed?: boolean };
+  /**
+   * Written before the commit's first rename, with every row its table write sets. `placed` once
+   * its renames are done and on disk: the commit point. A killed import is rolled back before it,
+   * finished after it (its rows written again: the files may since be another import's, which
+   * took over a shared kernel or list file, and are no guide). `committed` once the tables are
+   * written. Journals of earlier versions have no `placed`.
+   */
+  commit?: { ops: CommitStep[]; rows: WrittenRows; placed?: boolean; committed?: boolean };
 }
 
 /**
@@ -125,8 +134,8 @@ export class ImportTransaction {
     /** Logical roots under which staging directories may be made (the allowed roots). */
     private readonly roots: string[],
     private readonly log: (line: string) => void,
-    /** The tables, read when a commit cut short must be judged (did its table write happen?). */
-    private readonly readTables: () => Promise<Tables>,
+    /** The tables: a killed import's commit that had placed its files is finished by writing its rows. */
+    private readonly tables: TableAccess,
   ) {
     ({ journal: this.journalPath, lock: this.lockPath } = stateFiles(sandbox, image));
   }
@@ -137,9 +146,9 @@ export class ImportTransaction {
     image: string,
     roots: string[],
     log: (line: string) => void,
-    readTables: () => Promise<Tables>,
+    tables: TableAccess,
   ): Promise<ImportTransaction> {
-    const tx = new ImportTransaction(sandbox, image, roots, log, readTables);
+    const tx = new ImportTransaction(sandbox, image, roots, log, tables);
     await makeStateDirectory(sandbox, path.dirname(tx.lockPath));
     tx.releaseLock = await tx.lock(tx.lockPath, image);
     await tx.removeLeftovers();
@@ -151,11 +160,11 @@ export class ImportTransaction {
 
   /**
    * What the next import of `image` does first, without a bundle: takes its lock, rolls back a
-   * commit a killed import cut short (or keeps it, if it had finished), removes its staging.
+   * commit a killed import cut short (or finishes it, if it had placed its files), removes its staging.
    */
-  static async recover(sandbox: Sandbox, image: string, log: (line: string) => void, readTables: () => Promise<Tables>): Promise<void> {
+  static async recover(sandbox: Sandbox, image: string, log: (line: string) => void, tables: TableAccess): Promise<void> {
     assertPlainName(image, 'image name'); // it names the lock and journal files
-    const tx = await ImportTransaction.begin(sandbox, image, [], log, readTables);
+    const tx = await ImportTransaction.begin(sandbox, image, [], log, tables);
     await tx.close();
   }
 
@@ -173,19 +182,46 @@ export class ImportTransaction {
   }
 
   /**
-   * Imports of different images may share destinations (an extra, a list file, a kit's
-   * other_files): what is there is looked at and replaced by one import at a time. Only this part
-   * is serialised, and it takes milliseconds (and a flush of the renames and the table file);
-   * waiting for it is not a refusal.
+   * Runs `work` (a commit, or the settling of a killed one) holding the lock every import's commit
+   * takes. Imports of different images may share destinations (a kernel, a list file, an extra, a
+   * kit's other_files): what is there is looked at and replaced by one import at a time. Only this
+   * part is serialised, and it takes milliseconds (and flushes); waiting for it is not a refusal.
    */
-  async lockCommits(interrupted?: () => boolean): Promise<() => Promise<void>> {
+  async withCommitLock<T>(work: () => Promise<T>, interrupted?: () => boolean): Promise<T> {
     const lockPath = this.commitLockPath();
     const lock = await acquirePidLock(lockPath, COMMIT_LOCK_WAIT_MS, interrupted);
     if (!lock.acquired) {
       if (interrupted?.()) throw new ImgportError('interrupted while waiting for another import to put its files in place');
       throw new ImageError(`another import (process ${lock.holder ?? '?'}) has been putting files in place for ${COMMIT_LOCK_WAIT_MS / 60_000} minutes (lock ${lockPath})`, this.image);
     }
-    return lock.release;
+    try {
+      return await work();
+    } finally {
+      await lock.release();
+    }
+  }
+
+  /**
+   * This import's commit, under the commit lock, once the commits that imports of other images
+   * were killed in are settled: a destination it shares with one of them is then as that import
+   * left it (finished, or put back), not half replaced, when this commit looks at it and keeps it
+   * as .ORIG. An image a live import holds is left to that import, which settles it first.
+   */
+  commitExclusively<T>(work: () => Promise<T>, interrupted: () => boolean): Promise<T> {
+    return this.withCommitLock(async () => {
+      for (const image of await interruptedImports(this.sandbox)) {
+        if (image === this.image) continue;
+        const other = new ImportTransaction(this.sandbox, image, [], this.log, this.tables);
+        const lock = await acquirePidLock(other.lockPath, 0);
+        if (!lock.acquired) continue;
+        try {
+          await other.removeLeftovers(true);
+        } finally {
+          await lock.release();
+        }
+      }
+      return work();
+    }, interrupted);
   }
 
   /**
@@ -207,7 +243,8 @@ export class ImportTransaction {
     await oldRelease();
   }
 
-  private async removeLeftovers(): Promise<void> {
+  /** What a killed import of this image left, settled and removed; `commitLocked`: the caller holds the commit lock. */
+  private async removeLeftovers(commitLocked = false): Promise<void> {
     const old = await readJournal(this.journalPath);
     if (!old) return;
     // Only staging directories (by their name) are ever removed or moved into, whatever the journal says.
@@ -216,18 +253,8 @@ export class ImportTransaction {
       const commit = checkedCommit(old.commit, staging, this.sandbox.logical(this.journalPath));
       // Under the commit lock, as a commit: another image's import may be looking at, or
       // replacing, the files this one puts back (a shared kernel, list file or extra).
-      const releaseCommits = await this.lockCommits();
-      let settled: Awaited<ReturnType<ImportTransaction['settleCommit']>>;
-      try {
-        settled = await this.settleCommit(commit);
-      } finally {
-        await releaseCommits();
-      }
-      this.log(
-        settled.finished
-          ? `The interrupted import of ${this.image} had finished its commit; its image is kept`
-          : `Rolled back the interrupted commit of an earlier import of ${this.image}: ${settled.putBack} files put back`,
-      );
+      const settle = () => this.settleCommit(commit);
+      this.log(await (commitLocked ? settle() : this.withCommitLock(settle)));
     }
     for (const dir of staging) {
       await rm(dir, { recursive: true, force: true });
@@ -244,12 +271,20 @@ export class ImportTransaction {
   private readonly stagingName = `${STAGING_PREFIX}${process.pid}-${randomBytes(4).toString('hex')}`;
 
   /**
-   * A commit that did not reach its table write is rolled back; one whose renames are all done
-   * and whose rows are in the tables had finished (only the marker is missing) and is kept.
+   * A killed import's commit: rolled back when it had not placed its files, finished when it had
+   * (its rows written, unless they are there already); says which.
    */
-  private async settleCommit(commit: NonNullable<Journal['commit']>): Promise<{ finished: boolean; putBack: number }> {
-    if ((await commitPlaced(this.sandbox, commit.ops)) && rowsHeld(await this.readTables(), commit.rows)) return { finished: true, putBack: 0 };
-    return { finished: false, putBack: await rollBackCommit(this.sandbox, commit.ops) };
+  private async settleCommit(commit: NonNullable<Journal['commit']>): Promise<string> {
+    const kept = `The interrupted import of ${this.image} had finished its commit; its image is kept`;
+    if (commit.placed) {
+      if (rowsHeld(await this.tables.read(), commit.rows)) return kept;
+      await this.tables.update((tables) => writeRowsAgain(tables, commit.rows));
+      return `Finished the interrupted import of ${this.image}: its files were in place, its table rows are now written`;
+    }
+    // A journal of an earlier version: finished if every rename shows done and every row is there.
+    if (commit.placed === undefined && (await commitPlaced(this.sandbox, commit.ops)) && rowsHeld(await this.tables.read(), commit.rows)) return kept;
+    const putBack = await rollBackCommit(this.sandbox, commit.ops);
+    return `Rolled back the interrupted commit of an earlier import of ${this.image}: ${putBack} files put back`;
   }
 
   /** Atomic (temporary file, fsync, rename) and in order: the journal is what a SIGKILL leaves. */
@@ -277,12 +312,42 @@ export class ImportTransaction {
   }
 
   /** Journals the commit's steps and the rows its table write sets; resolves once on disk. */
-  async recordCommit(ops: CommitStep[], rows: TableMarker): Promise<void> {
-    this.journal.commit = { ops, rows };
+  async recordCommit(ops: CommitStep[], rows: WrittenRows): Promise<void> {
+    this.journal.commit = { ops, rows, placed: false };
     try {
       await this.writeJournal();
     } catch (err) {
       this.journal.commit = undefined; // not journaled, so not started
+      throw err;
+    }
+  }
+
+  /**
+   * The commit point: every rename done. They are flushed to disk first (a power cut must not
+   * leave the journal saying so of renames that were lost), then the journal says it. From here
+   * on a killed import is finished, not undone. A failure to say it leaves the commit undoable.
+   */
+  async commitInPlace(): Promise<void> {
+    await this.flush();
+    await this.journalPlaced(true);
+  }
+
+  /**
+   * Before undoing a placed commit whose table write failed: the journal says it is to be undone
+   * (else a kill during the undo would have the next import finish it, its files half put back).
+   */
+  commitToUndo(): Promise<void> {
+    return this.journalPlaced(false);
+  }
+
+  /** The journal's `placed`, on disk; on failure it stays as it was, on disk as here. */
+  private async journalPlaced(placed: boolean): Promise<void> {
+    const commit = this.journal.commit!;
+    commit.placed = placed;
+    try {
+      await this.writeJournal();
+    } catch (err) {
+      commit.placed = !placed;
       throw err;
     }
   }
@@ -414,7 +479,8 @@ export class ImportTransaction {
     if (this.closed) return;
     this.closed = true;
     if (this.journal.commit && !this.journal.commit.committed) {
-      this.log(`Warning: the next import of ${this.image} puts back what the failed commit left (journal ${this.sandbox.logical(this.journalPath)})`);
+      const settles = this.journal.commit.placed ? 'finishes the commit (writes its table rows)' : 'puts back what the failed commit left';
+      this.log(`Warning: the next import of ${this.image} (or imgport recover ${this.image}) ${settles} (journal ${this.sandbox.logical(this.journalPath)})`);
       await this.releaseLock();
       return;
     }
@@ -463,8 +529,8 @@ export async function prepareRoot(sandbox: Sandbox, root: string, dryRun: boolea
   return created;
 }
 
-/** Whether every marker row is in the tables (a row holding at least its columns and values). */
-export function rowsHeld(tables: Tables, rows: TableMarker): boolean {
+/** Whether every row is in the tables (a row holding at least its columns and values). */
+export function rowsHeld(tables: Tables, rows: WrittenRows): boolean {
   return rows.every(({ table, row }) => (tables[table] ?? []).some((held) => Object.entries(row).every(([k, v]) => held[k] === v)));
 }
 
@@ -482,7 +548,7 @@ function checkedCommit(commit: unknown, staging: string[], journal: string): Non
       (s.op === 'backup' && typeof s.id === 'string' && (s.trash === undefined || inStaging(s.trash))) ||
       (s.op === 'aside' && typeof s.id === 'string' && inStaging(s.trash)) ||
       (s.op === 'place' && typeof s.id === 'string' && inStaging(s.staged)));
-  const rowsOk = Array.isArray(c?.rows) && c.rows.every((r) => typeof r?.table === 'string' && typeof r.row === 'object' && r.row !== null);
+  const rowsOk = Array.isArray(c?.rows) && c.rows.every((r) => typeof r?.table === 'string' && Object.hasOwn(TABLES, r.table) && typeof r.row === 'object' && r.row !== null);
   if (!Array.isArray(c?.ops) || !c.ops.every(stepOk) || !rowsOk) {
     throw new PathError(`the journal ${journal} of an interrupted import holds a commit that cannot be undone safely; check the image by hand, then remove the journal`, journal);
   }
