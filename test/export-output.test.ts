@@ -1,4 +1,5 @@
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
+import { once } from 'node:events';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import net from 'node:net';
@@ -225,6 +226,65 @@ t.test('-R streams over ssh to a remote path, safely quoted', async (t) => {
   });
   t.equal(killed.code, 1);
   t.match(killed.stderr, `Error: cannot write root@example:${path.join(out, 'k.tgz')}: ssh was killed by SIGKILL`);
+  // The remote side stops reading yet ssh exits 0: the bundle is not put in place, whatever its size.
+  const truncating = path.join(out, 'truncating-bin');
+  put(path.join(truncating, 'ssh'), '#!/bin/sh\nfor last; do :; done\ncase "$last" in cat*) exec sh -c "head -c 10000 ${last#cat}; exit 0" ;; esac\nexec sh -c "$last"\n', 0o755);
+  fs.mkdirSync(path.join(root, 'srv'), { recursive: true });
+  fs.writeFileSync(path.join(root, 'srv/big.bin'), crypto.randomBytes(8 << 20)); // more than pipes hold
+  t.teardown(() => fs.rmSync(path.join(root, 'srv/big.bin')));
+  for (const [name, extra] of [['small.tgz', []], ['big.tgz', ['-e', '/srv/big.bin:/install/big']]] as const) {
+    const cut = await runImgexport([statelite.imagename, path.join(remoteDir, name), ...extra, '-R', 'root@example', '--root', root, '--no-progress'], {
+      cwd: out, env: { PATH: `${truncating}:${process.env.PATH}` },
+    });
+    t.equal(cut.code, 1, `${name}: exit 1`);
+    t.match(cut.stderr, new RegExp(`Error: cannot write root@example:.*${name}: (ssh ended before it had read the whole bundle|the bundle was not put in place)`), `${name}: says so`);
+    t.notMatch(cut.stdout.toString(), /Done!/);
+  }
+  t.same(fs.readdirSync(remoteDir).sort(), ["it's here.tgz", `${statelite.imagename}.tgz`].sort(), 'neither bundle nor its temporary file left');
+
+  // A remote DEST that is a fifo or a device is refused before anything is sent; a link is written through.
+  const fifo = path.join(remoteDir, 'fifo');
+  spawnSync('mkfifo', [fifo]);
+  const special = await runImgexport([statelite.imagename, fifo, '-R', 'root@example', '--root', root, '--no-progress'], {
+    cwd: out, env: { PATH: `${bin}:${process.env.PATH}` },
+  });
+  t.equal(special.code, 1);
+  t.equal(special.stderr, `Error: cannot write root@example:${fifo}: it exists and is not a regular file\n`);
+  t.ok(fs.lstatSync(fifo).isFIFO(), 'the fifo left as it was');
+  const link = path.join(remoteDir, 'link.tgz');
+  fs.symlinkSync("it's here.tgz", link);
+  const through = await runImgexport([statelite.imagename, link, '-R', 'root@example', '--root', root, '--no-progress'], {
+    cwd: out, env: { PATH: `${bin}:${process.env.PATH}` },
+  });
+  t.equal(through.code, 0, through.stderr);
+  t.equal(fs.readlinkSync(link), "it's here.tgz", 'the link stays');
+  await runTool('gzip', ['-t', remote]);
+
+  // No ssh to run: said in words.
+  const noSsh = await runImgexport([statelite.imagename, path.join(out, 'n.tgz'), '-R', 'root@example', '--root', root, '--no-progress'], {
+    cwd: out, env: { PATH: path.join(out, 'empty-bin') },
+  });
+  t.equal(noSsh.code, 1);
+  t.match(noSsh.stderr, /^Error: ssh could not be run: .*no such file or directory/im);
+  t.notMatch(noSsh.stderr, /\n\s+at /, 'no stack trace');
+  // SIGTERM while the bundle waits for a slow remote side: the remote temporary file is removed
+  // after the streaming ssh is stopped, not before (it would then be made after the removal).
+  const slow = path.join(out, 'slow-bin');
+  put(path.join(slow, 'ssh'), '#!/bin/sh\nfor last; do :; done\ncase "$last" in cat*) sleep 2 ;; esac\nexec sh -c "$last"\n', 0o755);
+  const interrupted = spawn(NODE, [...NODE_ARGS, IMGEXPORT, statelite.imagename, path.join(remoteDir, 'term.tgz'), '-e', '/srv/big.bin:/install/big', '-R', 'root@example', '--root', root, '--no-progress'], {
+    cwd: out, env: { ...process.env, PATH: `${slow}:${process.env.PATH}` }, stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const closed = once(interrupted, 'close');
+  let stderr = '';
+  interrupted.stderr!.on('data', (chunk) => (stderr += chunk));
+  let stdout = '';
+  await new Promise<void>((resolve) => interrupted.stdout!.on('data', (chunk) => (stdout += chunk).includes('Compressing') && resolve()));
+  interrupted.kill('SIGTERM');
+  const [code] = await closed;
+  t.equal(code, 1, stderr);
+  t.match(stderr, 'Error: interrupted by SIGTERM');
+  await new Promise((resolve) => setTimeout(resolve, 2500)); // past the stand-in's sleep
+  t.same(fs.readdirSync(remoteDir).filter((n) => n.includes('term.tgz')), [], 'no bundle or temporary file on the remote side');
 });
 
 t.test('the bundle gets the mode the umask leaves, as a file tar writes', async (t) => {

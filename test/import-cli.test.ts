@@ -66,6 +66,22 @@ t.test('-R reads the bundle over ssh, its path quoted for the remote shell', asy
   const missing = sandbox.run([path.join(remoteDir, 'nothing.tgz'), '-R', 'root@example']);
   t.equal(missing.code, 1);
   t.match(missing.stderr, /^Error: cannot read .*nothing\.tgz from root@example: .*No such file or directory/m, missing.stderr);
+
+  // An empty host (`-R "$HOST"`, HOST unset) is refused, never taken for a local import of the same path.
+  const before = sandbox.files();
+  for (const [args, refusal] of [
+    [[remote, '-R', ''], "Error: bad remote host ''\n"],
+    [['-', '-R', 'root@example'], "Error: - (standard input) names no file on root@example: give the bundle's path there\n"],
+  ] as const) {
+    const refused = sandbox.run([...args, '--dry-run']);
+    t.equal(refused.code, 1, args.join(' '));
+    t.match(refused.stderr, refusal);
+    t.notMatch(refused.stdout, /would/, 'nothing planned');
+    const verify = spawnSync(NODE, [...NODE_ARGS, IMGPORT, 'verify', ...args], { encoding: 'utf8' });
+    t.equal(verify.status, 1, `imgport verify ${args.join(' ')}`);
+    t.match(verify.stderr, refusal);
+  }
+  t.same(sandbox.files(), before);
 });
 
 t.test('a directory given as the bundle: an error naming it, no stack', async (t) => {

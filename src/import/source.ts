@@ -2,7 +2,7 @@
 import { spawn } from 'node:child_process';
 import { open, type FileHandle } from 'node:fs/promises';
 import { PassThrough, type Readable } from 'node:stream';
-import { BundleError, PathError, describeFsError } from '../core/errors.js';
+import { BundleError, PathError, UsageError, describeFsError } from '../core/errors.js';
 import { shellQuote, sshArgs } from '../core/ssh.js';
 import { childEnvironment } from '../core/child-env.js';
 
@@ -13,7 +13,11 @@ export function remoteReadArgs(remotehost: string, bundlePath: string): string[]
 
 /** A readable of the bundle. A failing ssh destroys the stream with its stderr as the reason. */
 export async function openBundleSource(bundle: string, remotehost?: string): Promise<Readable> {
-  if (remotehost) return sshSource(remotehost, bundle);
+  // An empty host too (`-R "$HOST"`, HOST unset) goes to sshArgs, which refuses it: never read locally instead.
+  if (remotehost !== undefined) {
+    if (bundle === '-') throw new UsageError(`- (standard input) names no file on ${remotehost}: give the bundle's path there`);
+    return sshSource(remotehost, bundle);
+  }
   if (bundle === '-') return process.stdin;
   let handle: FileHandle;
   try {

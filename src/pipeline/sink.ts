@@ -288,8 +288,12 @@ function sshEnd(code: number | null, signal: NodeJS.Signals | null): string {
 /** Runs one command over ssh; resolves to its exit code (255: ssh itself failed) and how it ended. */
 async function sshExit(userHost: string, remoteCommand: string): Promise<{ code: number | null; end: string }> {
   const child = spawn('ssh', sshArgs(userHost, remoteCommand), { stdio: ['ignore', 'ignore', 'inherit'], env: childEnvironment() });
-  const [code, signal] = (await once(child, 'close')) as [number | null, NodeJS.Signals | null];
-  return { code, end: sshEnd(code, signal) };
+  try {
+    const [code, signal] = (await once(child, 'close')) as [number | null, NodeJS.Signals | null];
+    return { code, end: sshEnd(code, signal) };
+  } catch (err) {
+    throw new PathError(`ssh could not be run: ${describeFsError(err)}`, 'ssh');
+  }
 }
 
 /** Runs one command over ssh, resolving when it exits 0. */
@@ -298,11 +302,32 @@ async function sshRun(userHost: string, remoteCommand: string): Promise<void> {
   if (code !== 0) throw new PathError(`ssh to ${userHost} failed (${end}) running: ${remoteCommand}`, remoteCommand);
 }
 
-/** Whether `remotePath` is a directory on the remote host (a bundle DEST there may be one). */
+/**
+ * Whether `remotePath` is a directory on the remote host (a bundle DEST there may be one). One that
+ * exists and is not a regular file (a fifo, a device: /dev/null) is refused, as a local one is.
+ */
 export async function remoteIsDirectory(userHost: string, remotePath: string): Promise<boolean> {
-  const { code, end } = await sshExit(userHost, `test -d ${shellQuote(remotePath)}`);
+  const quoted = shellQuote(remotePath);
+  const { code, end } = await sshExit(userHost, `if [ -d ${quoted} ]; then exit 0; elif [ -e ${quoted} ] && [ ! -f ${quoted} ]; then exit 2; else exit 1; fi`);
+  if (code === 2) throw new PathError(`cannot write ${userHost}:${remotePath}: it exists and is not a regular file`, remotePath);
   if (code === 0 || code === 1) return code === 0;
   throw new PathError(`ssh to ${userHost} failed (${end}) while looking at ${remotePath}`, remotePath);
+}
+
+/**
+ * The remote command that puts a streamed bundle in place: only if the temporary file holds every
+ * byte sent (ssh exiting 0 does not prove it: a remote side that stopped reading), and through a
+ * DEST that is a symbolic link, as a local one is written through.
+ */
+function remotePlacing(tmp: string, remotePath: string, bytes: number): string {
+  return [
+    `size=$(wc -c < ${shellQuote(tmp)})`,
+    // Unquoted: some wc pad the count with blanks.
+    `[ -n "$size" ] && [ $size -eq ${bytes} ] 2>/dev/null || { echo "the remote copy has \${size:-no} bytes, not ${bytes}" >&2; exit 3; }`,
+    `dest=${shellQuote(remotePath)}`,
+    `if [ -L "$dest" ]; then dest=$(readlink -f -- "$dest") || exit 3; fi`,
+    `mv -f -- ${shellQuote(tmp)} "$dest"`,
+  ].join('; ');
 }
 
 /**
@@ -312,15 +337,20 @@ export async function remoteIsDirectory(userHost: string, remotePath: string): P
 export function createSshSink(userHost: string, remotePath: string): Sink {
   const tmp = temporaryNameBeside(remotePath);
   const child = spawn('ssh', sshArgs(userHost, `cat > ${shellQuote(tmp)}`), { stdio: ['pipe', 'ignore', 'inherit'], env: childEnvironment() });
-  /** ssh's end: how it ended, in words, or undefined when it exited 0. */
+  /** ssh's end: how it ended, in words, or undefined when it exited 0 having taken everything. */
   const exited = new Promise<string | undefined>((resolve) => {
-    child.on('close', (code, signal) => resolve(code === 0 ? undefined : sshEnd(code, signal)));
+    child.on('close', (code, signal) => {
+      if (code !== 0) resolve(sshEnd(code, signal));
+      else resolve(child.stdin.writableFinished ? undefined : 'ssh ended before it had read the whole bundle');
+    });
     child.on('error', (err) => resolve(`ssh could not be run (${err.message})`));
   });
   const failure = (why: string): PathError => new PathError(`cannot write ${userHost}:${remotePath}: ${why} (its message, if any, is above)`, remotePath);
   // The bundle goes through a stream of our own: when the remote side gives up (a full disk, a
   // missing directory), the export fails with ssh's exit status, not with a broken pipe.
   const stream = new PassThrough({ highWaterMark: 1 << 20 });
+  let bytes = 0;
+  stream.on('data', (chunk: Buffer) => (bytes += chunk.length));
   stream.pipe(child.stdin);
   // Both failures are reported elsewhere: the write's through the pipeline feeding `stream` (or
   // commit(), if that pipeline has ended), the pipe's by ssh's exit status.
@@ -330,26 +360,28 @@ export function createSshSink(userHost: string, remotePath: string): Sink {
     if (why && !stream.writableFinished) stream.destroy(failure(why));
   });
   const removeRemote = (): Promise<void> => sshRun(userHost, `rm -f -- ${shellQuote(tmp)}`).catch(() => undefined);
-  const unregister = onCleanup(removeRemote);
+  // The streaming ssh is stopped before the temporary file is removed: else its remote side,
+  // meeting the end of its input once we exit, would write the file again after the removal.
+  const abort = async (): Promise<void> => {
+    stream.destroy();
+    child.kill('SIGTERM');
+    await exited;
+    await removeRemote();
+    unregister();
+  };
+  const unregister = onCleanup(abort);
   return {
     stream,
     description: `${userHost}:${remotePath}`,
     async commit() {
-      const why = await exited;
+      const why = (await exited) ?? (await sshExit(userHost, remotePlacing(tmp, remotePath, bytes)).then(({ code, end }) => (code === 0 ? undefined : `the bundle was not put in place (${end})`)));
       if (why) {
         await removeRemote();
         throw failure(why);
       }
-      await sshRun(userHost, `mv -f -- ${shellQuote(tmp)} ${shellQuote(remotePath)}`);
       unregister();
       markCommitted();
     },
-    async abort() {
-      stream.destroy();
-      child.kill('SIGTERM');
-      await exited;
-      await removeRemote();
-      unregister();
-    },
+    abort,
   };
 }
