@@ -1,5 +1,6 @@
 import t, { type Test } from 'tap';
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { once } from 'node:events';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -7,6 +8,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { buildSampleImage } from '../src/sample/sample-image.js';
 import { NODE, NODE_ARGS } from './helpers/node-command.js';
+import { PACK_LOCK_NAME } from '../src/pack/pack.js';
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const packimageJs = path.join(repo, 'dist/bin/packimage.js');
@@ -437,6 +439,36 @@ t.test('a compressor failing midway leaves the previous archive and no temporary
   t.equal(r.code, 1);
   t.match(r.stderr, 'xz exited with status 3: xz: out of cheese');
   assertOldArchiveKept(t, fx, previous);
+});
+
+t.test('a compressor that exits 0 without reading all its input fails the pack: the previous archive stays', async (t) => {
+  const fx = await makeFixture(t);
+  fs.writeFileSync(path.join(fx.tree, 'var/big.bin'), crypto.randomBytes(2 << 20)); // more than a pipe holds
+  const previous = fs.readFileSync(path.join(fx.dir, 'rootimg.cpio.gz'));
+  const bin = pathWith(t, { xz: '#!/bin/sh\nhead -c 100000 | gzip -c\nexit 0\n' });
+  const r = packimage(fx, ['-c', 'xz', fx.imagename], { ...process.env, PATH: `${bin}:${process.env.PATH}` });
+  t.equal(r.code, 1);
+  t.match(r.stderr, /^Error: xz exited before it had read all of its input$/m);
+  assertOldArchiveKept(t, fx, previous);
+});
+
+t.test('a second packimage of the same root image directory is refused at once while one runs; a dead one\'s lock is broken', async (t) => {
+  const fx = await makeFixture(t);
+  const previous = fs.readFileSync(path.join(fx.dir, 'rootimg.cpio.gz'));
+  const holder = spawn('sleep', ['60']);
+  t.teardown(() => void holder.kill());
+  const lock = path.join(fx.dir, PACK_LOCK_NAME);
+  fs.writeFileSync(lock, `${holder.pid}\n`);
+  const r = packimage(fx, ['-c', 'zstd', fx.imagename]);
+  t.equal(r.code, 1);
+  t.match(r.stderr, new RegExp(`^Error: cannot pack ${fx.imagename}: .* is being packed by process ${holder.pid} \\(lock .*${PACK_LOCK_NAME}\\); try again when it has finished$`, 'm'));
+  t.ok(fs.readFileSync(path.join(fx.dir, 'rootimg.cpio.gz')).equals(previous), 'the previous archive untouched');
+  t.same(dirListing(fx.dir), [PACK_LOCK_NAME, 'initrd-stateless.gz', 'kernel', 'rootimg', 'rootimg.cpio.gz'], 'nothing written, the lock left to its holder');
+  holder.kill();
+  await once(holder, 'close');
+  const after = packimage(fx, ['-c', 'zstd', fx.imagename]);
+  t.equal(after.code, 0, after.stderr);
+  t.same(dirListing(fx.dir), ['initrd-stateless.gz', 'kernel', 'rootimg', 'rootimg.cpio.zst'], 'packed, the lock gone');
 });
 
 t.test('a file changing size during the pack fails it and leaves the previous archive', async (t) => {

@@ -56,9 +56,11 @@ export async function runFilter(program: string, args: string[], input: AsyncIte
   const unregister = onCleanup(() => stopChild(child, exited));
   void exited.finally(unregister).catch(() => undefined);
   let inputFailed: Error | undefined;
+  let stoppedReading = false;
   const feeding = pipeline(Readable.from(input, { objectMode: false }), child.stdin!).catch((err: NodeJS.ErrnoException) => {
-    // EPIPE only means the program stopped reading; its exit status says why.
-    if (err.code !== 'EPIPE' && err.code !== 'ERR_STREAM_PREMATURE_CLOSE') {
+    // EPIPE: the program stopped reading; its exit status says why (or, if 0, that it is wrong).
+    if (err.code === 'EPIPE' || err.code === 'ERR_STREAM_PREMATURE_CLOSE') stoppedReading = true;
+    else {
       inputFailed = err;
       child.kill('SIGTERM');
     }
@@ -76,4 +78,6 @@ export async function runFilter(program: string, args: string[], input: AsyncIte
     const said = stderr();
     throw new PathError(`${path.basename(program)} ${why}${said ? `: ${said}` : ''}`, program);
   }
+  // Exiting 0 without having read everything: its output lacks the rest, and must not replace a good one.
+  if (stoppedReading) throw new PathError(`${path.basename(program)} exited before it had read all of its input`, program);
 }
