@@ -195,6 +195,21 @@ t.test('-R streams over ssh to a remote path, safely quoted', async (t) => {
   await runTool('gzip', ['-t', remote]);
   t.equal((await readBundle(fs.readFileSync(remote))).at(-1)!.name, `./${statelite.imagename}/SHA256SUMS`);
 
+  // Temporary files that exports killed outright left there: removed once an hour old, whatever their pid.
+  const stale = path.join(remoteDir, `.it's here.tgz.tmp-${process.pid}-deadbeef`);
+  const fresh = path.join(remoteDir, ".it's here.tgz.tmp-1-cafef00d");
+  const otherName = path.join(remoteDir, '.other.tgz.tmp-1-deadbeef');
+  for (const file of [stale, fresh, otherName]) fs.writeFileSync(file, 'partial');
+  const hoursAgo = new Date(Date.now() - 2 * 3600_000);
+  for (const file of [stale, otherName]) fs.utimesSync(file, hoursAgo, hoursAgo);
+  const again = await runImgexport([statelite.imagename, remote, '-R', 'root@example', '--root', root, '--no-progress'], {
+    cwd: out, env: { PATH: `${bin}:${process.env.PATH}` },
+  });
+  t.equal(again.code, 0, again.stderr);
+  t.same(fs.readdirSync(remoteDir).sort(), [".it's here.tgz.tmp-1-cafef00d", '.other.tgz.tmp-1-deadbeef', "it's here.tgz"], 'the stale one removed; a recent one, another name\'s kept');
+  fs.rmSync(fresh);
+  fs.rmSync(otherName);
+
   // A remote directory as DEST receives IMAGE.tgz, as a local one does.
   const intoDir = await runImgexport([statelite.imagename, remoteDir, '-R', 'root@example', '--root', root, '--no-progress'], {
     cwd: out, env: { PATH: `${bin}:${process.env.PATH}` },
@@ -220,7 +235,7 @@ t.test('-R streams over ssh to a remote path, safely quoted', async (t) => {
 
   // ssh itself killed (its connection cut, an administrator's kill): said as such.
   const killer = path.join(out, 'killer-bin');
-  put(path.join(killer, 'ssh'), '#!/bin/sh\nfor last; do :; done\ncase "$last" in cat*) kill -9 $$ ;; esac\nexec sh -c "$last"\n', 0o755);
+  put(path.join(killer, 'ssh'), '#!/bin/sh\nfor last; do :; done\ncase "$last" in *"cat > "*) kill -9 $$ ;; esac\nexec sh -c "$last"\n', 0o755);
   const killed = await runImgexport([statelite.imagename, path.join(out, 'k.tgz'), '-R', 'root@example', '--root', root, '--no-progress'], {
     cwd: out, env: { PATH: `${killer}:${process.env.PATH}` },
   });
@@ -228,7 +243,7 @@ t.test('-R streams over ssh to a remote path, safely quoted', async (t) => {
   t.match(killed.stderr, `Error: cannot write root@example:${path.join(out, 'k.tgz')}: ssh was killed by SIGKILL`);
   // The remote side stops reading yet ssh exits 0: the bundle is not put in place, whatever its size.
   const truncating = path.join(out, 'truncating-bin');
-  put(path.join(truncating, 'ssh'), '#!/bin/sh\nfor last; do :; done\ncase "$last" in cat*) exec sh -c "head -c 10000 ${last#cat}; exit 0" ;; esac\nexec sh -c "$last"\n', 0o755);
+  put(path.join(truncating, 'ssh'), '#!/bin/sh\nfor last; do :; done\ncase "$last" in *"cat > "*) exec sh -c "head -c 10000 ${last#*cat}; exit 0" ;; esac\nexec sh -c "$last"\n', 0o755);
   fs.mkdirSync(path.join(root, 'srv'), { recursive: true });
   fs.writeFileSync(path.join(root, 'srv/big.bin'), crypto.randomBytes(8 << 20)); // more than pipes hold
   t.teardown(() => fs.rmSync(path.join(root, 'srv/big.bin')));
@@ -270,7 +285,7 @@ t.test('-R streams over ssh to a remote path, safely quoted', async (t) => {
   // SIGTERM while the bundle waits for a slow remote side: the remote temporary file is removed
   // after the streaming ssh is stopped, not before (it would then be made after the removal).
   const slow = path.join(out, 'slow-bin');
-  put(path.join(slow, 'ssh'), '#!/bin/sh\nfor last; do :; done\ncase "$last" in cat*) sleep 2 ;; esac\nexec sh -c "$last"\n', 0o755);
+  put(path.join(slow, 'ssh'), '#!/bin/sh\nfor last; do :; done\ncase "$last" in *"cat > "*) sleep 2 ;; esac\nexec sh -c "$last"\n', 0o755);
   const interrupted = spawn(NODE, [...NODE_ARGS, IMGEXPORT, statelite.imagename, path.join(remoteDir, 'term.tgz'), '-e', '/srv/big.bin:/install/big', '-R', 'root@example', '--root', root, '--no-progress'], {
     cwd: out, env: { ...process.env, PATH: `${slow}:${process.env.PATH}` }, stdio: ['ignore', 'pipe', 'pipe'],
   });

@@ -330,13 +330,27 @@ function remotePlacing(tmp: string, remotePath: string, bytes: number): string {
   ].join('; ');
 }
 
+/** Minutes after its last write that a remote temporary file counts as a killed export's. */
+const STALE_REMOTE_TEMPORARY_MIN = 60;
+
+/**
+ * The remote command that removes the temporary files of exports to `remotePath` killed outright
+ * (SIGKILL, power loss): their pids mean nothing on that host, so age tells (a live export's file
+ * keeps changing). Failing is harmless: it is only tidying.
+ */
+function removingStaleRemoteTemporaries(remotePath: string): string {
+  const glob = `.${path.posix.basename(remotePath).replace(/[*?[\\]/g, '\\$&')}.tmp-*`;
+  return `find ${shellQuote(path.posix.dirname(remotePath))} -maxdepth 1 -type f -name ${shellQuote(glob)} -mmin +${STALE_REMOTE_TEMPORARY_MIN} -exec rm -f -- {} + 2>/dev/null`;
+}
+
 /**
  * Streams straight to a file on another host over ssh, with no local copy: into a temporary
  * name there, renamed by a second ssh call only once everything arrived, removed otherwise.
  */
 export function createSshSink(userHost: string, remotePath: string): Sink {
   const tmp = temporaryNameBeside(remotePath);
-  const child = spawn('ssh', sshArgs(userHost, `cat > ${shellQuote(tmp)}`), { stdio: ['pipe', 'ignore', 'inherit'], env: childEnvironment() });
+  const streaming = `${removingStaleRemoteTemporaries(remotePath)}; cat > ${shellQuote(tmp)}`;
+  const child = spawn('ssh', sshArgs(userHost, streaming), { stdio: ['pipe', 'ignore', 'inherit'], env: childEnvironment() });
   /** ssh's end: how it ended, in words, or undefined when it exited 0 having taken everything. */
   const exited = new Promise<string | undefined>((resolve) => {
     child.on('close', (code, signal) => {
