@@ -27,8 +27,8 @@ const OPERATIONS = 13;
 const never = () => new Promise<never>(() => undefined);
 
 /** Tables kept in memory, as the transaction reads and writes them. */
-function tablesIn(tables: Tables): TableAccess {
-  return { read: async () => structuredClone(tables), update: async (change) => change(tables) };
+function tablesIn(tables: Tables, file = '/var/lib/imgport/tables.json'): TableAccess {
+  return { file, read: async () => structuredClone(tables), update: async (change) => change(tables) };
 }
 
 /**
@@ -148,7 +148,7 @@ t.test('a commit cut short after any number of operations is rolled back by the 
   );
   t.ok(probe.steps.some((s) => s.op === 'backup' && s.trash), 'the older kernel.ORIG has its place in staging before the commit starts');
   const journal = JSON.parse(fs.readFileSync(path.join(probe.root, IMPORTS_STATE_DIR, `${IMAGE}.json`), 'utf8'));
-  t.same(journal.commit, { ops: probe.steps, rows: ROWS, placed: false }, 'the steps and the table rows are journaled before the first rename');
+  t.same(journal.commit, { ops: probe.steps, rows: ROWS, placed: false, tables: '/var/lib/imgport/tables.json' }, 'the steps, the table rows and the table file are journaled before the first rename');
   for (let after = 0; after <= total; after++) {
     await t.test(`after ${after} of ${total} operations`, async (t) => {
       const cut = after === 0 ? probe : await cutCommit(t, after);
@@ -200,6 +200,38 @@ t.test('a commit that placed its files but did not make its table write is finis
   t.same(lines.filter((l) => /Rolled back|finished|Finished/.test(l)), [`Finished the interrupted import of ${IMAGE}: its files were in place, its table rows are now written`]);
   assertNewImage(t, cut);
   t.same(tables, { osimage: [{ imagename: 'other', osvers: 'x' }, { imagename: IMAGE, osvers: 'new' }] }, 'its row as the write leaves it, in its place');
+});
+
+t.test('a commit past its commit point is finished in the table file it was writing, never another', async (t) => {
+  const cut = await cutCommit(t, 'placed');
+  const other: Tables = {};
+  const refused = await ImportTransaction.begin(cut.sandbox, IMAGE, ['/install'], () => undefined, tablesIn(other, '/srv/other.json')).catch((err: Error) => err);
+  t.match(refused, { name: 'ImageError', message: `the killed import of ${IMAGE} was writing to the table file /var/lib/imgport/tables.json: run imgport recover ${IMAGE} with that table file (--db)` });
+  t.same(other, {}, 'nothing written there');
+  fs.rmSync(path.join(cut.root, IMPORTS_STATE_DIR, `${IMAGE}.lock`));
+  const tables: Tables = {};
+  await recover(cut, tables);
+  t.same(tables, { osimage: [ROWS[0].row] }, 'then finished in its own');
+  assertNewImage(t, cut);
+});
+
+t.test("a journal's rows must be ones an import of its image writes: others make it refused, nothing written", async (t) => {
+  for (const row of [
+    { table: 'site', row: { key: 'installdir', value: '/srv/evil' } },
+    { table: 'osimage', row: { imagename: 'another-image', osvers: 'x' } },
+    { table: 'postscripts', row: { node: 'xcatdefaults', postscripts: 'evil.sh' } },
+    { table: 'litefile', row: { image: 'another-image', file: '/etc/x' } },
+    { table: 'osimage', row: { imagename: IMAGE, osvers: 1 } },
+  ]) {
+    const cut = await cutCommit(t, 'placed');
+    const journalPath = path.join(cut.root, IMPORTS_STATE_DIR, `${IMAGE}.json`);
+    const journal = JSON.parse(fs.readFileSync(journalPath, 'utf8'));
+    journal.commit.rows.push(row);
+    fs.writeFileSync(journalPath, JSON.stringify(journal));
+    const tables: Tables = {};
+    await t.rejects(recover(cut, tables), { message: /holds a commit that cannot be undone safely/ }, `${row.table} ${JSON.stringify(row.row)}`);
+    t.same(tables, {}, 'no row written');
+  }
 });
 
 t.test('a commit whose every rename was done but whose commit point was not journaled is rolled back, whatever the tables hold', async (t) => {
@@ -254,6 +286,42 @@ t.test("an import's commit first settles the commits that killed imports of othe
     }
     t.same(leftovers(cut.root), [], 'no staging, journal or lock of either left');
   }
+});
+
+/** A cut commit whose process is gone (the journal names an exited one), and its journal's path. */
+async function killedCommit(t: Tap.Test, after: number, edit: (journal: { commit: { ops: CommitStep[] } }) => void = () => undefined): Promise<Cut & { journalPath: string }> {
+  const cut = await cutCommit(t, after);
+  const journalPath = path.join(cut.root, IMPORTS_STATE_DIR, `${IMAGE}.json`);
+  const journal = { ...JSON.parse(fs.readFileSync(journalPath, 'utf8')), pid: spawnSync('true').pid };
+  edit(journal);
+  fs.writeFileSync(journalPath, JSON.stringify(journal));
+  return { ...cut, journalPath };
+}
+
+t.test("another image's import settles a killed commit even while an import or recover of that image holds its lock, waiting", async (t) => {
+  const cut = await killedCommit(t, 4);
+  const waiting = spawn('sleep', ['60']); // stands for `imgport recover IMAGE`, its lock taken, waiting for the commit lock
+  t.teardown(() => void waiting.kill());
+  fs.writeFileSync(path.join(cut.root, IMPORTS_STATE_DIR, `${IMAGE}.lock`), `${waiting.pid}\n`);
+  const other = await ImportTransaction.begin(cut.sandbox, 'img-other', ['/install'], () => undefined, tablesIn({}));
+  const seen = await other.commitExclusively(async () => ({ tree: treeWithoutLeftovers(cut.root), journal: fs.existsSync(cut.journalPath) }), () => false);
+  await other.close();
+  t.same(seen.tree, cut.before, 'rolled back before the commit looks at the files (no .ORIG kept of a half-replaced file)');
+  t.notOk(seen.journal, 'its journal gone: the waiting recover finds nothing to do');
+  waiting.kill();
+  await new Promise((resolve) => waiting.on('close', resolve));
+  t.same(await recover(cut, {}), [], 'the recover after it: nothing to do');
+  t.same(treeWithoutLeftovers(cut.root), cut.before);
+});
+
+t.test("a killed commit that cannot be settled (a damaged journal) is a warning for another image's import, not its failure", async (t) => {
+  const cut = await killedCommit(t, 4, (journal) => (journal.commit.ops.find((op) => op.op === 'place') as { staged: string }).staged = '/etc/passwd');
+  const lines: string[] = [];
+  const other = await ImportTransaction.begin(cut.sandbox, 'img-other', ['/install'], (line) => lines.push(line), tablesIn({}));
+  t.equal(await other.commitExclusively(async () => 'committed', () => false), 'committed');
+  await other.close();
+  t.match(lines.join('\n'), new RegExp(`^Warning: the commit of a killed import of ${IMAGE} could not be settled \\(the journal .*${IMAGE}\\.json of an interrupted import holds a commit that cannot be undone safely; .*\\); run imgport recover ${IMAGE}$`, 'm'));
+  t.ok(fs.existsSync(cut.journalPath), 'its journal left for the administrator');
 });
 
 t.test('a failing commit undoes what it did, but leaves a directory another import made meanwhile, and then nothing is left to recover', async (t) => {

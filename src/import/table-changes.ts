@@ -61,6 +61,24 @@ export function writeRowsAgain(tables: Tables, rows: WrittenRows): void {
   }
 }
 
+/** The tables an import writes (applyImportToTables). */
+const IMPORT_TABLES = new Set(['osimage', 'linuximage', 'kit', 'kitrepo', 'kitcomponent', 'litefile', 'postscripts']);
+
+/**
+ * Whether an import of `image` could have written this row: what a journal's rows (read from
+ * disk) must be before a recovery writes them again. Its own definition and litefile rows, kit
+ * rows, and postscripts rows of nodes (never the xcatdefaults row); every value a string.
+ */
+export function isImportRow(image: string, written: { table: unknown; row: unknown }): boolean {
+  const { table, row } = written;
+  if (typeof table !== 'string' || !IMPORT_TABLES.has(table) || typeof row !== 'object' || row === null) return false;
+  const values = row as Record<string, unknown>;
+  if (!Object.values(values).every((value) => typeof value === 'string')) return false;
+  if (table === 'osimage' || table === 'linuximage') return values.imagename === image;
+  if (table === 'litefile') return values.image === image;
+  return table !== 'postscripts' || values.node !== DEFAULTS_ROW;
+}
+
 export interface TableInputs {
   /** litefile rows for the imported image (from litefile.csv, merged), when statelite. */
   litefileRows?: Row[];

@@ -15,10 +15,9 @@ import { acquirePidLock, OWN_START, processAlive } from '../core/pid-lock.js';
 import { flushFilesystems } from '../core/flush.js';
 import { programSaid, runProgram } from '../core/child-env.js';
 import type { TableStore } from '../tables/store.js';
-import { TABLES } from '../tables/schema.js';
 import type { Tables } from '../tables/types.js';
 import { commitPlaced, rollBackCommit, type CommitStep } from './commit.js';
-import { writeRowsAgain, type WrittenRows } from './table-changes.js';
+import { isImportRow, writeRowsAgain, type WrittenRows } from './table-changes.js';
 import { assertPlainName, isPlainName, isUnder } from './plan.js';
 import { TreeWalk } from '../pipeline/walk.js';
 
@@ -51,7 +50,7 @@ async function makeStateDirectory(sandbox: Sandbox, dir: string): Promise<void> 
 const COMMIT_LOCK_WAIT_MS = 10 * 60_000;
 
 /** What of the tables an import reads and writes; a killed import's table write is made again through it. */
-export type TableAccess = Pick<TableStore, 'read' | 'update'>;
+export type TableAccess = Pick<TableStore, 'read' | 'update' | 'file'>;
 
 interface Journal {
   pid: number;
@@ -63,9 +62,9 @@ interface Journal {
    * its renames are done and on disk: the commit point. A killed import is rolled back before it,
    * finished after it (its rows written again: the files may since be another import's, which
    * took over a shared kernel or list file, and are no guide). `committed` once the tables are
-   * written. Journals of earlier versions have no `placed`.
+   * written. `tables`: the table file written. Journals of earlier versions have neither.
    */
-  commit?: { ops: CommitStep[]; rows: WrittenRows; placed?: boolean; committed?: boolean };
+  commit?: { ops: CommitStep[]; rows: WrittenRows; placed?: boolean; committed?: boolean; tables?: string };
 }
 
 /**
@@ -205,20 +204,19 @@ export class ImportTransaction {
    * This import's commit, under the commit lock, once the commits that imports of other images
    * were killed in are settled: a destination it shares with one of them is then as that import
    * left it (finished, or put back), not half replaced, when this commit looks at it and keeps it
-   * as .ORIG. An image a live import holds is left to that import, which settles it first.
+   * as .ORIG. Settling needs the commit lock only (not the other image's lock, which an import or
+   * recover of it waiting for this lock may hold: it finds the journal gone). One that cannot be
+   * settled (a damaged journal) is a warning: it does not stop imports of other images.
    */
   commitExclusively<T>(work: () => Promise<T>, interrupted: () => boolean): Promise<T> {
     return this.withCommitLock(async () => {
       for (const image of await interruptedImports(this.sandbox)) {
         if (image === this.image) continue;
         const other = new ImportTransaction(this.sandbox, image, [], this.log, this.tables);
-        const lock = await acquirePidLock(other.lockPath, 0);
-        if (!lock.acquired) continue;
-        try {
-          await other.removeLeftovers(true);
-        } finally {
-          await lock.release();
-        }
+        await other.settleLeftovers(true).catch((err: unknown) => {
+          if (!(err instanceof ImgportError)) throw err;
+          this.log(`Warning: the commit of a killed import of ${image} could not be settled (${err.message}); run imgport recover ${image}`);
+        });
       }
       return work();
     }, interrupted);
@@ -243,19 +241,31 @@ export class ImportTransaction {
     await oldRelease();
   }
 
-  /** What a killed import of this image left, settled and removed; `commitLocked`: the caller holds the commit lock. */
-  private async removeLeftovers(commitLocked = false): Promise<void> {
+  /**
+   * What a killed import of this image left, settled and removed (this import holds the image's
+   * lock). A commit is settled under the commit lock, as a commit: another image's import may be
+   * looking at, or replacing, the files it puts back (a shared kernel, list file or extra).
+   */
+  private async removeLeftovers(): Promise<void> {
+    const old = await readJournal(this.journalPath);
+    if (old?.commit && !old.commit.committed) await this.withCommitLock(() => this.settleLeftovers(false));
+    else if (old) await this.settleLeftovers(false);
+  }
+
+  /**
+   * Settles the journal as it is now (whoever held the commit lock before may have settled it,
+   * for an import of another image): its commit, its staging, the journal itself. `otherImage`:
+   * only a commit left unfinished by a process that is gone (a live import's journal is its own).
+   */
+  private async settleLeftovers(otherImage: boolean): Promise<void> {
     const old = await readJournal(this.journalPath);
     if (!old) return;
-    // Only staging directories (by their name) are ever removed or moved into, whatever the journal says.
-    const staging = (old.staging ?? []).filter((dir) => typeof dir === 'string' && path.basename(dir).startsWith(STAGING_PREFIX));
-    if (old.commit && !old.commit.committed) {
-      const commit = checkedCommit(old.commit, staging, this.sandbox.logical(this.journalPath));
-      // Under the commit lock, as a commit: another image's import may be looking at, or
-      // replacing, the files this one puts back (a shared kernel, list file or extra).
-      const settle = () => this.settleCommit(commit);
-      this.log(await (commitLocked ? settle() : this.withCommitLock(settle)));
-    }
+    if (otherImage && (!old.commit || old.commit.committed || processAlive(old.pid, old.start))) return;
+    // Only staging directories (by their name, in the sandbox) are ever removed or moved into, whatever the journal says.
+    const top = path.resolve(this.sandbox.real('/'));
+    const inSandbox = (dir: string) => top === '/' || dir.startsWith(top + path.sep);
+    const staging = (old.staging ?? []).filter((dir) => typeof dir === 'string' && path.basename(dir).startsWith(STAGING_PREFIX) && inSandbox(dir));
+    if (old.commit && !old.commit.committed) this.log(await this.settleCommit(checkedCommit(old.commit, staging, this.sandbox.logical(this.journalPath), this.image)));
     for (const dir of staging) {
       await rm(dir, { recursive: true, force: true });
       this.log(`Removed the leftovers of an interrupted import of ${this.image}: ${dir}`);
@@ -277,6 +287,10 @@ export class ImportTransaction {
   private async settleCommit(commit: NonNullable<Journal['commit']>): Promise<string> {
     const kept = `The interrupted import of ${this.image} had finished its commit; its image is kept`;
     if (commit.placed) {
+      // Its rows go where it was writing them (an import with --db), never into another table file.
+      if (commit.tables !== undefined && path.resolve(commit.tables) !== path.resolve(this.tables.file)) {
+        throw new ImageError(`the killed import of ${this.image} was writing to the table file ${commit.tables}: run imgport recover ${this.image} with that table file (--db)`, this.image);
+      }
       if (rowsHeld(await this.tables.read(), commit.rows)) return kept;
       await this.tables.update((tables) => writeRowsAgain(tables, commit.rows));
       return `Finished the interrupted import of ${this.image}: its files were in place, its table rows are now written`;
@@ -313,7 +327,7 @@ export class ImportTransaction {
 
   /** Journals the commit's steps and the rows its table write sets; resolves once on disk. */
   async recordCommit(ops: CommitStep[], rows: WrittenRows): Promise<void> {
-    this.journal.commit = { ops, rows, placed: false };
+    this.journal.commit = { ops, rows, placed: false, tables: this.tables.file };
     try {
       await this.writeJournal();
     } catch (err) {
@@ -480,7 +494,7 @@ export class ImportTransaction {
     this.closed = true;
     if (this.journal.commit && !this.journal.commit.committed) {
       const settles = this.journal.commit.placed ? 'finishes the commit (writes its table rows)' : 'puts back what the failed commit left';
-      this.log(`Warning: the next import of ${this.image} (or imgport recover ${this.image}) ${settles} (journal ${this.sandbox.logical(this.journalPath)})`);
+      this.log(`Warning: the next import (or imgport recover ${this.image}) ${settles} (journal ${this.sandbox.logical(this.journalPath)})`);
       await this.releaseLock();
       return;
     }
@@ -535,10 +549,11 @@ export function rowsHeld(tables: Tables, rows: WrittenRows): boolean {
 }
 
 /**
- * The journal's commit, checked before it is acted on: logical destinations, and staged and trash
- * paths inside the journal's own staging directories (a rollback moves things only there).
+ * The journal's commit, checked before it is acted on: logical destinations, staged and trash
+ * paths inside the journal's own staging directories (a rollback moves things only there), and
+ * rows an import of `image` could have written (a recovery writes them again).
  */
-function checkedCommit(commit: unknown, staging: string[], journal: string): NonNullable<Journal['commit']> {
+function checkedCommit(commit: unknown, staging: string[], journal: string, image: string): NonNullable<Journal['commit']> {
   const inStaging = (p: unknown) => typeof p === 'string' && staging.some((dir) => p.startsWith(dir + path.sep)) && !p.split(path.sep).includes('..');
   const logical = (p: unknown) => typeof p === 'string' && path.posix.isAbsolute(p) && !p.split('/').includes('..');
   const c = commit as NonNullable<Journal['commit']>;
@@ -548,7 +563,7 @@ function checkedCommit(commit: unknown, staging: string[], journal: string): Non
       (s.op === 'backup' && typeof s.id === 'string' && (s.trash === undefined || inStaging(s.trash))) ||
       (s.op === 'aside' && typeof s.id === 'string' && inStaging(s.trash)) ||
       (s.op === 'place' && typeof s.id === 'string' && inStaging(s.staged)));
-  const rowsOk = Array.isArray(c?.rows) && c.rows.every((r) => typeof r?.table === 'string' && Object.hasOwn(TABLES, r.table) && typeof r.row === 'object' && r.row !== null);
+  const rowsOk = Array.isArray(c?.rows) && c.rows.every((r) => isImportRow(image, r ?? {}));
   if (!Array.isArray(c?.ops) || !c.ops.every(stepOk) || !rowsOk) {
     throw new PathError(`the journal ${journal} of an interrupted import holds a commit that cannot be undone safely; check the image by hand, then remove the journal`, journal);
   }
