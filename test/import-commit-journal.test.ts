@@ -199,7 +199,7 @@ t.test('a commit that placed its files but did not make its table write is finis
   const lines = await recover(cut, tables);
   t.same(lines.filter((l) => /Rolled back|finished|Finished/.test(l)), [`Finished the interrupted import of ${IMAGE}: its files were in place, its table rows are now written`]);
   assertNewImage(t, cut);
-  t.same(tables, { osimage: [{ imagename: 'other', osvers: 'x' }, { imagename: IMAGE, osvers: 'new' }] }, 'its row as the write leaves it, in its place');
+  t.same(tables, { osimage: [{ imagename: 'other', osvers: 'x' }, { imagename: IMAGE, osvers: 'new', profile: 'compute' }] }, 'the columns it sets merged into its row, in its place; one it does not set (a chdef meanwhile) kept');
 });
 
 t.test('a commit past its commit point is finished in the table file it was writing, never another', async (t) => {

@@ -1,7 +1,8 @@
 /** The pure planning of an import: -f mapping, routes, destination checks, table rows. */
 import t from 'tap';
 import { Sandbox } from '../src/core/sandbox.js';
-import { applyImportToTables, withoutDefaults } from '../src/import/table-changes.js';
+import { applyImportToTables, rowsHeld, withoutDefaults, writeRowsAgain } from '../src/import/table-changes.js';
+import type { Tables } from '../src/tables/types.js';
 import { expandNames, expandNoderange } from '../src/tables/noderange.js';
 import { assertDestinationsAllowed, allowedRoots, kitFileMode, kitRepositoryLinks, planImport, relocateListFile, renamedForProfile, routeMember } from '../src/import/plan.js';
 import { parseMemberName } from '../src/import/member-names.js';
@@ -108,6 +109,36 @@ t.test('tables: rows upserted, kit rows, -p postscripts without the defaults', a
   t.equal(tables.osimage[0].profile, 'compute');
   t.same((tables as Record<string, unknown>).kit, [{ kitname: 'k-1', kitdir: '/install/kits/k-1' }]);
   t.same(tables.postscripts[1], { node: 'n1', postscripts: 'mine' });
+});
+
+t.test("an import's rows, written again from the journal alone, make the same tables; twice changes nothing; a column set meanwhile stays", async (t) => {
+  const before = {
+    osimage: [{ imagename: 'img', profile: 'old', description: 'kept' }],
+    nodelist: [{ node: 'n1' }],
+    postscripts: [{ node: 'xcatdefaults', postscripts: 'syslog' }, { node: 'n1', postscripts: 'oldps', postbootscripts: 'oldpbs', comments: 'mine' }],
+    litefile: [{ image: 'img', file: '/etc/a', options: 'tmpfs' }],
+  };
+  const m = netbootManifest();
+  m.postscripts = 'syslog';
+  m.postbootscripts = 'myscript2';
+  const plan = planImport(m, 'img', loc);
+  const litefileRows = [{ image: 'img', file: '/etc/a' }, { image: 'img', file: '/var/log/', options: 'persistent' }];
+  const imported = structuredClone(before) as Tables;
+  const rows = applyImportToTables(imported, plan, { nodes: ['n1'], litefileRows });
+  t.same(imported.postscripts[1], { node: 'n1', postbootscripts: 'myscript2', comments: 'mine' }, 'postscripts cleared (only the defaults\' left), comments kept');
+  t.same(imported.litefile, litefileRows, "a litefile row's options removed");
+  t.notOk(rowsHeld(before, rows), 'the rows are not in the tables before');
+  t.ok(rowsHeld(imported, rows), 'they are after');
+  const again = structuredClone(before) as Tables;
+  writeRowsAgain(again, rows);
+  t.same(again, imported, 'written again: the same tables');
+  writeRowsAgain(again, rows);
+  t.same(again, imported, 'twice: the same');
+  const changed = structuredClone(before) as Tables;
+  changed.osimage[0].comments = 'a chdef while the import ran';
+  writeRowsAgain(changed, rows);
+  t.equal(changed.osimage[0].comments, 'a chdef while the import ran', 'a column the import does not set stays');
+  t.equal(changed.osimage[0].profile, 'compute');
 });
 
 t.test('noderange: lists, groups, bracket and dash ranges (zero-padded), exclusions; what it cannot read is refused', async (t) => {

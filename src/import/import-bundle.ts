@@ -18,7 +18,7 @@ import { CHECKSUMS_MEMBER, DigestTap, parseSha256Sums, throughTap } from '../arc
 import { checkCpioTree, extractCpioTree } from '../archive/tree-extract.js';
 import { createStagedFile } from '../pipeline/sink.js';
 import type { TableStore } from '../tables/store.js';
-import { activeRows, type Row, type Tables } from '../tables/types.js';
+import { activeRows, type Tables } from '../tables/types.js';
 import { mergeLitefileRows, parseLitefileCsv } from '../xcat/litefile.js';
 import { checkManifest, manifestWarnings, missingManifest, parseManifest } from '../xcat/manifest-reader.js';
 import { MANIFEST_MEMBER, TREE_MEMBER, TREE_PREFIX } from '../xcat/manifest.js';
@@ -50,7 +50,7 @@ import {
   type Route,
 } from './plan.js';
 import { openBundleSource } from './source.js';
-import { applyImportToTables, postscriptNodes, type WrittenRows } from './table-changes.js';
+import { applyImportToTables, postscriptNodes, rowsHeld, type WrittenRows } from './table-changes.js';
 import { interruptedCommit, ImportTransaction, prepareRoot } from './transaction.js';
 
 /** A member's bytes queued for its staging file while the write before them is in flight. */
@@ -518,9 +518,9 @@ class ImportSession {
     if (inside.length) {
       out(`  (${inside.length} of these go into a new tree: what it holds there already, kept as .ORIG or not needing a mkdir, is known once it is unpacked)`);
     }
-    const before = new Set(Object.entries(tables).flatMap(([table, rows]) => rows.map((row) => rowKey(table, row))));
-    for (const { table, row } of change(structuredClone(tables))) {
-      const unchanged = before.has(rowKey(table, row)) ? ' (unchanged)' : '';
+    for (const written of change(structuredClone(tables))) {
+      const { table, row } = written;
+      const unchanged = rowsHeld(tables, [written]) ? ' (unchanged)' : '';
       out(`  set ${table} row: ${Object.entries(row).map(([k, v]) => `${k}=${v}`).join(' ')}${unchanged}`);
     }
     out('Nothing was written.');
@@ -583,11 +583,6 @@ class ImportSession {
     await this.close();
     for (const dir of this.createdRoots) await rmdir(this.req.sandbox.real(dir)).catch(() => undefined);
   }
-}
-
-/** A row's identity for comparing tables: its table and its columns, in order. */
-function rowKey(table: string, row: Row): string {
-  return JSON.stringify([table, row]);
 }
 
 /** A failed filesystem call (it carries the path) as a PathError naming that path, logically. */

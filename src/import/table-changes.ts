@@ -25,39 +25,43 @@ export function withoutDefaults(list: string | undefined, defaults: string | und
 
 /** Only the table's columns, empty values dropped: a manifest cannot invent columns. */
 function keepColumns(table: string, row: Row): Row {
-  const columns = new Set(TABLES[table]?.columns ?? []);
-  return Object.fromEntries(Object.entries(row).filter(([k, v]) => columns.has(k) && v !== undefined && v !== ''));
+  // In the schema's order, as the table file holds them: the key first.
+  return Object.fromEntries((TABLES[table]?.columns ?? []).filter((column) => row[column] !== undefined && row[column] !== '').map((column) => [column, row[column]]));
 }
-
-/** Creates or updates the row whose key column equals row[key]; returns the row as it now is. */
-export function upsertRow(tables: Tables, table: string, key: string, row: Row): Row {
-  const rows = (tables[table] ??= []);
-  const at = rows.findIndex((r) => r[key] === row[key]);
-  if (at < 0) rows.push(row);
-  else rows[at] = { ...rows[at], ...row };
-  return at < 0 ? row : rows[at];
-}
-
-/** A column set to `value`, or removed (the store keeps no empty values) when it is empty. */
-function setOrClear(row: Row, column: string, value: string): void {
-  if (value) row[column] = value;
-  else delete row[column];
-}
-
-/** The rows a table write sets, each as the write leaves it. */
-export type WrittenRows = { table: string; row: Row }[];
 
 /**
- * A table write made again from its rows alone (a killed import's, from its journal): each
- * replaces the row with the same key, or is added, as the write did. Done twice, it changes nothing.
+ * What a table write does to each row it touches: `row` holds the key and the columns it sets
+ * (merged into the row with that key, or a new row), `cleared` the columns it removes. Other
+ * columns are left as they are, so a change made meanwhile (a chdef of another column) stands.
+ */
+export type WrittenRows = { table: string; row: Row; cleared?: string[] }[];
+
+/** The row of `table` with the key of `row`, or -1. */
+function rowWithKey(tables: Tables, table: string, row: Row): number {
+  const key = TABLES[table].key;
+  return (tables[table] ?? []).findIndex((held) => key.every((column) => held[column] === row[column]));
+}
+
+/** Whether the tables hold every written row: its set columns with their values, none of its cleared ones. */
+export function rowsHeld(tables: Tables, rows: WrittenRows): boolean {
+  return rows.every(({ table, row, cleared = [] }) => {
+    const held = tables[table]?.[rowWithKey(tables, table, row)];
+    return !!held && Object.entries(row).every(([column, value]) => held[column] === value) && cleared.every((column) => !(column in held));
+  });
+}
+
+/**
+ * A table write made again from its rows alone (a killed import's, from its journal), as the
+ * write does it: merged into the row with the same key, or added. Done twice, it changes nothing.
  */
 export function writeRowsAgain(tables: Tables, rows: WrittenRows): void {
-  for (const { table, row } of rows) {
-    const key = TABLES[table].key;
+  for (const { table, row, cleared = [] } of rows) {
     const held = (tables[table] ??= []);
-    const at = held.findIndex((r) => key.every((column) => r[column] === row[column]));
-    if (at < 0) held.push({ ...row });
-    else held[at] = { ...row };
+    const at = rowWithKey(tables, table, row);
+    const merged = { ...(at < 0 ? {} : held[at]), ...row };
+    for (const column of cleared) delete merged[column];
+    if (at < 0) held.push(merged);
+    else held[at] = merged;
   }
 }
 
@@ -87,34 +91,40 @@ export interface TableInputs {
 }
 
 /**
- * Applies the whole import to the tables (mutating them). Returns every row it writes, as it is
- * afterwards (what --dry-run shows), changed or not.
+ * Applies the whole import to the tables (mutating them). Returns what it does to every row it
+ * writes (what --dry-run shows, and a killed import's recovery does again), changed or not.
  */
 export function applyImportToTables(tables: Tables, plan: ImportPlan, inputs: TableInputs): WrittenRows {
   const written: WrittenRows = [];
-  const upsert = (table: string, key: string, row: Row) => written.push({ table, row: upsertRow(tables, table, key, keepColumns(table, row)) });
-  upsert('osimage', 'imagename', plan.osimage);
-  upsert('linuximage', 'imagename', plan.linuximage);
+  // Written the way a killed import's recovery writes them again: the same result.
+  const write = (entry: WrittenRows[number]) => {
+    writeRowsAgain(tables, [entry]);
+    written.push(entry);
+  };
+  write({ table: 'osimage', row: keepColumns('osimage', plan.osimage) });
+  write({ table: 'linuximage', row: keepColumns('linuximage', plan.linuximage) });
   const kitTables = [['kit', plan.manifest.kit], ['kitrepo', plan.manifest.kitrepo], ['kitcomponent', plan.manifest.kitcomp]] as const;
   for (const [table, rows] of kitTables) {
-    for (const row of rows) upsert(table, TABLES[table].key[0], row);
+    for (const row of rows) write({ table, row: keepColumns(table, row) });
   }
   if (inputs.litefileRows) {
     tables.litefile = inputs.litefileRows;
-    for (const row of inputs.litefileRows) if (row.image === plan.imagename) written.push({ table: 'litefile', row });
+    // Whole rows (the merge may have removed a row's options): every other column cleared.
+    const columns = TABLES.litefile.columns;
+    for (const row of inputs.litefileRows) {
+      if (row.image === plan.imagename) written.push({ table: 'litefile', row, cleared: columns.filter((column) => !(column in row)) });
+    }
   }
   if (inputs.nodes?.length) {
     const defaults = (tables.postscripts ?? []).find((r) => r.node === DEFAULTS_ROW);
     const postscripts = withoutDefaults(plan.manifest.postscripts, defaults?.postscripts);
     const postbootscripts = withoutDefaults(plan.manifest.postbootscripts, defaults?.postbootscripts);
     if (postscripts || postbootscripts) {
-      // Both columns are set, as xCAT's set_postscripts does: an empty one clears what the node had.
-      for (const node of inputs.nodes) {
-        const row = upsertRow(tables, 'postscripts', 'node', { node });
-        setOrClear(row, 'postscripts', postscripts);
-        setOrClear(row, 'postbootscripts', postbootscripts);
-        written.push({ table: 'postscripts', row });
-      }
+      // Both columns are set, as xCAT's set_postscripts does: an empty one clears what the node had
+      // (removed: the store keeps no empty values).
+      const set: Row = { ...(postscripts && { postscripts }), ...(postbootscripts && { postbootscripts }) };
+      const cleared = ['postscripts', 'postbootscripts'].filter((column) => !(column in set));
+      for (const node of inputs.nodes) write({ table: 'postscripts', row: { node, ...set }, cleared });
     }
   }
   return written;

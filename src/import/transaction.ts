@@ -15,9 +15,8 @@ import { acquirePidLock, OWN_START, processAlive } from '../core/pid-lock.js';
 import { flushFilesystems } from '../core/flush.js';
 import { programSaid, runProgram } from '../core/child-env.js';
 import type { TableStore } from '../tables/store.js';
-import type { Tables } from '../tables/types.js';
 import { commitPlaced, rollBackCommit, type CommitStep } from './commit.js';
-import { isImportRow, writeRowsAgain, type WrittenRows } from './table-changes.js';
+import { isImportRow, rowsHeld, writeRowsAgain, type WrittenRows } from './table-changes.js';
 import { assertPlainName, isPlainName, isUnder } from './plan.js';
 import { TreeWalk } from '../pipeline/walk.js';
 
@@ -541,11 +540,6 @@ export async function prepareRoot(sandbox: Sandbox, root: string, dryRun: boolea
   // Whatever the umask: the install directory is served to nodes.
   await Promise.all(created.map((dir) => chmod(sandbox.real(dir), 0o755)));
   return created;
-}
-
-/** Whether every row is in the tables (a row holding at least its columns and values). */
-export function rowsHeld(tables: Tables, rows: WrittenRows): boolean {
-  return rows.every(({ table, row }) => (tables[table] ?? []).some((held) => Object.entries(row).every(([k, v]) => held[k] === v)));
 }
 
 /**
