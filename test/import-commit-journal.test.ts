@@ -523,6 +523,9 @@ t.test('imgimport killed after its commit point, before its table write: imgport
   child.kill('SIGKILL');
   await exited;
   t.ok(fs.readFileSync(sandbox.db).equals(tables), 'killed before its table write');
+  const exporting = spawnSync(NODE, [...NODE_ARGS, IMGEXPORT, HOSTILE_IMAGE, path.join(work, 'export.tgz'), '--root', sandbox.root], { env: COMMAND_ENV, encoding: 'utf8' });
+  t.equal(exporting.status, 1, 'not exported meanwhile');
+  t.match(exporting.stderr, `Error: cannot export ${HOSTILE_IMAGE}: an import of it was killed after putting its files in place (journal /var/lib/imgport/imports/${HOSTILE_IMAGE}.json), before writing its table rows; run imgport recover ${HOSTILE_IMAGE}`);
   const recovering = spawnSync(NODE, [...NODE_ARGS, IMGPORT, 'recover', '--root', sandbox.root], { env: COMMAND_ENV, encoding: 'utf8' });
   t.equal(recovering.status, 0, recovering.stderr);
   t.match(recovering.stdout, /^Finished the interrupted import of \S+: its files were in place, its table rows are now written\nRemoved the leftovers of an interrupted import of \S+: \S+\/install\/.imgport-staging-[-0-9a-f]+\n$/);

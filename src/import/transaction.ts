@@ -81,9 +81,11 @@ export async function interruptedCommit(sandbox: Sandbox, image: string): Promis
 /** Refuses to read an image that a killed import left half replaced, saying how to put it back. */
 export async function refuseInterruptedImage(sandbox: Sandbox, image: string, doing: string): Promise<void> {
   const journal = await interruptedCommit(sandbox, image);
-  if (journal) {
-    throw new ImageError(`cannot ${doing} ${image}: an import of it was killed while putting its files in place (journal ${journal}), so it is half replaced; run imgport recover ${image} (or import it again) first`, image);
-  }
+  if (!journal) return;
+  // Past its commit point its files are all in place: only its table rows are missing.
+  const placed = (await readJournal(sandbox.real(journal)))?.commit?.placed;
+  const state = placed ? `after putting its files in place (journal ${journal}), before writing its table rows` : `while putting its files in place (journal ${journal}), so it is half replaced`;
+  throw new ImageError(`cannot ${doing} ${image}: an import of it was killed ${state}; run imgport recover ${image} (or import it again) first`, image);
 }
 
 /** The images whose last import was killed (a journal whose process is gone), sorted. */
