@@ -407,8 +407,8 @@ interface RunningImport {
 }
 
 /** Starts imgimport of `bundle` into the sandbox `root`, its standard error collected. */
-function startImport(bundle: string, root: string, env: NodeJS.ProcessEnv = COMMAND_ENV): RunningImport {
-  const child = spawn(NODE, [...NODE_ARGS, IMGIMPORT, bundle, '--root', root], { env });
+function startImport(bundle: string, root: string, env: NodeJS.ProcessEnv = COMMAND_ENV, args: string[] = [], cwd?: string): RunningImport {
+  const child = spawn(NODE, [...NODE_ARGS, IMGIMPORT, bundle, ...args, '--root', root], { env, cwd });
   const exited = new Promise<number | null>((resolve) => child.on('close', resolve));
   let stderr = '';
   child.stderr.on('data', (chunk) => (stderr += chunk));
@@ -416,8 +416,8 @@ function startImport(bundle: string, root: string, env: NodeJS.ProcessEnv = COMM
 }
 
 /** Starts imgimport paused inside its commit after `pause` operations; resolves once it says so. */
-async function pausedImport(bundle: string, root: string, pause: number | 'placed'): Promise<RunningImport> {
-  const run = startImport(bundle, root, { ...COMMAND_ENV, IMGPORT_TEST_PAUSE_COMMIT_AFTER: String(pause) });
+async function pausedImport(bundle: string, root: string, pause: number | 'placed', args: string[] = [], cwd?: string): Promise<RunningImport> {
+  const run = startImport(bundle, root, { ...COMMAND_ENV, IMGPORT_TEST_PAUSE_COMMIT_AFTER: String(pause) }, args, cwd);
   await new Promise<void>((resolve) => {
     run.child.stderr!.on('data', () => {
       if (run.stderr().includes('pausing the commit')) resolve();
@@ -531,6 +531,33 @@ t.test('imgimport killed after its commit point, before its table write: imgport
   t.match(recovering.stdout, /^Finished the interrupted import of \S+: its files were in place, its table rows are now written\nRemoved the leftovers of an interrupted import of \S+: \S+\/install\/.imgport-staging-[-0-9a-f]+\n$/);
   t.same(treeWithoutLeftovers(sandbox.root), treeWithoutLeftovers(reference), 'the files as the uninterrupted import left them');
   t.ok(fs.readFileSync(sandbox.db).equals(fs.readFileSync(path.join(reference, 'var/lib/imgport/tables.json'))), 'the tables too, byte for byte');
+  t.same(leftovers(sandbox.root), [], 'no staging, journal or lock left');
+});
+
+t.test('an import killed past its commit point into another table file (--db): an import without it is refused and keeps the journal; recover --db finishes it', async (t) => {
+  // xCAT's bundle: its manifest is not first, so the import's journal moves to the image's name once it is read.
+  const sandbox = makeSandbox(t);
+  const bundle = sandbox.bundle('netboot.tgz');
+  const work = tempDir(t, 'imgport-commit-db-');
+  const db = path.join(work, 'other-tables.json');
+  fs.copyFileSync(sandbox.db, db);
+  const renamed = 'rhels8.5.0-ppc64le-netboot-p3';
+  const { child, exited } = await pausedImport(bundle, sandbox.root, 'placed', ['-f', 'p3', '--db', path.basename(db)], work);
+  child.kill('SIGKILL');
+  await exited;
+  const journal = path.join(sandbox.root, IMPORTS_STATE_DIR, `${renamed}.json`);
+  t.ok(fs.existsSync(journal), 'its journal, under the image name -f gives');
+  const defaultTables = fs.readFileSync(sandbox.db);
+  const again = spawnSync(NODE, [...NODE_ARGS, IMGIMPORT, bundle, '-f', 'p3', '--root', sandbox.root], { env: COMMAND_ENV, encoding: 'utf8' });
+  t.equal(again.status, 1);
+  t.match(again.stderr, `Error: the killed import of ${renamed} was writing to the table file ${db}: run imgport recover ${renamed} with that table file (--db)`);
+  t.ok(fs.existsSync(journal), 'the journal kept for that recovery');
+  t.ok(fs.readFileSync(sandbox.db).equals(defaultTables), 'nothing written in the default table file');
+  // --db was given relative to another directory: the journal holds the file's absolute path.
+  const recovering = spawnSync(NODE, [...NODE_ARGS, IMGPORT, 'recover', renamed, '--db', db, '--root', sandbox.root], { env: COMMAND_ENV, encoding: 'utf8' });
+  t.equal(recovering.status, 0, recovering.stderr);
+  t.match(recovering.stdout, `Finished the interrupted import of ${renamed}`);
+  t.match(fs.readFileSync(db, 'utf8'), renamed, 'its rows in its table file');
   t.same(leftovers(sandbox.root), [], 'no staging, journal or lock left');
 });
 

@@ -231,15 +231,20 @@ export class ImportTransaction {
     if (image === this.image) return;
     const files = stateFiles(this.sandbox, image);
     const release = await this.lock(files.lock, image);
-    const [oldJournal, oldRelease] = [this.journalPath, this.releaseLock];
-    this.image = image;
-    this.lockPath = files.lock;
-    this.journalPath = files.journal;
-    this.releaseLock = release;
-    await this.removeLeftovers();
+    const previous = { image: this.image, lockPath: this.lockPath, journalPath: this.journalPath, releaseLock: this.releaseLock };
+    Object.assign(this, { image, lockPath: files.lock, journalPath: files.journal, releaseLock: release });
+    try {
+      await this.removeLeftovers();
+    } catch (err) {
+      // The killed import's journal stays, for the recovery the error advises: this import is
+      // still the one under the old name, which its closing removes.
+      Object.assign(this, previous);
+      await release();
+      throw err;
+    }
     await this.writeJournal();
-    await unlink(oldJournal).catch(() => undefined);
-    await oldRelease();
+    await unlink(previous.journalPath).catch(() => undefined);
+    await previous.releaseLock();
   }
 
   /**
@@ -328,7 +333,7 @@ export class ImportTransaction {
 
   /** Journals the commit's steps and the rows its table write sets; resolves once on disk. */
   async recordCommit(ops: CommitStep[], rows: WrittenRows): Promise<void> {
-    this.journal.commit = { ops, rows, placed: false, tables: this.tables.file };
+    this.journal.commit = { ops, rows, placed: false, tables: path.resolve(this.tables.file) };
     try {
       await this.writeJournal();
     } catch (err) {
