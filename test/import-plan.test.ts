@@ -2,6 +2,7 @@
 import t from 'tap';
 import { Sandbox } from '../src/core/sandbox.js';
 import { applyImportToTables, rowsHeld, withoutDefaults, writeRowsAgain } from '../src/import/table-changes.js';
+import { litefileChanges } from '../src/xcat/litefile.js';
 import type { Tables } from '../src/tables/types.js';
 import { expandNames, expandNoderange } from '../src/tables/noderange.js';
 import { assertDestinationsAllowed, allowedRoots, kitFileMode, kitRepositoryLinks, planImport, relocateListFile, renamedForProfile, routeMember } from '../src/import/plan.js';
@@ -116,17 +117,17 @@ t.test("an import's rows, written again from the journal alone, make the same ta
     osimage: [{ imagename: 'img', profile: 'old', description: 'kept' }],
     nodelist: [{ node: 'n1' }],
     postscripts: [{ node: 'xcatdefaults', postscripts: 'syslog' }, { node: 'n1', postscripts: 'oldps', postbootscripts: 'oldpbs', comments: 'mine' }],
-    litefile: [{ image: 'img', file: '/etc/a', options: 'tmpfs' }],
+    litefile: [{ image: 'img', file: '/etc/a', options: 'tmpfs' }, { image: 'img', file: '/etc/b', comments: 'not in the bundle', disable: '1' }],
   };
   const m = netbootManifest();
   m.postscripts = 'syslog';
   m.postbootscripts = 'myscript2';
   const plan = planImport(m, 'img', loc);
-  const litefileRows = [{ image: 'img', file: '/etc/a' }, { image: 'img', file: '/var/log/', options: 'persistent' }];
+  const litefile = litefileChanges(before, 'img', [{ file: '/etc/a', options: '' }, { file: '/var/log/', options: 'persistent' }]);
   const imported = structuredClone(before) as Tables;
-  const rows = applyImportToTables(imported, plan, { nodes: ['n1'], litefileRows });
+  const rows = applyImportToTables(imported, plan, { nodes: ['n1'], litefile });
   t.same(imported.postscripts[1], { node: 'n1', postbootscripts: 'myscript2', comments: 'mine' }, 'postscripts cleared (only the defaults\' left), comments kept');
-  t.same(imported.litefile, litefileRows, "a litefile row's options removed");
+  t.same(imported.litefile, [{ image: 'img', file: '/etc/a' }, before.litefile[1], { image: 'img', file: '/var/log/', options: 'persistent' }], "a litefile row's options removed, one the bundle does not name untouched, a new one added");
   t.notOk(rowsHeld(before, rows), 'the rows are not in the tables before');
   t.ok(rowsHeld(imported, rows), 'they are after');
   const again = structuredClone(before) as Tables;
@@ -136,7 +137,9 @@ t.test("an import's rows, written again from the journal alone, make the same ta
   t.same(again, imported, 'twice: the same');
   const changed = structuredClone(before) as Tables;
   changed.osimage[0].comments = 'a chdef while the import ran';
+  changed.litefile[1].comments = 'a chtab while the import ran';
   writeRowsAgain(changed, rows);
+  t.equal(changed.litefile[1].comments, 'a chtab while the import ran', 'a litefile row the bundle does not name stays as changed');
   t.equal(changed.osimage[0].comments, 'a chdef while the import ran', 'a column the import does not set stays');
   t.equal(changed.osimage[0].profile, 'compute');
 });

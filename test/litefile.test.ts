@@ -3,7 +3,8 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { formatLitefileCsv, litefileRowsForImage, mergeLitefileRows, parseLitefileCsv } from '../src/xcat/litefile.js';
+import { formatLitefileCsv, litefileChanges, litefileRowsForImage, parseLitefileCsv, type LitefileEntry } from '../src/xcat/litefile.js';
+import { writeRowsAgain } from '../src/import/table-changes.js';
 import { BundleError, TableError } from '../src/core/errors.js';
 import type { Tables } from '../src/tables/types.js';
 
@@ -78,6 +79,13 @@ t.test('import: garbage is refused naming the member and line', async (t) => {
   refused('just one field\n', 1, 'no file (expected "IMAGE","FILE","OPTIONS",,)');
   refused('"img","/a\u0001","tmpfs",,\n', 1, 'control character');
 });
+
+/** The litefile table after an import's changes, written as the import writes them (the tables left untouched). */
+function mergeLitefileRows(tables: Tables, imagename: string, entries: LitefileEntry[]): Tables['litefile'] {
+  const after = structuredClone(tables);
+  writeRowsAgain(after, litefileChanges(tables, imagename, entries).map((change) => ({ table: 'litefile', ...change })));
+  return after.litefile ?? [];
+}
 
 t.test('import: merged rows match what xCAT\'s import left in the litefile table', async (t) => {
   const before: Tables = { litefile: [{ image: 'ALL', file: '/etc/adjtime', options: 'tmpfs' }] };

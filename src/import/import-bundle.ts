@@ -19,7 +19,7 @@ import { checkCpioTree, extractCpioTree } from '../archive/tree-extract.js';
 import { createStagedFile } from '../pipeline/sink.js';
 import type { TableStore } from '../tables/store.js';
 import { activeRows, type Tables } from '../tables/types.js';
-import { mergeLitefileRows, parseLitefileCsv } from '../xcat/litefile.js';
+import { litefileChanges, parseLitefileCsv } from '../xcat/litefile.js';
 import { checkManifest, manifestWarnings, missingManifest, parseManifest } from '../xcat/manifest-reader.js';
 import { MANIFEST_MEMBER, TREE_MEMBER, TREE_PREFIX } from '../xcat/manifest.js';
 import { readBundleMembers, type ReaderState } from './bundle-reader.js';
@@ -489,7 +489,7 @@ class ImportSession {
     const litefileText = plan.litefileMember ? this.kept.get(plan.litefileMember)?.toString('utf8') : undefined;
     const litefile = litefileText !== undefined ? parseLitefileCsv(litefileText, this.memberName(plan.litefileMember!)) : undefined;
     const changeTables = (t: Tables) =>
-      applyImportToTables(t, plan, { nodes, litefileRows: litefile && mergeLitefileRows(t, plan.imagename, litefile) });
+      applyImportToTables(t, plan, { nodes, litefile: litefile && litefileChanges(t, plan.imagename, litefile) });
 
     if (this.req.dryRun) {
       this.printDryRun(plan, ops, tables, changeTables, await interruptedCommit(this.req.sandbox, plan.imagename));

@@ -84,8 +84,8 @@ export function isImportRow(image: string, written: { table: unknown; row: unkno
 }
 
 export interface TableInputs {
-  /** litefile rows for the imported image (from litefile.csv, merged), when statelite. */
-  litefileRows?: Row[];
+  /** What litefile.csv does to the imported image's litefile rows (litefileChanges), when statelite. */
+  litefile?: { row: Row; cleared: string[] }[];
   /** -p: the nodes that get the bundle's postscripts. */
   nodes?: string[];
 }
@@ -107,14 +107,7 @@ export function applyImportToTables(tables: Tables, plan: ImportPlan, inputs: Ta
   for (const [table, rows] of kitTables) {
     for (const row of rows) write({ table, row: keepColumns(table, row) });
   }
-  if (inputs.litefileRows) {
-    tables.litefile = inputs.litefileRows;
-    // Whole rows (the merge may have removed a row's options): every other column cleared.
-    const columns = TABLES.litefile.columns;
-    for (const row of inputs.litefileRows) {
-      if (row.image === plan.imagename) written.push({ table: 'litefile', row, cleared: columns.filter((column) => !(column in row)) });
-    }
-  }
+  for (const change of inputs.litefile ?? []) write({ table: 'litefile', ...change });
   if (inputs.nodes?.length) {
     const defaults = (tables.postscripts ?? []).find((r) => r.node === DEFAULTS_ROW);
     const postscripts = withoutDefaults(plan.manifest.postscripts, defaults?.postscripts);

@@ -90,21 +90,14 @@ export function parseLitefileCsv(text: string, member = LITEFILE_MEMBER): Litefi
 }
 
 /**
- * The litefile table after importing `entries` for `imagename`: each entry sets the row
- * (imagename, file) to its options, unless an ALL row already has the same file and options.
- * Returns a new table; existing rows keep their order and other columns.
+ * What importing `entries` for `imagename` does to the litefile table: each entry sets the row
+ * (imagename, file) to its options (cleared when it has none; other columns kept, a new row
+ * added), unless an ALL row already has the same file and options.
  */
-export function mergeLitefileRows(tables: Tables, imagename: string, entries: LitefileEntry[]): Row[] {
-  const rows = (tables.litefile ?? []).map((row) => ({ ...row }));
+export function litefileChanges(tables: Tables, imagename: string, entries: LitefileEntry[]): { row: Row; cleared: string[] }[] {
   // A disabled ALL row covers nothing (xCAT's lookups skip it).
-  const allRows = rows.filter((row) => row.image === 'ALL' && !isDisabled(row));
-  for (const { file, options } of entries) {
-    if (allRows.some((row) => row.file === file && (row.options ?? '') === options)) continue;
-    const existing = rows.find((row) => row.image === imagename && row.file === file);
-    const target = existing ?? { image: imagename, file };
-    if (options) target.options = options;
-    else delete target.options;
-    if (!existing) rows.push(target);
-  }
-  return rows;
+  const allRows = (tables.litefile ?? []).filter((row) => row.image === 'ALL' && !isDisabled(row));
+  return entries
+    .filter(({ file, options }) => !allRows.some((row) => row.file === file && (row.options ?? '') === options))
+    .map(({ file, options }) => ({ row: { image: imagename, file, ...(options && { options }) }, cleared: options ? [] : ['options'] }));
 }
