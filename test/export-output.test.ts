@@ -11,6 +11,7 @@ import {
   IMGEXPORT, describeTree, put, readBundle, runImgexport, runTool, tempDir, unpackCpioGz, writeTables,
 } from './helpers/export-bundle.js';
 import { NODE, NODE_ARGS } from './helpers/node-command.js';
+import { mountTmpfs } from './helpers/hostile-fs.js';
 
 /** Output formats and places, reproducibility, stored members, and the statelite tree's special files. */
 
@@ -209,6 +210,18 @@ t.test('-R streams over ssh to a remote path, safely quoted', async (t) => {
   t.same(fs.readdirSync(remoteDir).sort(), [".it's here.tgz.tmp-1-cafef00d", '.other.tgz.tmp-1-deadbeef', "it's here.tgz"], 'the stale one removed; a recent one, another name\'s kept');
   fs.rmSync(fresh);
   fs.rmSync(otherName);
+  // The same through a DEST whose directory is a link (an install tree moved to other storage).
+  const linked = path.join(out, 'linked');
+  fs.symlinkSync(remoteDir, linked);
+  const staleThere = path.join(remoteDir, '.via-link.tgz.tmp-1-deadbeef');
+  fs.writeFileSync(staleThere, 'partial');
+  fs.utimesSync(staleThere, hoursAgo, hoursAgo);
+  const viaLink = await runImgexport([statelite.imagename, path.join(linked, 'via-link.tgz'), '-R', 'root@example', '--root', root, '--no-progress'], {
+    cwd: out, env: { PATH: `${bin}:${process.env.PATH}` },
+  });
+  t.equal(viaLink.code, 0, viaLink.stderr);
+  t.notOk(fs.existsSync(staleThere), 'removed there too');
+  fs.rmSync(path.join(remoteDir, 'via-link.tgz'));
 
   // A remote directory as DEST receives IMAGE.tgz, as a local one does.
   const intoDir = await runImgexport([statelite.imagename, remoteDir, '-R', 'root@example', '--root', root, '--no-progress'], {
@@ -274,6 +287,26 @@ t.test('-R streams over ssh to a remote path, safely quoted', async (t) => {
   t.equal(through.code, 0, through.stderr);
   t.equal(fs.readlinkSync(link), "it's here.tgz", 'the link stays');
   await runTool('gzip', ['-t', remote]);
+
+  // A link to a file on a filesystem without room for the new bundle: refused, the old one intact.
+  const small = path.join(out, 'small');
+  fs.mkdirSync(small);
+  const noTmpfs = mountTmpfs(t, small, '200k');
+  if (noTmpfs) t.comment(`a link to another filesystem: skipped, ${noTmpfs}`);
+  else {
+    const target = path.join(small, 'target.tgz');
+    const old = crypto.randomBytes(150_000);
+    fs.writeFileSync(target, old);
+    const smallLink = path.join(remoteDir, 'small.tgz');
+    fs.symlinkSync(target, smallLink);
+    const full = await runImgexport([statelite.imagename, smallLink, '-R', 'root@example', '--root', root, '--no-progress'], {
+      cwd: out, env: { PATH: `${bin}:${process.env.PATH}` },
+    });
+    t.equal(full.code, 1, 'no room beside the target');
+    t.ok(fs.readFileSync(target).equals(old), 'the old bundle where the link leads, whole');
+    t.same(fs.readdirSync(small), ['target.tgz'], 'no temporary file left there');
+    fs.rmSync(smallLink);
+  }
 
   // No ssh to run: said in words.
   const noSsh = await runImgexport([statelite.imagename, path.join(out, 'n.tgz'), '-R', 'root@example', '--root', root, '--no-progress'], {

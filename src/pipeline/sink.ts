@@ -325,8 +325,13 @@ function remotePlacing(tmp: string, remotePath: string, bytes: number): string {
     // Unquoted: some wc pad the count with blanks.
     `[ -n "$size" ] && [ $size -eq ${bytes} ] 2>/dev/null || { echo "the remote copy has \${size:-no} bytes, not ${bytes}" >&2; exit 3; }`,
     `dest=${shellQuote(remotePath)}`,
-    `if [ -L "$dest" ]; then dest=$(readlink -f -- "$dest") || exit 3; fi`,
-    `mv -f -- ${shellQuote(tmp)} "$dest"`,
+    `if [ ! -L "$dest" ]; then exec mv -f -- ${shellQuote(tmp)} "$dest"; fi`,
+    // Where the link leads may be another filesystem: the bundle is moved beside it first (a copy
+    // there, which may fail for room), then renamed over it, so the old one is never half replaced.
+    `target=$(readlink -f -- "$dest") || { echo "cannot resolve the link $dest" >&2; exit 3; }`,
+    `near="\${target%/*}/.\${target##*/}.tmp-$$"`,
+    `mv -f -- ${shellQuote(tmp)} "$near" || { rm -f -- "$near"; exit 3; }`,
+    `mv -f -- "$near" "$target"`,
   ].join('; ');
 }
 
@@ -340,7 +345,9 @@ const STALE_REMOTE_TEMPORARY_MIN = 60;
  */
 function removingStaleRemoteTemporaries(remotePath: string): string {
   const glob = `.${path.posix.basename(remotePath).replace(/[*?[\\]/g, '\\$&')}.tmp-*`;
-  return `find ${shellQuote(path.posix.dirname(remotePath))} -maxdepth 1 -type f -name ${shellQuote(glob)} -mmin +${STALE_REMOTE_TEMPORARY_MIN} -exec rm -f -- {} + 2>/dev/null`;
+  // -H: a directory that is a link is followed; `./`: one named -x is no option.
+  const dir = path.posix.dirname(remotePath);
+  return `find -H ${shellQuote(dir.startsWith('-') ? `./${dir}` : dir)} -maxdepth 1 -type f -name ${shellQuote(glob)} -mmin +${STALE_REMOTE_TEMPORARY_MIN} -exec rm -f -- {} + 2>/dev/null`;
 }
 
 /**
