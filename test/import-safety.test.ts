@@ -1,5 +1,5 @@
 /** imgimport's transaction and safety: all-or-nothing, verified, refusing hostile bundles. */
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -7,6 +7,7 @@ import t from 'tap';
 import { IMGIMPORT, IMGPORT, makeSandbox, normalTables, INITIAL_TABLES, startHalfWay } from './helpers/import-sandbox.js';
 import { ourBundle, packBundle, type Member } from './helpers/import-bundles.js';
 import { NODE, NODE_ARGS } from './helpers/node-command.js';
+import { PACK_LOCK_NAME } from '../src/pack/lock.js';
 
 const NETBOOT_IMAGE = 'rhels8.5.0-ppc64le-netboot-compute';
 
@@ -240,4 +241,27 @@ t.test('SIGTERM half way leaves nothing; after SIGKILL the next import removes t
   t.equal(next.code, 0, next.stderr);
   t.match(next.stderr, 'Removed the leftovers of an interrupted import');
   t.ok(journal.staging.every((d) => !fs.existsSync(d)), 'leftovers removed');
+});
+
+t.test('an import that puts a packed root image where packimage is running is refused, nothing changed; once the pack ends it imports', async (t) => {
+  const sandbox = makeSandbox(t);
+  const bundle = sandbox.bundle('netboot.tgz');
+  t.equal(sandbox.run([bundle]).code, 0, 'installed once');
+  const rootimgdir = '/install/netboot/rhels8.5.0/ppc64le/compute';
+  t.ok(fs.readdirSync(path.join(sandbox.root, rootimgdir)).some((name) => name.startsWith('rootimg.')), 'the bundle has a packed root image');
+  const packing = spawn('sleep', ['60']); // stands for a packimage of that directory
+  t.teardown(() => void packing.kill());
+  fs.writeFileSync(path.join(path.join(sandbox.root, rootimgdir), PACK_LOCK_NAME), `${packing.pid}\n`);
+  const tables = fs.readFileSync(sandbox.db);
+  const files = sandbox.files();
+  const refused = sandbox.run([bundle]);
+  t.equal(refused.code, 1);
+  t.match(refused.stderr, `Error: cannot import ${NETBOOT_IMAGE}: ${rootimgdir} is being packed by process ${packing.pid} (lock ${rootimgdir}/${PACK_LOCK_NAME}); try again when it has finished`);
+  t.ok(fs.readFileSync(sandbox.db).equals(tables), 'tables byte-identical');
+  t.same(sandbox.files(), files, 'no file changed');
+  packing.kill();
+  await new Promise((resolve) => packing.on('close', resolve));
+  const after = sandbox.run([bundle]);
+  t.equal(after.code, 0, after.stderr);
+  t.notOk(fs.existsSync(path.join(path.join(sandbox.root, rootimgdir), PACK_LOCK_NAME)), 'the dead pack\'s lock broken, then released');
 });

@@ -8,7 +8,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { buildSampleImage } from '../src/sample/sample-image.js';
 import { NODE, NODE_ARGS } from './helpers/node-command.js';
-import { PACK_LOCK_NAME } from '../src/pack/pack.js';
+import { PACK_LOCK_NAME } from '../src/pack/lock.js';
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const packimageJs = path.join(repo, 'dist/bin/packimage.js');

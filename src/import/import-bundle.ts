@@ -52,6 +52,8 @@ import {
 import { openBundleSource } from './source.js';
 import { applyImportToTables, postscriptNodes, rowsHeld, type WrittenRows } from './table-changes.js';
 import { interruptedCommit, ImportTransaction, prepareRoot } from './transaction.js';
+import { PACKED_FORMS } from '../pack/formats.js';
+import { lockRootImageDir } from '../pack/lock.js';
 
 /** A member's bytes queued for its staging file while the write before them is in flight. */
 const STAGING_WRITE_AHEAD = 4 * 1024 * 1024;
@@ -497,9 +499,27 @@ class ImportSession {
       if (refusal) throw refusal;
       return plan.imagename;
     }
-    this.committing = this.commit(ops, changeTables, litefileText, nodes);
+    this.committing = this.whileNoPackRuns(ops, plan.imagename, () => this.commit(ops, changeTables, litefileText, nodes));
     await this.committing;
     return plan.imagename;
+  }
+
+  /**
+   * `work` holding the pack lock of every root image directory where the commit places a packed
+   * root image (rootimg.cpio.gz, ...): a packimage running there would remove it once its own
+   * archive is in place. A directory that does not exist yet has no pack running.
+   */
+  private async whileNoPackRuns(ops: CommitOp[], image: string, work: () => Promise<void>): Promise<void> {
+    const dirs = new Set(ops.flatMap((op) => (op.op === 'place' && PACKED_FORMS.includes(path.posix.basename(op.unit.dest)) ? [path.posix.dirname(op.unit.dest)] : [])));
+    const releases: (() => Promise<void>)[] = [];
+    try {
+      for (const dir of dirs) {
+        if (await stat(this.req.sandbox.real(dir)).then((st) => st.isDirectory(), () => false)) releases.push(await lockRootImageDir(this.req.sandbox, dir, `import ${image}`, image));
+      }
+      await work();
+    } finally {
+      for (const release of releases) await release();
+    }
   }
 
   private verifyChecksums(): void {

@@ -2,8 +2,8 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { ImageError, PathError } from '../core/errors.js';
-import { acquirePidLock } from '../core/pid-lock.js';
+import { PathError } from '../core/errors.js';
+import { lockRootImageDir } from './lock.js';
 import { markCommitted, onCleanup } from '../core/cleanup.js';
 import type { Sandbox } from '../core/sandbox.js';
 import { TreeWalk, type TreeEntry } from '../pipeline/walk.js';
@@ -69,32 +69,12 @@ export async function packImage(target: PackTarget, sandbox: Sandbox, opts: Pack
       treeLogical,
     );
   }
-  const unlock = await lockRootImageDir(target, sandbox);
+  const unlock = await lockRootImageDir(sandbox, target.rootimgdir, `pack ${target.imagename}`, target.imagename);
   try {
     return await packTree(target, sandbox, opts, treeLogical);
   } finally {
     await unlock();
   }
-}
-
-/** The lock file in ROOTIMGDIR that a pack holds. */
-export const PACK_LOCK_NAME = '.imgport-packimage.lock';
-
-/**
- * One pack of a root image directory at a time, as xCAT's packimage locks it: two would each
- * remove the archive the other just renamed into place, leaving none. A second is refused at once.
- */
-async function lockRootImageDir(target: PackTarget, sandbox: Sandbox): Promise<() => Promise<void>> {
-  const lock = await acquirePidLock(path.join(sandbox.real(target.rootimgdir), PACK_LOCK_NAME), 0);
-  if (!lock.acquired) {
-    const shown = path.posix.join(target.rootimgdir, PACK_LOCK_NAME);
-    throw new ImageError(`cannot pack ${target.imagename}: ${target.rootimgdir} is being packed by process ${lock.holder ?? '?'} (lock ${shown}); try again when it has finished`, target.imagename);
-  }
-  const unregister = onCleanup(lock.release);
-  return async () => {
-    unregister();
-    await lock.release();
-  };
 }
 
 /** packImage's work, under the lock: `treeLogical` is ROOTIMGDIR/rootimg. */
