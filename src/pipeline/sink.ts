@@ -356,7 +356,9 @@ function removingStaleRemoteTemporaries(remotePath: string): string {
  */
 export function createSshSink(userHost: string, remotePath: string): Sink {
   const tmp = temporaryNameBeside(remotePath);
-  const streaming = `${removingStaleRemoteTemporaries(remotePath)}; cat > ${shellQuote(tmp)}`;
+  // The tidying after the copy, keeping cat's status: a signal that stops us during it must not
+  // leave a remote shell that creates the file after our removal of it.
+  const streaming = `cat > ${shellQuote(tmp)}; status=$?; ${removingStaleRemoteTemporaries(remotePath)}; exit $status`;
   const child = spawn('ssh', sshArgs(userHost, streaming), { stdio: ['pipe', 'ignore', 'inherit'], env: childEnvironment() });
   /** ssh's end: how it ended, in words, or undefined when it exited 0 having taken everything. */
   const exited = new Promise<string | undefined>((resolve) => {
