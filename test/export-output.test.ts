@@ -308,6 +308,17 @@ t.test('-R streams over ssh to a remote path, safely quoted', async (t) => {
     fs.rmSync(smallLink);
   }
 
+  // A link into a directory that does not exist: refused before anything is sent.
+  const nowhere = path.join(remoteDir, 'nowhere.tgz');
+  fs.symlinkSync(path.join(out, 'no such dir', 'x.tgz'), nowhere);
+  const dangling = await runImgexport([statelite.imagename, nowhere, '-R', 'root@example', '--root', root, '--no-progress'], {
+    cwd: out, env: { PATH: `${bin}:${process.env.PATH}` },
+  });
+  t.equal(dangling.code, 1);
+  t.equal(dangling.stderr, `Error: cannot write root@example:${nowhere}: it is a symbolic link that leads nowhere it can be written\n`);
+  t.notMatch(dangling.stdout.toString(), /Compressing/, 'refused before the bundle streams');
+  fs.rmSync(nowhere);
+
   // No ssh to run: said in words.
   const noSsh = await runImgexport([statelite.imagename, path.join(out, 'n.tgz'), '-R', 'root@example', '--root', root, '--no-progress'], {
     cwd: out, env: { PATH: path.join(out, 'empty-bin') },

@@ -304,12 +304,18 @@ async function sshRun(userHost: string, remoteCommand: string): Promise<void> {
 
 /**
  * Whether `remotePath` is a directory on the remote host (a bundle DEST there may be one). One that
- * exists and is not a regular file (a fifo, a device: /dev/null) is refused, as a local one is.
+ * exists and is not a regular file (a fifo, a device: /dev/null) is refused, as a local one is, and
+ * so is a link that cannot be resolved.
  */
 export async function remoteIsDirectory(userHost: string, remotePath: string): Promise<boolean> {
   const quoted = shellQuote(remotePath);
-  const { code, end } = await sshExit(userHost, `if [ -d ${quoted} ]; then exit 0; elif [ -e ${quoted} ] && [ ! -f ${quoted} ]; then exit 2; else exit 1; fi`);
+  const { code, end } = await sshExit(
+    userHost,
+    `if [ -d ${quoted} ]; then exit 0; elif [ -e ${quoted} ] && [ ! -f ${quoted} ]; then exit 2; elif [ -L ${quoted} ] && ! readlink -f -- ${quoted} >/dev/null; then exit 4; else exit 1; fi`,
+  );
   if (code === 2) throw new PathError(`cannot write ${userHost}:${remotePath}: it exists and is not a regular file`, remotePath);
+  // Found before the bundle streams, not at its rename: a link into a missing directory, or a loop.
+  if (code === 4) throw new PathError(`cannot write ${userHost}:${remotePath}: it is a symbolic link that leads nowhere it can be written`, remotePath);
   if (code === 0 || code === 1) return code === 0;
   throw new PathError(`ssh to ${userHost} failed (${end}) while looking at ${remotePath}`, remotePath);
 }
