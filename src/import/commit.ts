@@ -7,6 +7,7 @@
  */
 import { lchown, lstat, lutimes, mkdir, realpath, rename, rmdir, chmod, stat } from 'node:fs/promises';
 import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { ImgportError, PathError } from '../core/errors.js';
 import type { Sandbox } from '../core/sandbox.js';
 import { isUnderAny } from './plan.js';
@@ -413,7 +414,6 @@ export async function executeCommit(sandbox: Sandbox, ops: CommitOp[], hooks: Co
 export function pauseForTests(value: string | undefined, aborted: () => boolean): ((point: number | 'placed') => Promise<void>) | undefined {
   const after = value === 'placed' ? value : Number(value);
   if (!value || (after !== 'placed' && !Number.isInteger(after))) return undefined;
-  const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
   return async (point) => {
     if (point !== after) return;
     process.stderr.write(`pausing the commit after ${point === 'placed' ? 'its commit point' : `${point} operations`} (IMGPORT_TEST_PAUSE_COMMIT_AFTER)\n`);

@@ -31,7 +31,7 @@ function stateFiles(sandbox: Sandbox, image: string): { journal: string; lock: s
   const dir = sandbox.real(IMPORTS_STATE_DIR);
   return { journal: path.join(dir, `${image}.json`), lock: path.join(dir, `${image}.lock`) };
 }
-/** The lock of the commit step that imports of all images share (see lockCommits). */
+/** The lock of the commit step that imports of all images share (see withCommitLock). */
 export const COMMIT_LOCK_NAME = 'commits-lock';
 /** Makes the directory of the locks and journals, or says why it cannot, naming it. */
 async function makeStateDirectory(sandbox: Sandbox, dir: string): Promise<void> {
@@ -72,18 +72,24 @@ interface Journal {
  * then half replaced until `imgport recover` (or the next import of it) rolls the commit back.
  */
 export async function interruptedCommit(sandbox: Sandbox, image: string): Promise<string | undefined> {
+  return (await interruptedJournal(sandbox, image))?.shown;
+}
+
+/** That journal (see interruptedCommit), read, and its logical path. */
+async function interruptedJournal(sandbox: Sandbox, image: string): Promise<{ shown: string; journal: Journal } | undefined> {
   if (!isPlainName(image)) return undefined; // no journal has such a name
   const journalPath = stateFiles(sandbox, image).journal;
   const journal = await readJournal(journalPath);
-  return journal?.commit && !journal.commit.committed && !processAlive(journal.pid, journal.start) ? sandbox.logical(journalPath) : undefined;
+  return journal?.commit && !journal.commit.committed && !processAlive(journal.pid, journal.start) ? { shown: sandbox.logical(journalPath), journal } : undefined;
 }
 
 /** Refuses to read an image that a killed import left half replaced, saying how to put it back. */
 export async function refuseInterruptedImage(sandbox: Sandbox, image: string, doing: string): Promise<void> {
-  const journal = await interruptedCommit(sandbox, image);
-  if (!journal) return;
+  const interrupted = await interruptedJournal(sandbox, image);
+  if (!interrupted) return;
+  const journal = interrupted.shown;
   // Past its commit point its files are all in place: only its table rows are missing.
-  const placed = (await readJournal(sandbox.real(journal)))?.commit?.placed;
+  const placed = interrupted.journal.commit?.placed;
   const state = placed ? `after putting its files in place (journal ${journal}), before writing its table rows` : `while putting its files in place (journal ${journal}), so it is half replaced`;
   throw new ImageError(`cannot ${doing} ${image}: an import of it was killed ${state}; run imgport recover ${image} (or import it again) first`, image);
 }
